@@ -1,0 +1,11 @@
+"""Entry point: `streamlit run app.py`. A small router over the pages in `pages/`."""
+
+import streamlit as st
+
+st.set_page_config(page_title="Inside a digit CNN", page_icon=":material/neurology:", layout="wide")
+
+navigation = st.navigation([
+    st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
+    st.Page("pages/draw.py", title="Draw", icon=":material/draw:"),
+])
+navigation.run()

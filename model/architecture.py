@@ -1,0 +1,97 @@
+"""Convolutional networks for 28x28 MNIST digits, as short Keras functional definitions.
+
+Every layer has a name, so pages can list the convolution and pooling layers
+(`conv1`, `pool1`, ...) and look inside them.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import layers
+
+INPUT_SHAPE = (28, 28, 1)
+NUM_CLASSES = 10
+
+
+def _conv_block(x, filters: int, kernel_size: int, name: str):
+    """Convolution without bias, batch normalisation, then ReLU."""
+    x = layers.Conv2D(filters, kernel_size, use_bias=False, name=name)(x)
+    x = layers.BatchNormalization(name=f"{name}_norm")(x)
+    return layers.Activation("relu", name=f"{name}_relu")(x)
+
+
+def build_default(width: float = 1.0, dropout: float = 0.4) -> keras.Model:
+    """The shipped design: two conv-conv-pool blocks, a 4x4 convolution as classifier head.
+
+    Batch normalisation after every convolution, dropout after each block, and no
+    dense hidden layer: about 0.2 M parameters at width 1.
+    """
+    c1, c2, c3 = (max(4, round(n * width)) for n in (32, 64, 128))
+    inputs = keras.Input(shape=INPUT_SHAPE, name="image")
+    x = _conv_block(inputs, c1, 3, "conv1")  # 26x26
+    x = _conv_block(x, c1, 3, "conv2")  # 24x24
+    x = layers.MaxPooling2D(2, name="pool1")(x)  # 12x12
+    x = layers.Dropout(dropout, name="dropout1")(x)
+    x = _conv_block(x, c2, 3, "conv3")  # 10x10
+    x = _conv_block(x, c2, 3, "conv4")  # 8x8
+    x = layers.MaxPooling2D(2, name="pool2")(x)  # 4x4
+    x = layers.Dropout(dropout, name="dropout2")(x)
+    x = _conv_block(x, c3, 4, "conv5")  # 1x1
+    x = layers.Flatten(name="flatten")(x)
+    x = layers.Dropout(dropout, name="dropout3")(x)
+    outputs = layers.Dense(NUM_CLASSES, activation="softmax", name="probabilities")(x)
+    return keras.Model(inputs, outputs, name="default")
+
+
+def build_seed(width: float = 1.0, dropout: float = 0.2) -> keras.Model:
+    """The original recipe's network, layer for layer."""
+    c1, c2, units = (max(4, round(n * width)) for n in (32, 64, 100))
+    inputs = keras.Input(shape=INPUT_SHAPE, name="image")
+    x = layers.Conv2D(c1, 3, activation="relu", name="conv1")(inputs)
+    x = layers.Conv2D(c1, 3, activation="relu", name="conv2")(x)
+    x = layers.BatchNormalization(name="conv2_norm")(x)
+    x = layers.MaxPooling2D(2, name="pool1")(x)
+    x = layers.Conv2D(c2, 3, activation="relu", name="conv3")(x)
+    x = layers.Conv2D(c2, 3, activation="relu", name="conv4")(x)
+    x = layers.MaxPooling2D(2, name="pool2")(x)
+    x = layers.Dropout(dropout, name="dropout1")(x)
+    x = layers.Flatten(name="flatten")(x)
+    x = layers.Dense(units, activation="relu", name="dense1")(x)
+    x = layers.BatchNormalization(name="dense1_norm")(x)
+    x = layers.Dense(units, activation="relu", name="dense2")(x)
+    x = layers.BatchNormalization(name="dense2_norm")(x)
+    x = layers.Dropout(dropout, name="dropout2")(x)
+    outputs = layers.Dense(NUM_CLASSES, activation="softmax", name="probabilities")(x)
+    return keras.Model(inputs, outputs, name="seed")
+
+
+ARCHITECTURES = {"default": build_default, "seed": build_seed}
+
+
+def build_model(architecture: str = "default", width: float = 1.0, dropout: float | None = None) -> keras.Model:
+    """Builds a named architecture; `dropout=None` keeps the architecture's own rate."""
+    if architecture not in ARCHITECTURES:
+        raise ValueError(f"Unknown architecture {architecture!r}; choose one of {sorted(ARCHITECTURES)}.")
+    if not 0.1 <= width <= 4.0:
+        raise ValueError(f"width must be between 0.1 and 4, got {width}.")
+    kwargs = {"width": width}
+    if dropout is not None:
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout}.")
+        kwargs["dropout"] = dropout
+    return ARCHITECTURES[architecture](**kwargs)
+
+
+def inspectable_layers(model: keras.Model) -> list[keras.layers.Layer]:
+    """The convolution and pooling layers of a model, in order."""
+    kinds = (layers.Conv2D, layers.MaxPooling2D, layers.AveragePooling2D)
+    return [layer for layer in model.layers if isinstance(layer, kinds)]
+
+
+def layer_table(model: keras.Model) -> list[dict]:
+    """One row per layer: name, kind, output shape and parameter count."""
+    return [
+        {"layer": layer.name, "kind": type(layer).__name__,
+         "output shape": str(tuple(layer.output.shape[1:])), "parameters": int(layer.count_params())}
+        for layer in model.layers
+    ]

@@ -1,0 +1,63 @@
+"""Probabilities for batches of 28x28 digits: one object shared by every page and session."""
+
+from __future__ import annotations
+
+import threading
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+# Batches larger than this are split, to bound memory.
+MAX_BATCH = 1024
+
+
+def as_model_input(images: np.ndarray) -> np.ndarray:
+    """(28, 28), (N, 28, 28) or (N, 28, 28, 1) in [0, 1] -> float32 (N, 28, 28, 1)."""
+    array = np.asarray(images)
+    if array.dtype == object or not np.issubdtype(array.dtype, np.number):
+        raise ValueError(f"Expected a numeric array, got dtype {array.dtype}.")
+    if array.shape == (28, 28):
+        array = array[None]
+    if array.ndim == 3 and array.shape[1:] == (28, 28):
+        array = array[..., None]
+    if array.ndim != 4 or array.shape[1:] != (28, 28, 1):
+        raise ValueError(f"Expected images shaped (28, 28) or (N, 28, 28), got {np.shape(images)}.")
+    array = array.astype(np.float32, copy=False)
+    if not np.all(np.isfinite(array)):
+        raise ValueError("Images contain NaN or infinite values.")
+    return array
+
+
+class Predictor:
+    """Wraps a Keras model for fast, thread-safe inference.
+
+    Single images go through one traced `tf.function` (about 1 ms here) instead of
+    `model.predict()` (50-100 ms a call). A lock makes concurrent calls from several
+    Streamlit sessions safe.
+    """
+
+    def __init__(self, model: keras.Model):
+        self.model = model
+        self._lock = threading.Lock()
+        self._forward = tf.function(
+            lambda images: model(images, training=False),
+            input_signature=[tf.TensorSpec([None, 28, 28, 1], tf.float32)],
+        )
+
+    def probabilities(self, images: np.ndarray) -> np.ndarray:
+        """Class probabilities, shaped (N, 10), for images in [0, 1] shaped (28, 28) or (N, 28, 28)."""
+        batch = as_model_input(images)
+        outputs = []
+        with self._lock:
+            for start in range(0, len(batch), MAX_BATCH):
+                outputs.append(self._forward(tf.constant(batch[start:start + MAX_BATCH])).numpy())
+        if not outputs:
+            return np.zeros((0, 10), np.float32)
+        return np.concatenate(outputs)
+
+    def probabilities_one(self, image: np.ndarray) -> np.ndarray:
+        """Class probabilities, shaped (10,), for one (28, 28) image."""
+        if np.shape(image) != (28, 28):
+            raise ValueError(f"Expected one image shaped (28, 28), got {np.shape(image)}.")
+        return self.probabilities(image)[0]

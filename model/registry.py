@@ -1,0 +1,103 @@
+"""Model versions: the shipped default, and trained versions in a registry folder.
+
+The registry folder is `MODEL_REGISTRY` when set, else `models/` in the project
+(gitignored). Each version is a sub-folder holding `model.keras` and `metadata.json`;
+`active.json` names the active one. Without a valid active version, the shipped
+default in `model/default/` is used.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from model.storage import METADATA_FILE, MODEL_FILE, read_json, write_json
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DIR = Path(__file__).resolve().parent / "default"
+DEFAULT_ID = "default"
+ACTIVE_FILE = "active.json"
+
+
+class ModelUnavailable(RuntimeError):
+    """No usable model: the message says what is missing."""
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    id: str
+    path: Path
+    metadata: dict
+
+    @property
+    def model_file(self) -> Path:
+        return self.path / MODEL_FILE
+
+    @property
+    def is_default(self) -> bool:
+        return self.id == DEFAULT_ID
+
+    @property
+    def cache_key(self) -> str:
+        """Changes whenever the model file changes: key caches of results on it."""
+        return f"{self.id}:{self.metadata.get('model_sha256', '')}"
+
+
+def registry_dir() -> Path:
+    return Path(os.environ.get("MODEL_REGISTRY") or PROJECT_ROOT / "models")
+
+
+def _read_version(version_id: str, path: Path) -> ModelVersion | None:
+    if not (path / MODEL_FILE).is_file() or not (path / METADATA_FILE).is_file():
+        return None
+    try:
+        metadata = read_json(path / METADATA_FILE)
+    except (OSError, ValueError):
+        return None
+    return ModelVersion(version_id, path, metadata) if isinstance(metadata, dict) else None
+
+
+def default_version() -> ModelVersion:
+    version = _read_version(DEFAULT_ID, DEFAULT_DIR)
+    if version is None:
+        raise ModelUnavailable(f"The shipped model is missing from {DEFAULT_DIR}; restore it with git.")
+    return version
+
+
+def list_versions() -> list[ModelVersion]:
+    """The shipped default first, then trained versions, newest first."""
+    versions = [default_version()]
+    folder = registry_dir()
+    if folder.is_dir():
+        trained = [_read_version(child.name, child) for child in folder.iterdir()
+                   if child.is_dir() and not child.name.startswith(".") and child.name != DEFAULT_ID]
+        versions += sorted((v for v in trained if v is not None),
+                           key=lambda v: v.metadata.get("created", ""), reverse=True)
+    return versions
+
+
+def get_version(version_id: str) -> ModelVersion:
+    if version_id == DEFAULT_ID:
+        return default_version()
+    if not version_id or "/" in version_id or version_id.startswith("."):
+        raise ModelUnavailable(f"Not a version id: {version_id!r}.")
+    version = _read_version(version_id, registry_dir() / version_id)
+    if version is None:
+        raise ModelUnavailable(f"Model version {version_id!r} is missing or incomplete.")
+    return version
+
+
+def active_version() -> ModelVersion:
+    """The active version, falling back to the shipped default when none is set or it is gone."""
+    try:
+        chosen = read_json(registry_dir() / ACTIVE_FILE).get("id", DEFAULT_ID)
+        return get_version(chosen)
+    except (OSError, ValueError, AttributeError, ModelUnavailable):
+        return default_version()
+
+
+def set_active(version_id: str) -> ModelVersion:
+    version = get_version(version_id)
+    write_json({"id": version.id}, registry_dir() / ACTIVE_FILE)
+    return version

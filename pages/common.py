@@ -1,0 +1,58 @@
+"""Helpers shared by the pages: the active model, cached for all sessions."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from model.inference import Predictor
+from model.registry import ModelUnavailable, ModelVersion, active_version
+from model.storage import load_model
+
+
+@st.cache_resource(max_entries=4, show_spinner="Loading the model...")
+def _predictor(cache_key: str, model_file: str) -> Predictor:
+    # Keyed by the version's cache key, so a new active version loads afresh.
+    return Predictor(load_model(model_file))
+
+
+def active_model() -> tuple[ModelVersion, Predictor]:
+    """The active version and its shared predictor; stops the page with a message if there is none."""
+    try:
+        version = active_version()
+        return version, _predictor(version.cache_key, str(version.model_file))
+    except (ModelUnavailable, OSError, ValueError) as error:
+        st.error(f"No model can be loaded: {error}")
+        st.stop()
+
+
+@st.cache_resource(show_spinner="Loading MNIST...")
+def _mnist_test_set(path: str | None):
+    from training.data import load_mnist
+
+    return load_mnist(path)[1]
+
+
+def mnist_test_set():
+    """The MNIST test images and labels (read-only, shared), or None after showing how to get them."""
+    from training.data import DataError, mnist_path
+
+    local = mnist_path()
+    try:
+        return _mnist_test_set(str(local) if local else None)
+    except DataError as error:
+        st.warning(f"MNIST is not available: {error}\n\n"
+                   "Set `MNIST_PATH` to a local copy of `mnist.npz` and restart the app.")
+        return None
+
+
+CURRENT_DIGIT = "current_digit"
+
+
+def set_current_digit(image, source: str, label: int | None = None) -> None:
+    """Makes a (28, 28) model input the digit every page shows."""
+    st.session_state[CURRENT_DIGIT] = {"image": image, "source": source, "label": label}
+
+
+def current_digit() -> dict | None:
+    """{"image": (28, 28) float32, "source": str, "label": int | None}, or None."""
+    return st.session_state.get(CURRENT_DIGIT)

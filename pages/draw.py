@@ -1,0 +1,92 @@
+"""Draw: draw, upload or pick a digit, and see the prediction and the preprocessing behind it."""
+
+import numpy as np
+import streamlit as st
+
+from model.preprocess import naive_resize, preprocess_digit, read_image
+from pages.common import active_model, mnist_test_set, set_current_digit
+from pages.plots import probability_bars
+
+st.title("Draw a digit")
+version, predictor = active_model()
+
+sources = ["Draw", "Upload an image", "MNIST test image"]
+source = st.segmented_control("Input", sources, default="Draw", key="draw_source") or "Draw"
+left, right = st.columns([1, 1.3], gap="large")
+
+image, label, origin = None, None, None
+with left:
+    if source == "Draw":
+        # Imported here: the canvas component raises when imported outside a running app.
+        from streamlit_drawable_canvas import st_canvas
+
+        stroke = st.slider("Stroke width", 5, 40, 18, key="draw_stroke")
+        canvas = st_canvas(stroke_width=stroke, stroke_color="#FFFFFF", background_color="#000000",
+                           width=280, height=280, drawing_mode="freedraw", return_image_data=True,
+                           key="draw_canvas")
+        st.caption("Draw with the mouse or a finger; it predicts when you lift the pen. "
+                   "The toolbar under the canvas has undo, redo and clear.")
+        image, origin = canvas.image_data, "drawing"
+    elif source == "Upload an image":
+        upload = st.file_uploader("A photo or scan of one digit (PNG, JPEG or BMP)",
+                                  type=["png", "jpg", "jpeg", "bmp"], key="draw_upload")
+        if upload is not None:
+            try:
+                image, origin = read_image(upload.getvalue()), f"upload {upload.name}"
+            except ValueError as error:
+                st.error(f"Could not use {upload.name}: {error}")
+    else:
+        test_set = mnist_test_set()
+        if test_set is not None:
+            x_test, y_test = test_set
+            if st.button("Another random test image", key="draw_random") or "draw_test_index" not in st.session_state:
+                st.session_state.draw_test_index = int(np.random.default_rng().integers(len(x_test)))
+            index = st.session_state.draw_test_index
+            image, label, origin = x_test[index], int(y_test[index]), f"MNIST test image #{index}"
+            st.image(image, caption=f"{origin}, labelled {label}", width=200)
+
+try:
+    result = preprocess_digit(image) if image is not None else None
+except ValueError as error:
+    st.error(f"This image cannot be read as a digit: {error}")
+    result = None
+
+with right:
+    if result is None:
+        if source == "Draw":
+            st.info("Draw a digit on the black canvas to see what the network thinks it is.")
+        elif image is not None:
+            st.info("No digit found in this image: it looks empty. Try one with a darker or lighter digit.")
+        st.stop()
+
+    probabilities = predictor.probabilities_one(result.model_input)
+    digit = int(np.argmax(probabilities))
+    set_current_digit(result.model_input, origin, label)
+
+    columns = st.columns(3)
+    columns[0].metric("Prediction", digit)
+    columns[1].metric("Confidence", f"{probabilities[digit]:.1%}")
+    runner_up = int(np.argsort(probabilities)[-2])
+    columns[2].metric("Runner-up", f"{runner_up} ({probabilities[runner_up]:.1%})")
+    if label is not None:
+        (st.success if label == digit else st.error)(f"True label: {label}")
+    st.plotly_chart(probability_bars(probabilities), key="draw_probabilities")
+
+st.subheader("What the network sees")
+st.caption("MNIST digits were scaled so their longer side fits a 20x20 box, then centred by centre of mass "
+           "in 28x28. Your input gets the same treatment, step by step.")
+captions = {"input": "your input", "cropped": "cropped to the ink", "scaled": "scaled into 20x20",
+            "centred": "centred in 28x28 (the network's input)"}
+for column, (name, step) in zip(st.columns(4), result.steps.items()):
+    column.image(step, caption=captions[name], width=160, clamp=True)
+
+if st.toggle("Compare with the naive whole-image resize", key="draw_naive"):
+    naive = naive_resize(image)
+    naive_probabilities = predictor.probabilities_one(naive)
+    naive_digit = int(np.argmax(naive_probabilities))
+    st.caption("The original app squeezed the whole canvas into 28x28: the digit lands small, off-centre "
+               "and with the wrong stroke width, unlike anything in MNIST.")
+    first, second = st.columns([1, 3])
+    first.image(naive, caption="naive 28x28", width=160, clamp=True)
+    first.metric("Naive prediction", naive_digit, f"{naive_probabilities[naive_digit]:.1%} sure", delta_color="off")
+    second.plotly_chart(probability_bars(naive_probabilities, "Naive resize"), key="draw_naive_probabilities")

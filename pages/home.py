@@ -1,0 +1,45 @@
+"""Home: what the dashboard does, and the active model's summary."""
+
+import streamlit as st
+
+from model.architecture import layer_table
+from pages.common import active_model
+
+st.title("Inside a handwritten-digit CNN")
+st.write(
+    "Draw a digit and watch a convolutional network trained on MNIST classify it, "
+    "look at what every layer sees, find where it fails, and retrain it your way."
+)
+
+version, predictor = active_model()
+meta = version.metadata
+config = meta.get("config", {})
+
+st.subheader("The active model")
+columns = st.columns(4)
+columns[0].metric("Test accuracy", f"{meta['test_accuracy']:.2%}" if "test_accuracy" in meta else "unknown")
+columns[1].metric("Parameters", f"{meta.get('parameters', predictor.model.count_params()):,}")
+columns[2].metric("Architecture", config.get("architecture", "?"))
+columns[3].metric("Training time", f"{meta['training_seconds'] / 60:.0f} min" if "training_seconds" in meta else "?")
+
+augmentation = ", ".join(
+    f"{name} {config[name]:g}{unit}" for name, unit in (("rotation", "°"), ("shift", ""), ("zoom", ""))
+    if config.get(name)
+) or "none"
+source = "the shipped default" if version.is_default else f"version {version.id}"
+st.write(
+    f"This is {source}, trained with the `{meta.get('preset', 'custom')}` recipe: "
+    f"{config.get('epochs', '?')} epochs of batch {config.get('batch_size', '?')}, "
+    f"{config.get('optimizer', '?')} at learning rate {config.get('learning_rate', '?')} "
+    f"({config.get('lr_schedule', '?')} schedule), augmentation: {augmentation}, "
+    f"on {meta.get('train_images', '?'):,} training images. "
+    f"Test accuracy is measured on the 10,000 MNIST test images."
+)
+with st.expander("Layers"):
+    st.dataframe(layer_table(predictor.model), hide_index=True, use_container_width=True)
+
+st.subheader("The pages")
+st.markdown(
+    "- **Draw**: draw a digit (or upload one, or take a test image) and see the prediction, "
+    "how sure the model is, and the preprocessing that turns your drawing into an MNIST-like image.\n"
+)

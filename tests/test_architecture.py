@@ -1,0 +1,45 @@
+import numpy as np
+import pytest
+
+from model.architecture import build_model, inspectable_layers, layer_table
+
+
+@pytest.mark.parametrize("architecture", ["default", "seed"])
+def test_output_is_a_probability_distribution_over_ten_digits(architecture):
+    model = build_model(architecture)
+    output = np.asarray(model(np.random.default_rng(0).random((3, 28, 28, 1), dtype=np.float32), training=False))
+    assert output.shape == (3, 10)
+    np.testing.assert_allclose(output.sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_layers_are_named_for_the_pages():
+    default = build_model("default")
+    assert [layer.name for layer in inspectable_layers(default)] == [
+        "conv1", "conv2", "pool1", "conv3", "conv4", "pool2", "conv5"]
+    seed = build_model("seed")
+    assert [layer.name for layer in inspectable_layers(seed)] == ["conv1", "conv2", "pool1", "conv3", "conv4", "pool2"]
+    assert default.get_layer("pool2").output.shape[1:] == (4, 4, 64)
+
+
+def test_seed_matches_the_original_recipe():
+    kinds = [type(layer).__name__ for layer in build_model("seed").layers[1:]]
+    assert kinds == ["Conv2D", "Conv2D", "BatchNormalization", "MaxPooling2D", "Conv2D", "Conv2D", "MaxPooling2D",
+                     "Dropout", "Flatten", "Dense", "BatchNormalization", "Dense", "BatchNormalization",
+                     "Dropout", "Dense"]
+
+
+def test_default_stays_within_half_a_million_parameters():
+    assert build_model("default").count_params() <= 500_000
+
+
+def test_width_scales_channels_and_dropout_is_applied():
+    narrow = build_model("default", width=0.5, dropout=0.1)
+    assert narrow.get_layer("conv1").filters == 16
+    assert narrow.get_layer("dropout1").rate == pytest.approx(0.1)
+    assert len(layer_table(narrow)) == len(narrow.layers)
+
+
+@pytest.mark.parametrize("kwargs", [{"architecture": "resnet"}, {"width": 0.0}, {"dropout": 1.0}])
+def test_bad_arguments_raise_value_error(kwargs):
+    with pytest.raises(ValueError):
+        build_model(**kwargs)

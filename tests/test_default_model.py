@@ -1,0 +1,32 @@
+"""The shipped model: measured here by loading the committed file, on all 10,000 test images."""
+
+import numpy as np
+import pytest
+
+from model.inference import Predictor
+from model.registry import DEFAULT_DIR, default_version
+from model.storage import MODEL_FILE, file_sha256, load_model
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    version = default_version()
+    return version, Predictor(load_model(version.model_file))
+
+
+def test_shipped_files_are_consistent_and_small(shipped):
+    version, predictor = shipped
+    assert version.metadata["model_sha256"] == file_sha256(DEFAULT_DIR / MODEL_FILE)
+    assert (DEFAULT_DIR / MODEL_FILE).stat().st_size <= 10 * 1024 * 1024
+    assert version.metadata["parameters"] == predictor.model.count_params()
+    assert version.metadata["train_images"] == 60000
+    assert version.metadata["preset"] == "standard"
+
+
+def test_shipped_model_reaches_the_accuracy_target_on_the_test_set(shipped, mnist):
+    version, predictor = shipped
+    _, (x_test, y_test) = mnist
+    predicted = predictor.probabilities(x_test.astype(np.float32) / 255).argmax(axis=1)
+    accuracy = float(np.mean(predicted == y_test))
+    assert accuracy >= 0.9965
+    assert accuracy == pytest.approx(version.metadata["test_accuracy"], abs=1e-4)

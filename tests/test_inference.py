@@ -1,0 +1,57 @@
+import threading
+
+import numpy as np
+import pytest
+
+from model.architecture import build_model
+from model.inference import Predictor
+
+
+@pytest.fixture(scope="module")
+def predictor():
+    return Predictor(build_model("default", width=0.25))
+
+
+def test_probabilities_equal_a_direct_model_call(predictor, small_mnist):
+    images = small_mnist[1][0][:50].astype(np.float32) / 255
+    expected = np.asarray(predictor.model(images[..., None], training=False))
+    np.testing.assert_allclose(predictor.probabilities(images), expected, atol=1e-6)
+    np.testing.assert_allclose(predictor.probabilities_one(images[7]), expected[7], atol=1e-6)
+
+
+def test_batches_larger_than_the_chunk_are_split_and_joined(predictor, monkeypatch):
+    monkeypatch.setattr("model.inference.MAX_BATCH", 7)
+    images = np.random.default_rng(1).random((20, 28, 28), dtype=np.float32)
+    expected = np.asarray(predictor.model(images[..., None], training=False))
+    np.testing.assert_allclose(predictor.probabilities(images), expected, atol=1e-6)
+    assert predictor.probabilities(np.zeros((0, 28, 28))).shape == (0, 10)
+
+
+def test_concurrent_sessions_get_their_own_answers(predictor):
+    rng = np.random.default_rng(2)
+    images = rng.random((8, 28, 28), dtype=np.float32)
+    expected = predictor.probabilities(images)
+    results, errors = {}, []
+
+    def session(index: int) -> None:
+        try:
+            for _ in range(25):
+                results[index] = predictor.probabilities_one(images[index])
+        except Exception as error:  # Collected, so the main thread fails the test.
+            errors.append(error)
+
+    threads = [threading.Thread(target=session, args=(index,)) for index in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    for index in range(8):
+        np.testing.assert_allclose(results[index], expected[index], atol=1e-6)
+
+
+@pytest.mark.parametrize("bad", [np.zeros((27, 28)), np.zeros((2, 28, 28, 3)), np.full((28, 28), np.nan),
+                                 np.array([["a"] * 28] * 28)])
+def test_bad_inputs_raise_value_error(predictor, bad):
+    with pytest.raises(ValueError):
+        predictor.probabilities(bad)

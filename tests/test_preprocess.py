@@ -1,0 +1,186 @@
+import io
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+from PIL import Image
+
+from model.preprocess import MAX_PIXELS, naive_resize, preprocess_digit, read_image, to_ink
+
+
+def bar(height=280, width=280, rows=(60, 200), columns=(130, 150), value=255) -> np.ndarray:
+    """A vertical bar, a stand-in for a drawn "1", light on dark."""
+    image = np.zeros((height, width), np.uint8)
+    image[rows[0]:rows[1], columns[0]:columns[1]] = value
+    return image
+
+
+def centre_of_mass(image: np.ndarray) -> tuple[float, float]:
+    indices = np.arange(image.shape[0])
+    total = image.sum()
+    return float(image.sum(axis=1) @ indices / total), float(image.sum(axis=0) @ indices / total)
+
+
+def ink_extent(image: np.ndarray, level: float = 0.05) -> tuple[int, int]:
+    rows, columns = np.flatnonzero((image > level).any(axis=1)), np.flatnonzero((image > level).any(axis=0))
+    return rows[-1] - rows[0] + 1, columns[-1] - columns[0] + 1
+
+
+def test_output_is_28x28_float_in_unit_range():
+    result = preprocess_digit(bar())
+    assert result.model_input.shape == (28, 28) and result.model_input.dtype == np.float32
+    assert 0.0 <= result.model_input.min() and result.model_input.max() == pytest.approx(1.0)
+    assert list(result.steps) == ["input", "cropped", "scaled", "centred"]
+    np.testing.assert_array_equal(result.steps["centred"], result.model_input)
+
+
+def test_longer_side_is_scaled_to_20_pixels_keeping_the_aspect_ratio():
+    result = preprocess_digit(bar(rows=(40, 240), columns=(100, 180)))  # 200 tall, 80 wide.
+    assert result.steps["cropped"].shape == (200, 80)
+    assert result.steps["scaled"].shape == (20, 8)
+    height, width = ink_extent(result.model_input)
+    assert height == 20 and 7 <= width <= 9
+
+
+def test_small_digits_are_scaled_up_too():
+    result = preprocess_digit(bar(rows=(10, 20), columns=(5, 10)))  # 10 tall, 5 wide, in a corner.
+    assert result.steps["scaled"].shape == (20, 10)
+
+
+def test_centre_of_mass_lands_on_pixel_14_wherever_the_digit_was_drawn():
+    for rows, columns in [((5, 100), (5, 60)), ((150, 270), (200, 275)), ((60, 200), (20, 90))]:
+        row, column = centre_of_mass(preprocess_digit(bar(rows=rows, columns=columns)).model_input)
+        assert abs(row - 14) <= 0.5 and abs(column - 14) <= 0.5
+
+
+def test_lopsided_digit_is_shifted_but_never_cut():
+    image = np.zeros((280, 280), np.uint8)
+    image[20:260, 20:40] = 255  # A long stroke...
+    image[20:40, 20:260] = 255  # ...and a long arm: most mass top-left.
+    result = preprocess_digit(image)
+    assert result.model_input.sum() == pytest.approx(result.steps["scaled"].sum(), rel=1e-5)
+
+
+@pytest.mark.parametrize("convert", [
+    lambda g: g,                                                       # Light ink on dark, grayscale.
+    lambda g: 255 - g,                                                 # Dark ink on light paper.
+    lambda g: np.stack([255 - g] * 3, axis=-1),                        # RGB scan.
+    lambda g: np.stack([g, g, g, np.full_like(g, 255)], axis=-1),      # Opaque RGBA.
+    lambda g: np.stack([np.zeros_like(g)] * 3 + [g], axis=-1),         # Canvas: black ink, transparent paper.
+    lambda g: g.astype(np.float32) / 255,                              # Floats in 0-1.
+    lambda g: g.astype(np.float64),                                    # Floats in 0-255.
+])
+def test_every_layout_and_polarity_gives_the_same_input(convert):
+    reference = preprocess_digit(bar()).model_input
+    np.testing.assert_allclose(preprocess_digit(convert(bar())).model_input, reference, atol=1e-3)
+
+
+def test_polarity_is_reported():
+    assert not preprocess_digit(bar()).inverted
+    assert preprocess_digit(255 - bar()).inverted
+
+
+def test_grey_paper_is_background_not_ink():
+    photo = np.full((200, 200), 170, np.uint8)
+    photo[40:160, 90:110] = 20
+    ink, inverted = to_ink(photo)
+    assert inverted and ink[0, 0] == 0.0 and ink[100, 100] == pytest.approx((170 - 20) / 170)
+    assert preprocess_digit(photo).model_input.max() == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("image", [
+    np.zeros((280, 280), np.uint8),
+    np.full((280, 280), 255, np.uint8),
+    np.zeros((280, 280, 4), np.uint8),
+    bar(rows=(100, 103), columns=(100, 103)),     # A 3x3 speck on a big canvas.
+    np.full((50, 50), 0.1, np.float32),           # Faint uniform noise level.
+])
+def test_blank_or_near_blank_images_give_none(image):
+    assert preprocess_digit(image) is None
+    assert naive_resize(image) is None
+
+
+def test_mnist_digits_come_back_almost_unchanged(small_mnist):
+    _, (x_test, _) = small_mnist
+    for digit in x_test[:20]:
+        result = preprocess_digit(digit)
+        # Same box and centring as MNIST: most pixels agree closely.
+        assert np.mean(np.abs(result.model_input - digit / 255.0)) < 0.06
+
+
+def test_naive_resize_squeezes_the_whole_image():
+    naive = naive_resize(bar())
+    assert naive.shape == (28, 28)
+    height, width = ink_extent(naive, 0.3)
+    assert height == 14 and width <= 3
+
+
+@pytest.mark.parametrize("bad", [
+    np.zeros((5,)), np.zeros((4, 4, 2)), np.zeros((0, 10)), np.array([["x"]]), np.zeros((2, 2, 2, 2)),
+    np.full((10, 10), np.nan), -np.ones((10, 10), np.int32), np.zeros((5000, 2)),
+])
+def test_non_images_raise_value_error(bad):
+    with pytest.raises(ValueError):
+        preprocess_digit(bad)
+
+
+dtypes = st.sampled_from([np.uint8, np.int16, np.int64, np.float32, np.float64, np.bool_, np.uint16])
+shapes = st.one_of(
+    hnp.array_shapes(min_dims=0, max_dims=4, min_side=0, max_side=40),
+    st.tuples(st.integers(1, 60), st.integers(1, 60), st.sampled_from([1, 3, 4])),
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(hnp.arrays(dtypes, shapes))
+def test_arbitrary_arrays_give_a_result_none_or_value_error(array):
+    try:
+        result = preprocess_digit(array)
+    except ValueError as error:
+        assert str(error)
+        return
+    if result is not None:
+        assert result.model_input.shape == (28, 28)
+        assert np.all(np.isfinite(result.model_input))
+        assert 0.0 <= result.model_input.min() and result.model_input.max() <= 1.0
+
+
+@settings(max_examples=200, deadline=None)
+@given(hnp.arrays(st.sampled_from([np.float32, np.float64]), st.tuples(st.integers(1, 40), st.integers(1, 40))))
+def test_arbitrary_floats_with_nan_and_infinity_give_a_result_none_or_value_error(array):
+    try:
+        result = preprocess_digit(array)
+    except ValueError as error:
+        assert str(error)
+        return
+    assert result is None or np.all(np.isfinite(result.model_input))
+
+
+def encoded(image: np.ndarray, fmt: str) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format=fmt)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG", "BMP"])
+def test_uploads_decode_to_arrays(fmt):
+    decoded = read_image(encoded(255 - bar(), fmt))
+    assert decoded.shape == (280, 280, 3)
+    assert preprocess_digit(decoded).inverted
+
+
+def test_broken_unsupported_and_oversized_uploads_are_refused():
+    with pytest.raises(ValueError, match="not a readable image"):
+        read_image(b"\x89PNG\r\n\x1a\n not really")
+    with pytest.raises(ValueError, match="not a readable image"):
+        read_image(encoded(bar(), "PNG")[:200])
+    with pytest.raises(ValueError, match="Unsupported image format GIF"):
+        read_image(encoded(bar(), "GIF"))
+    # A huge but tiny-on-disk PNG: refused from its header, before decoding.
+    side = int(np.sqrt(MAX_PIXELS)) + 1
+    buffer = io.BytesIO()
+    Image.new("L", (side, side)).save(buffer, format="PNG")
+    with pytest.raises(ValueError, match="too large"):
+        read_image(buffer.getvalue())

@@ -1,0 +1,90 @@
+"""Loading MNIST: from a local `.npz` (argument or `MNIST_PATH`), else through Keras's downloader."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from model.storage import file_sha256
+
+Split = tuple[np.ndarray, np.ndarray]
+
+EXPECTED = {
+    "x_train": ((60000, 28, 28), np.uint8),
+    "y_train": ((60000,), np.uint8),
+    "x_test": ((10000, 28, 28), np.uint8),
+    "y_test": ((10000,), np.uint8),
+}
+
+
+class DataError(RuntimeError):
+    """MNIST could not be loaded; the message says why and what to do."""
+
+
+def mnist_path(path: str | os.PathLike | None = None) -> Path | None:
+    """The local MNIST file to use: `path`, else `MNIST_PATH`, else None (download)."""
+    chosen = path if path is not None else os.environ.get("MNIST_PATH") or None
+    return Path(chosen).expanduser() if chosen is not None else None
+
+
+def _check(name: str, array: np.ndarray, source: Path, full: bool) -> None:
+    shape, dtype = EXPECTED[name]
+    if array.dtype != dtype:
+        raise DataError(f"{source}: {name} has dtype {array.dtype}, expected {np.dtype(dtype).name}.")
+    wanted = shape if full else (None,) + shape[1:]
+    if array.ndim != len(shape) or any(w is not None and w != s for w, s in zip(wanted, array.shape)):
+        raise DataError(f"{source}: {name} has shape {array.shape}, expected {shape}.")
+    if name.startswith("y") and array.size and int(array.max()) > 9:
+        raise DataError(f"{source}: {name} holds label {int(array.max())}; labels must be 0-9.")
+
+
+def read_npz(path: str | os.PathLike, full: bool = True) -> tuple[Split, Split]:
+    """Reads and checks an MNIST `.npz`; `full=False` accepts any number of images (for tests)."""
+    source = Path(path)
+    if not source.is_file():
+        raise DataError(f"MNIST file not found: {source}. Set MNIST_PATH to a copy of mnist.npz.")
+    try:
+        with np.load(source, allow_pickle=False) as archive:
+            missing = sorted(set(EXPECTED) - set(archive.files))
+            if missing:
+                raise DataError(f"{source}: missing arrays {missing}; found {sorted(archive.files)}.")
+            arrays = {name: archive[name] for name in EXPECTED}
+    except DataError:
+        raise
+    except ValueError as error:
+        # numpy refuses object arrays when pickles are not allowed.
+        raise DataError(f"{source}: not an MNIST .npz of plain numeric arrays ({error}).") from error
+    except (OSError, EOFError) as error:
+        raise DataError(f"{source}: not a readable .npz file ({error}).") from error
+    for name, array in arrays.items():
+        _check(name, array, source, full)
+    for split in ("train", "test"):
+        if len(arrays[f"x_{split}"]) != len(arrays[f"y_{split}"]):
+            raise DataError(f"{source}: x_{split} and y_{split} hold different numbers of items.")
+    return (arrays["x_train"], arrays["y_train"]), (arrays["x_test"], arrays["y_test"])
+
+
+def load_mnist(path: str | os.PathLike | None = None) -> tuple[Split, Split]:
+    """Returns `(x_train, y_train), (x_test, y_test)` as uint8 arrays, like `keras.datasets.mnist.load_data()`."""
+    local = mnist_path(path)
+    if local is not None:
+        return read_npz(local)
+    import keras
+
+    try:
+        (x_train, y_train), (x_test, y_test) = keras.datasets.mnist.load_data()
+    except Exception as error:  # Any failure here is a download or cache problem.
+        raise DataError(
+            f"Could not download MNIST ({error}). Set MNIST_PATH to a local copy of mnist.npz."
+        ) from error
+    return (x_train, y_train), (x_test, y_test)
+
+
+def data_source_sha256(path: str | os.PathLike | None = None) -> str | None:
+    """The sha256 of the MNIST file in use: the local file, or Keras's cached download."""
+    local = mnist_path(path)
+    if local is None:
+        local = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "datasets" / "mnist.npz"
+    return file_sha256(local) if local.is_file() else None
