@@ -7,5 +7,6 @@ st.set_page_config(page_title="Inside a digit CNN", page_icon=":material/neurolo
 navigation = st.navigation([
     st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
     st.Page("pages/draw.py", title="Draw", icon=":material/draw:"),
+    st.Page("pages/feature_maps.py", title="Feature maps", icon=":material/grid_view:"),
 ])
 navigation.run()

@@ -15,8 +15,26 @@ def _predictor(cache_key: str, model_file: str) -> Predictor:
     return Predictor(load_model(model_file))
 
 
+def _leave_legacy_pages_mode() -> None:
+    """Sends a page through the router in app.py when Streamlit ran it without it.
+
+    On a fresh server, Streamlit runs the first request for a page in its legacy `pages/`
+    folder mode, which skips app.py (the navigation and page config) until some session
+    has called `st.navigation`. Switching that mode off and rerunning serves the same page
+    through app.py.
+    """
+    try:
+        from streamlit.runtime.pages_manager import PagesManager
+    except ImportError:
+        return
+    if getattr(PagesManager, "uses_pages_directory", False):
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
 def active_model() -> tuple[ModelVersion, Predictor]:
     """The active version and its shared predictor; stops the page with a message if there is none."""
+    _leave_legacy_pages_mode()
     try:
         version = active_version()
         return version, _predictor(version.cache_key, str(version.model_file))

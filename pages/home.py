@@ -36,10 +36,12 @@ st.write(
     f"Test accuracy is measured on the 10,000 MNIST test images."
 )
 with st.expander("Layers"):
-    st.dataframe(layer_table(predictor.model), hide_index=True, use_container_width=True)
+    st.dataframe(layer_table(predictor.model), hide_index=True)
 
 st.subheader("The pages")
 st.markdown(
     "- **Draw**: draw a digit (or upload one, or take a test image) and see the prediction, "
     "how sure the model is, and the preprocessing that turns your drawing into an MNIST-like image.\n"
+    "- **Feature maps**: the activations of every convolution and pooling layer for the current digit, "
+    "the first layer's filters, and Grad-CAM and saliency maps that show why the network chose its answer.\n"
 )

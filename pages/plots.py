@@ -25,3 +25,72 @@ def probability_bars(probabilities: np.ndarray, title: str = "") -> go.Figure:
         xaxis={"title": "digit", "type": "category"}, showlegend=False,
     )
     return figure
+
+
+def tile_channels(maps: np.ndarray, order: np.ndarray, per_channel: bool, columns: int,
+                  limits: tuple[float, float] | None = None) -> np.ndarray:
+    """(H, W, C) maps -> one mosaic image, channels in `order`, one pixel of NaN between tiles.
+
+    Values are scaled to [0, 1]: from `limits` when given, else with `per_channel` each
+    tile to its own range, otherwise all tiles to one shared range.
+    """
+    height, width, _ = maps.shape
+    rows = -(-len(order) // columns)
+    mosaic = np.full((rows * (height + 1) - 1, columns * (width + 1) - 1), np.nan, np.float32)
+    low, high = limits if limits is not None else (float(np.min(maps)), float(np.max(maps)))
+    for position, channel in enumerate(order):
+        tile = maps[..., channel].astype(np.float32)
+        if per_channel and limits is None:
+            low, high = float(tile.min()), float(tile.max())
+        tile = (tile - low) / (high - low) if high > low else np.zeros_like(tile)
+        row, column = divmod(position, columns)
+        mosaic[row * (height + 1):row * (height + 1) + height, column * (width + 1):column * (width + 1) + width] = tile
+    return mosaic
+
+
+def mosaic_figure(mosaic: np.ndarray, tile: tuple[int, int], order: np.ndarray, columns: int,
+                  colorscale: str = "Viridis", height: int = 520) -> go.Figure:
+    """The channel mosaic as one heat map; hovering a tile names its channel."""
+    tile_height, tile_width = tile
+    rows_index = np.arange(mosaic.shape[0]) // (tile_height + 1)
+    columns_index = np.arange(mosaic.shape[1]) // (tile_width + 1)
+    position = rows_index[:, None] * columns + columns_index[None, :]
+    channel = np.where(position < len(order), np.asarray(order)[np.minimum(position, len(order) - 1)], -1)
+    figure = go.Figure(go.Heatmap(
+        z=mosaic, customdata=channel, colorscale=colorscale, zmin=0, zmax=1, showscale=False,
+        hovertemplate="channel %{customdata}<br>value %{z:.2f}<extra></extra>", hoverongaps=False,
+    ))
+    figure.update_yaxes(autorange="reversed", visible=False, scaleanchor="x")
+    figure.update_xaxes(visible=False)
+    figure.update_layout(height=height, margin={"l": 0, "r": 0, "t": 0, "b": 0}, dragmode=False)
+    return figure
+
+
+def image_figure(image: np.ndarray, colorscale: str = "Viridis", height: int = 320, symmetric: bool = False,
+                 title: str = "") -> go.Figure:
+    """One 2-D array as a heat map with its colour bar."""
+    limit = float(np.max(np.abs(image))) or 1.0
+    figure = go.Figure(go.Heatmap(
+        z=image, colorscale=colorscale, zmin=-limit if symmetric else None, zmax=limit if symmetric else None,
+        hovertemplate="row %{y}, column %{x}: %{z:.3f}<extra></extra>",
+    ))
+    figure.update_yaxes(autorange="reversed", scaleanchor="x", showticklabels=False)
+    figure.update_xaxes(showticklabels=False)
+    figure.update_layout(height=height, margin={"l": 0, "r": 0, "t": 30 if title else 0, "b": 0}, title=title or None)
+    return figure
+
+
+def overlay_figure(image: np.ndarray, heat: np.ndarray, title: str = "", height: int = 360) -> go.Figure:
+    """A heat map laid over the grey input digit."""
+    figure = go.Figure([
+        go.Heatmap(z=image, colorscale=[[0, "black"], [1, "white"]], zmin=0, zmax=1, showscale=False,
+                   hoverinfo="skip"),
+        # Transparent where the heat is zero, so the digit shows through.
+        go.Heatmap(z=heat, zmin=0, zmax=1, colorscale=[[0, "rgba(255,230,0,0)"], [0.3, "rgba(255,170,0,0.45)"],
+                                                       [1, "rgba(255,20,0,0.9)"]],
+                   hovertemplate="row %{y}, column %{x}: %{z:.2f}<extra></extra>"),
+    ])
+    figure.update_yaxes(autorange="reversed", scaleanchor="x", showticklabels=False)
+    figure.update_xaxes(showticklabels=False)
+    figure.update_layout(height=height, margin={"l": 0, "r": 0, "t": 30 if title else 0, "b": 0}, title=title or None)
+    return figure

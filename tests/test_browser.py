@@ -70,6 +70,8 @@ def test_drawing_a_seven_with_the_mouse_predicts_seven(server):
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.goto(f"{server}/draw", timeout=120_000)
+            # The first request to a fresh server goes straight to a page: the router still runs.
+            page.locator('[data-testid="stSidebarNav"]', has_text="Feature maps").wait_for(timeout=120_000)
             canvas = page.locator("canvas.upper-canvas")
             canvas.wait_for(timeout=120_000)
             box = canvas.bounding_box()

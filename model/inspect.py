@@ -1,0 +1,165 @@
+"""Looking inside a model: feature maps, filters, Grad-CAM and saliency (pure functions, no Streamlit).
+
+A convolution's feature map is its activation: for a convolution followed by batch
+normalisation and ReLU (the default architecture's `conv1`, `conv1_norm`, `conv1_relu`),
+the output of that ReLU; for a convolution with its own ReLU (the seed), its output.
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from model.architecture import inspectable_layers
+from model.inference import as_model_input
+
+_cache: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_cache_lock = threading.Lock()
+
+
+def _layer(model: keras.Model, name: str) -> keras.layers.Layer:
+    try:
+        return model.get_layer(name)
+    except ValueError as error:
+        raise ValueError(f"The model has no layer named {name!r}.") from error
+
+
+def activation_layer(model: keras.Model, name: str) -> keras.layers.Layer:
+    """The layer whose output is the activation of the convolution or pooling layer `name`."""
+    layer = _layer(model, name)
+    names = {other.name for other in model.layers}
+    return model.get_layer(f"{name}_relu") if f"{name}_relu" in names else layer
+
+
+def layer_shapes(model: keras.Model) -> dict[str, tuple[int, int, int]]:
+    """Each convolution and pooling layer's output shape (H, W, C), in layer order."""
+    return {layer.name: tuple(int(size) for size in layer.output.shape[1:]) for layer in inspectable_layers(model)}
+
+
+class _Inspector:
+    """The sub-models of one model, built once: all feature maps in one call, and gradient helpers."""
+
+    def __init__(self, model: keras.Model):
+        self.names = [layer.name for layer in inspectable_layers(model)]
+        outputs = [activation_layer(model, name).output for name in self.names]
+        self.maps_model = keras.Model(model.input, outputs, name=f"{model.name}_feature_maps")
+        self.lock = threading.Lock()
+        self.maps = tf.function(lambda images: self.maps_model(images, training=False),
+                                input_signature=[tf.TensorSpec([None, 28, 28, 1], tf.float32)])
+        # The classifier's inputs and weights, to take gradients of logits rather than of
+        # saturated softmax probabilities.
+        head = model.layers[-1]
+        self.head = head
+        self.features_model = keras.Model(model.input, head.input)
+        self.gradient_models: dict[str, keras.Model] = {}
+
+    def gradient_model(self, model: keras.Model, layer_name: str) -> keras.Model:
+        if layer_name not in self.gradient_models:
+            target = activation_layer(model, layer_name).output
+            self.gradient_models[layer_name] = keras.Model(model.input, [target, self.head.input])
+        return self.gradient_models[layer_name]
+
+    def logits(self, features):
+        head = self.head
+        if isinstance(head, keras.layers.Dense):
+            return tf.matmul(features, head.kernel) + (head.bias if head.use_bias else 0.0)
+        return head(features)
+
+
+def _inspector(model: keras.Model) -> _Inspector:
+    with _cache_lock:
+        inspector = _cache.get(model)
+        if inspector is None:
+            inspector = _cache[model] = _Inspector(model)
+        return inspector
+
+
+def _one_input(model_input: np.ndarray) -> tf.Tensor:
+    if np.shape(model_input) != (28, 28):
+        raise ValueError(f"Expected one input shaped (28, 28), got {np.shape(model_input)}.")
+    return tf.constant(as_model_input(model_input))
+
+
+def feature_maps(model: keras.Model, model_input: np.ndarray) -> dict[str, np.ndarray]:
+    """The activation of every convolution and pooling layer for one (28, 28) input.
+
+    In layer order, each shaped (H, W, C) as the layer's output; one call of one cached sub-model.
+    """
+    inspector = _inspector(model)
+    with inspector.lock:
+        outputs = inspector.maps(_one_input(model_input))
+    if not isinstance(outputs, (list, tuple)):
+        outputs = [outputs]
+    return {name: np.asarray(output[0]) for name, output in zip(inspector.names, outputs)}
+
+
+def kernels(model: keras.Model, layer_name: str) -> np.ndarray:
+    """A convolution layer's filters, shaped (kernel height, kernel width, input channels, filters)."""
+    layer = _layer(model, layer_name)
+    if not isinstance(layer, keras.layers.Conv2D):
+        raise ValueError(f"{layer_name!r} is a {type(layer).__name__}, not a convolution layer.")
+    return np.asarray(layer.kernel)
+
+
+def default_cam_layer(model: keras.Model) -> str:
+    """The last convolution whose output is still a map (at least 4x4): Grad-CAM needs space to point at."""
+    candidates = [layer for layer in inspectable_layers(model)
+                  if isinstance(layer, keras.layers.Conv2D) and min(layer.output.shape[1:3]) >= 4]
+    if not candidates:
+        raise ValueError("The model has no convolution layer with a spatial output.")
+    return candidates[-1].name
+
+
+def _check_class(class_index: int) -> int:
+    if not isinstance(class_index, (int, np.integer)) or not 0 <= int(class_index) <= 9:
+        raise ValueError(f"class_index must be a digit 0-9, got {class_index!r}.")
+    return int(class_index)
+
+
+def _normalise(heat: np.ndarray) -> np.ndarray:
+    heat = np.nan_to_num(heat.astype(np.float32))
+    top = heat.max()
+    return heat / top if top > 0 else np.zeros_like(heat)
+
+
+def grad_cam(model: keras.Model, model_input: np.ndarray, class_index: int,
+             layer_name: str | None = None) -> np.ndarray:
+    """Grad-CAM for `class_index`: a (28, 28) heat map in [0, 1] of where the evidence is.
+
+    The channels of `layer_name` (by default the last convolution with a spatial map) are
+    weighted by the mean gradient of the class's logit, summed, passed through ReLU and
+    resized to the input.
+    """
+    class_index = _check_class(class_index)
+    name = layer_name or default_cam_layer(model)
+    if not isinstance(_layer(model, name), keras.layers.Conv2D | keras.layers.MaxPooling2D):
+        raise ValueError(f"Grad-CAM needs a convolution or pooling layer, not {name!r}.")
+    inspector = _inspector(model)
+    images = _one_input(model_input)
+    with inspector.lock:
+        gradient_model = inspector.gradient_model(model, name)
+        with tf.GradientTape() as tape:
+            activations, features = gradient_model(images, training=False)
+            score = inspector.logits(features)[:, class_index]
+        gradients = tape.gradient(score, activations)
+    weights = tf.reduce_mean(gradients, axis=(1, 2), keepdims=True)
+    cam = tf.nn.relu(tf.reduce_sum(activations * weights, axis=-1))[0]
+    resized = tf.image.resize(cam[..., None], (28, 28), method="bilinear")[..., 0]
+    return _normalise(np.asarray(resized))
+
+
+def saliency(model: keras.Model, model_input: np.ndarray, class_index: int) -> np.ndarray:
+    """The plain input gradient of the class's logit: a (28, 28) map in [0, 1] of the pixels that matter most."""
+    class_index = _check_class(class_index)
+    inspector = _inspector(model)
+    images = _one_input(model_input)
+    with inspector.lock:
+        with tf.GradientTape() as tape:
+            tape.watch(images)
+            score = inspector.logits(inspector.features_model(images, training=False))[:, class_index]
+        gradients = tape.gradient(score, images)
+    return _normalise(np.abs(np.asarray(gradients[0, ..., 0])))

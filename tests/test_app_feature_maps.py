@@ -1,0 +1,49 @@
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from model.inspect import layer_shapes
+from model.registry import default_version
+from model.storage import load_model
+from tests.conftest import APP
+
+
+def open_page(mnist_file, monkeypatch) -> AppTest:
+    monkeypatch.setenv("MNIST_PATH", str(mnist_file))
+    app = AppTest.from_file(APP, default_timeout=120).run()
+    return app.switch_page("pages/feature_maps.py").run()
+
+
+def test_every_layer_renders_without_an_exception(isolated_registry, mnist_file, monkeypatch):
+    app = open_page(mnist_file, monkeypatch)
+    assert not app.exception
+    names = list(layer_shapes(load_model(default_version().model_file)))
+    assert app.selectbox(key="feature_layer").options == [
+        app.selectbox(key="feature_layer").format_func(name) for name in names]
+    for name in names:
+        app.selectbox(key="feature_layer").set_value(name).run()
+        assert not app.exception, name
+        assert any(name in header.value for header in app.subheader)
+    # The last layer has 128 channels of 1x1; the picker follows the layer's channel count.
+    assert app.number_input(key="feature_channel").max == 127
+
+
+@pytest.mark.parametrize("method", ["Grad-CAM", "Saliency"])
+def test_explanations_render_for_any_class(isolated_registry, mnist_file, monkeypatch, method):
+    app = open_page(mnist_file, monkeypatch)
+    app.radio(key="feature_method").set_value(method).run()
+    app.selectbox(key="feature_class").set_value(3).run()
+    assert not app.exception
+    assert any(f"{method} for 3" in str(chart.proto.spec) for chart in app.get("plotly_chart"))
+
+
+def test_the_current_digit_from_the_draw_page_is_used(isolated_registry, mnist_file, monkeypatch, small_mnist):
+    _, (x_test, y_test) = small_mnist
+    app = AppTest.from_file(APP, default_timeout=120)
+    app.session_state["current_digit"] = {"image": x_test[3].astype(np.float32) / 255, "source": "drawing",
+                                          "label": None}
+    app.run()
+    app.switch_page("pages/feature_maps.py").run()
+    assert not app.exception
+    assert any(f"Predicted {y_test[3]}" in block.value for block in app.markdown)
+    assert "feature_test_index" not in app.session_state
