@@ -8,8 +8,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-# Batches larger than this are split, to bound memory.
-MAX_BATCH = 1024
+# Batches larger than this are split: bounds memory, and is the fastest size on this CPU.
+MAX_BATCH = 256
 
 
 def as_model_input(images: np.ndarray) -> np.ndarray:

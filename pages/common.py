@@ -21,13 +21,15 @@ def _leave_legacy_pages_mode() -> None:
     On a fresh server, Streamlit runs the first request for a page in its legacy `pages/`
     folder mode, which skips app.py (the navigation and page config) until some session
     has called `st.navigation`. Switching that mode off and rerunning serves the same page
-    through app.py.
+    through app.py. This happens once per session at most: a rerun drops a button's click,
+    and AppTest starts every run in that mode.
     """
     try:
         from streamlit.runtime.pages_manager import PagesManager
     except ImportError:
         return
-    if getattr(PagesManager, "uses_pages_directory", False):
+    if getattr(PagesManager, "uses_pages_directory", False) and not st.session_state.get("app_router_checked"):
+        st.session_state.app_router_checked = True
         PagesManager.uses_pages_directory = False
         st.rerun()
 
@@ -74,3 +76,18 @@ def set_current_digit(image, source: str, label: int | None = None) -> None:
 def current_digit() -> dict | None:
     """{"image": (28, 28) float32, "source": str, "label": int | None}, or None."""
     return st.session_state.get(CURRENT_DIGIT)
+
+
+@st.cache_data(max_entries=4, show_spinner="Evaluating on the 10,000 test images...")
+def evaluation_on_test_set(cache_key: str, _predictor: Predictor, _x_test, _y_test):
+    """The active model's evaluation on the test set, computed once per model version (the cache key)."""
+    from model.evaluation import evaluate
+
+    return evaluate(_predictor, _x_test, _y_test)
+
+
+def send_to_pages(image_uint8, index: int, label: int) -> None:
+    """Makes MNIST test image `index` the current digit, and the Draw page's input."""
+    set_current_digit(image_uint8.astype("float32") / 255, f"MNIST test image #{index}", label)
+    st.session_state.draw_source = "MNIST test image"
+    st.session_state.draw_test_index = index

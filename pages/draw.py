@@ -11,7 +11,9 @@ st.title("Draw a digit")
 version, predictor = active_model()
 
 sources = ["Draw", "Upload an image", "MNIST test image"]
-source = st.segmented_control("Input", sources, default="Draw", key="draw_source") or "Draw"
+# Other pages can choose the input (a test image sent from the Confusion matrix page).
+st.session_state.setdefault("draw_source", "Draw")
+source = st.segmented_control("Input", sources, key="draw_source") or "Draw"
 left, right = st.columns([1, 1.3], gap="large")
 
 image, label, origin = None, None, None

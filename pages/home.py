@@ -44,4 +44,6 @@ st.markdown(
     "how sure the model is, and the preprocessing that turns your drawing into an MNIST-like image.\n"
     "- **Feature maps**: the activations of every convolution and pooling layer for the current digit, "
     "the first layer's filters, and Grad-CAM and saliency maps that show why the network chose its answer.\n"
+    "- **Confusion matrix**: accuracy on the 10,000 test images, which digits get mixed up, per-class "
+    "precision and recall, and a gallery of the test digits behind every cell.\n"
 )

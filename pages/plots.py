@@ -94,3 +94,29 @@ def overlay_figure(image: np.ndarray, heat: np.ndarray, title: str = "", height:
     figure.update_xaxes(showticklabels=False)
     figure.update_layout(height=height, margin={"l": 0, "r": 0, "t": 30 if title else 0, "b": 0}, title=title or None)
     return figure
+
+
+def confusion_figure(confusion: np.ndarray, normalised: bool) -> go.Figure:
+    """The confusion matrix, counts (or row percentages) in the cells, the diagonal greyed so errors stand out."""
+    confusion = np.asarray(confusion)
+    rows = confusion.sum(axis=1, keepdims=True)
+    values = np.divide(confusion * 100.0, rows, out=np.zeros(confusion.shape), where=rows > 0) if normalised \
+        else confusion.astype(float)
+    text = [[f"{v:.1f}%" if normalised else f"{int(v)}" for v in row] for row in values]
+    diagonal = np.eye(len(confusion), dtype=bool)
+    errors = np.where(diagonal, np.nan, values)
+    correct = np.where(diagonal, values, np.nan)
+    digits = [str(d) for d in range(len(confusion))]
+    hover = "true %{y}, predicted %{x}: %{text}<extra></extra>"
+    top = np.nanmax(errors) if np.isfinite(errors).any() and np.nanmax(errors) > 0 else 1.0
+    figure = go.Figure([
+        go.Heatmap(z=correct, x=digits, y=digits, text=text, texttemplate="%{text}", hovertemplate=hover,
+                   colorscale=[[0, "#e8ecef"], [1, "#e8ecef"]], showscale=False, xgap=2, ygap=2),
+        go.Heatmap(z=errors, x=digits, y=digits, text=text, texttemplate="%{text}", hovertemplate=hover,
+                   colorscale="Reds", zmin=0, zmax=top, xgap=2, ygap=2,
+                   colorbar={"title": "% of row" if normalised else "errors"}),
+    ])
+    figure.update_yaxes(autorange="reversed", title="true digit", type="category")
+    figure.update_xaxes(title="predicted digit", type="category", side="top")
+    figure.update_layout(height=560, margin={"l": 10, "r": 10, "t": 40, "b": 10}, dragmode=False)
+    return figure

@@ -1,0 +1,84 @@
+"""Confusion matrix: where the model fails on the 10,000 test images, and the digits it fails on."""
+
+import numpy as np
+import streamlit as st
+
+from pages.common import active_model, evaluation_on_test_set, mnist_test_set, send_to_pages
+from pages.plots import confusion_figure
+
+st.title("Confusion matrix")
+version, predictor = active_model()
+test_set = mnist_test_set()
+if test_set is None:
+    st.stop()
+x_test, y_test = test_set
+result = evaluation_on_test_set(version.cache_key, predictor, x_test, y_test)
+
+columns = st.columns(3)
+columns[0].metric("Test accuracy", f"{result.accuracy:.2%}")
+columns[1].metric("Errors", f"{result.errors:,} of {len(y_test):,}")
+worst = int(np.argmin(result.recall))
+columns[2].metric("Hardest digit", f"{worst} ({result.recall[worst]:.1%} found)")
+
+normalised = st.toggle("Row-normalised percentages", key="confusion_normalised")
+st.caption("Rows are the true digits, columns what the model said. The diagonal (grey) holds the correct "
+           "answers; every red cell is a kind of mistake. Click a cell to see its digits.")
+event = st.plotly_chart(confusion_figure(result.confusion, normalised), key="confusion_chart",
+                        on_select="rerun", selection_mode="points", config={"displayModeBar": False})
+
+# A click on the matrix sets the pickers; the pickers work from the keyboard too.
+points = event.selection.points if event and event.selection else []
+click = (int(points[0]["y"]), int(points[0]["x"])) if points else None
+if click and click != st.session_state.get("confusion_last_click"):
+    st.session_state.confusion_last_click = click
+    st.session_state.confusion_true, st.session_state.confusion_predicted = click
+if "confusion_true" not in st.session_state:
+    st.session_state.confusion_true, st.session_state.confusion_predicted = result.most_confused(1)[0][:2] \
+        if result.most_confused(1) else (0, 0)
+
+left, right = st.columns([1, 1])
+with left:
+    st.subheader("Per-class metrics")
+    st.dataframe(
+        {"digit": list(range(10)), "precision": result.precision, "recall": result.recall, "F1": result.f1,
+         "support": result.support},
+        hide_index=True, column_config={name: st.column_config.NumberColumn(format="%.4f")
+                                        for name in ("precision", "recall", "F1")},
+    )
+    st.caption("Precision: of the digits the model called d, how many were d. Recall: of the true d's, "
+               "how many it found. F1 balances the two; support is how many test digits are d.")
+with right:
+    st.subheader("Most confused pairs")
+    pairs = result.most_confused(10)
+    st.dataframe({"true": [p[0] for p in pairs], "predicted": [p[1] for p in pairs],
+                  "count": [p[2] for p in pairs]}, hide_index=True)
+    st.caption("The mistakes the model makes most often.")
+
+st.subheader("The digits behind a cell")
+pickers = st.columns([1, 1, 2])
+true = pickers[0].selectbox("True digit", list(range(10)), key="confusion_true")
+predicted = pickers[1].selectbox("Predicted digit", list(range(10)), key="confusion_predicted")
+indices = result.cell(true, predicted)
+if len(indices) == 0:
+    st.info(f"No test image of a {true} was predicted as {predicted}.")
+    st.stop()
+shown = pickers[2].slider("How many to show", 1, min(len(indices), 60), min(len(indices), 12),
+                          key="confusion_count") if len(indices) > 1 else 1
+kind = "correct answers" if true == predicted else "mistakes"
+st.caption(f"{len(indices):,} {kind}: true {true}, predicted {predicted}. Least confident first, each with "
+           "the model's top three guesses.")
+
+per_row = 6
+for start in range(0, shown, per_row):
+    for column, index in zip(st.columns(per_row), indices[start:start + per_row]):
+        probabilities = result.probabilities[index]
+        top3 = np.argsort(probabilities)[::-1][:3]
+        column.image(x_test[index], width=96, caption=f"#{index}")
+        column.caption(" · ".join(f"**{d}** {probabilities[d]:.0%}" for d in top3))
+        send = column.columns(2)
+        if send[0].button("Draw", key=f"confusion_draw_{index}", help="Open it on the Draw page"):
+            send_to_pages(x_test[index], int(index), int(y_test[index]))
+            st.switch_page("pages/draw.py")
+        if send[1].button("Maps", key=f"confusion_maps_{index}", help="Open it on the Feature maps page"):
+            send_to_pages(x_test[index], int(index), int(y_test[index]))
+            st.switch_page("pages/feature_maps.py")

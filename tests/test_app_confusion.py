@@ -1,0 +1,56 @@
+import numpy as np
+from streamlit.testing.v1 import AppTest
+
+from tests.conftest import APP
+
+
+def open_page(monkeypatch, mnist_path) -> AppTest:
+    monkeypatch.setenv("MNIST_PATH", str(mnist_path))
+    app = AppTest.from_file(APP, default_timeout=180).run()
+    return app.switch_page("pages/confusion_matrix.py").run()
+
+
+def test_page_shows_accuracy_and_the_digits_behind_a_cell(isolated_registry, mnist_file, mnist, monkeypatch):
+    _, (x_test, y_test) = mnist
+    app = open_page(monkeypatch, mnist_file)
+    assert not app.exception
+    metrics = {metric.label: metric.value for metric in app.metric}
+    assert metrics["Test accuracy"].endswith("%")
+    errors = int(metrics["Errors"].split(" of ")[0].replace(",", ""))
+    assert 0 < errors < 300
+
+    app.toggle(key="confusion_normalised").set_value(True).run()
+    assert not app.exception
+
+    # Select the cell of true 7 / predicted 7 with the keyboard pickers: hundreds of images.
+    app.selectbox(key="confusion_true").set_value(7).run()
+    app.selectbox(key="confusion_predicted").set_value(7).run()
+    assert not app.exception
+    captions = [caption for element in app.image for caption in element.captions]
+    assert len(captions) == 12
+    shown = [int(caption.lstrip("#")) for caption in captions]
+    assert all(y_test[index] == 7 for index in shown)
+
+    # Send the first one to the Feature maps page as the current digit.
+    app.button(key=f"confusion_maps_{shown[0]}").click().run()
+    assert not app.exception
+    current = app.session_state["current_digit"]
+    assert current["source"] == f"MNIST test image #{shown[0]}" and current["label"] == 7
+    np.testing.assert_allclose(current["image"], x_test[shown[0]] / 255.0, atol=1e-6)
+    assert any("Predicted" in block.value for block in app.markdown)
+
+
+def test_an_empty_cell_says_so(isolated_registry, mnist_file, monkeypatch):
+    app = open_page(monkeypatch, mnist_file)
+    app.selectbox(key="confusion_true").set_value(0).run()
+    app.selectbox(key="confusion_predicted").set_value(1).run()
+    assert not app.exception
+    images = len(app.image)
+    assert images > 0 or any("No test image of a 0" in info.value for info in app.info)
+
+
+def test_missing_data_gets_a_message_not_a_stack_trace(isolated_registry, tmp_path, monkeypatch):
+    app = open_page(monkeypatch, tmp_path / "nowhere.npz")
+    assert not app.exception
+    assert any("MNIST_PATH" in warning.value for warning in app.warning)
+    assert not app.metric
