@@ -9,5 +9,6 @@ navigation = st.navigation([
     st.Page("pages/draw.py", title="Draw", icon=":material/draw:"),
     st.Page("pages/feature_maps.py", title="Feature maps", icon=":material/grid_view:"),
     st.Page("pages/confusion_matrix.py", title="Confusion matrix", icon=":material/grid_on:"),
+    st.Page("pages/retrain.py", title="Retrain", icon=":material/model_training:"),
 ])
 navigation.run()

@@ -101,3 +101,49 @@ def set_active(version_id: str) -> ModelVersion:
     version = get_version(version_id)
     write_json({"id": version.id}, registry_dir() / ACTIVE_FILE)
     return version
+
+
+def new_version_id(label: str = "run") -> str:
+    """A unique, sortable folder name: UTC time, a label and a random suffix."""
+    import datetime
+    import secrets
+
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%d-%H%M%S")
+    safe = "".join(character for character in label if character.isalnum() or character in "-_")[:20] or "run"
+    return f"{stamp}-{safe}-{secrets.token_hex(2)}"
+
+
+def publish_version(model, metadata: dict, version_id: str) -> ModelVersion:
+    """Writes a new version atomically: into a hidden temporary folder, then one rename into place."""
+    import shutil
+    import tempfile
+
+    from model.storage import save_run
+
+    folder = registry_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    if version_id == DEFAULT_ID or (folder / version_id).exists():
+        raise ValueError(f"Version {version_id!r} exists already.")
+    staging = Path(tempfile.mkdtemp(prefix=f".{version_id}-", dir=folder))
+    try:
+        written = save_run(model, metadata, staging)
+        os.rename(staging, folder / version_id)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return ModelVersion(version_id, folder / version_id, written)
+
+
+def delete_version(version_id: str) -> None:
+    """Deletes a trained version (never the shipped default); the default becomes active if it was."""
+    import shutil
+
+    if version_id == DEFAULT_ID:
+        raise ValueError("The shipped default model cannot be deleted.")
+    version = get_version(version_id)
+    if active_version().id == version_id:
+        set_active(DEFAULT_ID)
+    # Renamed first, so a half-deleted folder is never listed as a version.
+    doomed = version.path.with_name(f".deleting-{version_id}")
+    os.rename(version.path, doomed)
+    shutil.rmtree(doomed, ignore_errors=True)

@@ -34,35 +34,51 @@ def _leave_legacy_pages_mode() -> None:
         st.rerun()
 
 
+def predictor_for(version: ModelVersion) -> Predictor:
+    """The shared predictor of a model version, loaded once for all sessions."""
+    return _predictor(version.cache_key, str(version.model_file))
+
+
 def active_model() -> tuple[ModelVersion, Predictor]:
     """The active version and its shared predictor; stops the page with a message if there is none."""
     _leave_legacy_pages_mode()
     try:
         version = active_version()
-        return version, _predictor(version.cache_key, str(version.model_file))
+        return version, predictor_for(version)
     except (ModelUnavailable, OSError, ValueError) as error:
         st.error(f"No model can be loaded: {error}")
         st.stop()
 
 
 @st.cache_resource(show_spinner="Loading MNIST...")
-def _mnist_test_set(path: str | None):
+def _mnist(path: str | None):
     from training.data import load_mnist
 
-    return load_mnist(path)[1]
+    return load_mnist(path)
 
 
-def mnist_test_set():
-    """The MNIST test images and labels (read-only, shared), or None after showing how to get them."""
+def _mnist_or_message():
     from training.data import DataError, mnist_path
 
     local = mnist_path()
     try:
-        return _mnist_test_set(str(local) if local else None)
+        return _mnist(str(local) if local else None)
     except DataError as error:
         st.warning(f"MNIST is not available: {error}\n\n"
                    "Set `MNIST_PATH` to a local copy of `mnist.npz` and restart the app.")
         return None
+
+
+def mnist_test_set():
+    """The MNIST test images and labels (read-only, shared), or None after showing how to get them."""
+    data = _mnist_or_message()
+    return data[1] if data is not None else None
+
+
+def mnist_train_set():
+    """The MNIST training images and labels (read-only, shared), or None after showing how to get them."""
+    data = _mnist_or_message()
+    return data[0] if data is not None else None
 
 
 CURRENT_DIGIT = "current_digit"

@@ -46,4 +46,6 @@ st.markdown(
     "the first layer's filters, and Grad-CAM and saliency maps that show why the network chose its answer.\n"
     "- **Confusion matrix**: accuracy on the 10,000 test images, which digits get mixed up, per-class "
     "precision and recall, and a gallery of the test digits behind every cell.\n"
+    "- **Retrain**: choose settings in the sidebar and train a new version in the background, with live "
+    "curves; activate, delete and compare versions.\n"
 )

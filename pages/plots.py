@@ -120,3 +120,49 @@ def confusion_figure(confusion: np.ndarray, normalised: bool) -> go.Figure:
     figure.update_xaxes(title="predicted digit", type="category", side="top")
     figure.update_layout(height=560, margin={"l": 10, "r": 10, "t": 40, "b": 10}, dragmode=False)
     return figure
+
+
+def training_curves(history: list[dict]) -> go.Figure:
+    """Loss and accuracy per epoch, training and validation, side by side."""
+    from plotly.subplots import make_subplots
+
+    epochs = [row["epoch"] for row in history]
+    figure = make_subplots(rows=1, cols=2, subplot_titles=("loss", "accuracy"))
+    for column, metric in ((1, "loss"), (2, "accuracy")):
+        for prefix, name, dash in (("", "training", "solid"), ("val_", "validation", "dot")):
+            values = [row.get(prefix + metric) for row in history]
+            if any(value is not None for value in values):
+                figure.add_trace(go.Scatter(x=epochs, y=values, name=f"{name} {metric}", mode="lines+markers",
+                                            line={"dash": dash}), row=1, col=column)
+    figure.update_xaxes(title="epoch", dtick=max(1, len(epochs) // 10))
+    figure.update_layout(height=320, margin={"l": 10, "r": 10, "t": 30, "b": 10})
+    return figure
+
+
+def comparison_bars(first: np.ndarray, second: np.ndarray, first_name: str, second_name: str) -> go.Figure:
+    """Two values per digit, side by side."""
+    digits = [str(d) for d in range(len(first))]
+    figure = go.Figure([
+        go.Bar(x=digits, y=first, name=f"A: {first_name}", hovertemplate="digit %{x}: %{y:.2%}<extra></extra>"),
+        go.Bar(x=digits, y=second, name=f"B: {second_name}", hovertemplate="digit %{x}: %{y:.2%}<extra></extra>"),
+    ])
+    low = float(min(np.min(first), np.min(second)))
+    figure.update_layout(barmode="group", height=300, margin={"l": 10, "r": 10, "t": 10, "b": 10},
+                         yaxis={"tickformat": ".1%", "range": [max(0.0, low - 0.01), 1.0]},
+                         xaxis={"title": "digit", "type": "category"})
+    return figure
+
+
+def confusion_difference_figure(difference: np.ndarray) -> go.Figure:
+    """The difference of two confusion matrices, blue for fewer, red for more."""
+    limit = float(np.max(np.abs(difference * (1 - np.eye(len(difference)))))) or 1.0
+    digits = [str(d) for d in range(len(difference))]
+    figure = go.Figure(go.Heatmap(
+        z=difference, x=digits, y=digits, text=[[f"{int(v):+d}" if v else "" for v in row] for row in difference],
+        texttemplate="%{text}", colorscale="RdBu", reversescale=True, zmin=-limit, zmax=limit, xgap=2, ygap=2,
+        hovertemplate="true %{y}, predicted %{x}: %{z:+d}<extra></extra>",
+    ))
+    figure.update_yaxes(autorange="reversed", title="true digit", type="category")
+    figure.update_xaxes(title="predicted digit", type="category", side="top")
+    figure.update_layout(height=480, margin={"l": 10, "r": 10, "t": 40, "b": 10})
+    return figure

@@ -306,3 +306,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 if __name__ == "__main__":
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     sys.exit(main())
+
+
+def augment_preview(images: np.ndarray, config: TrainConfig, seed: int = 0) -> np.ndarray:
+    """uint8 (N, 28, 28) digits as the configured augmentation changes them: float32 (N, 28, 28) in [0, 1]."""
+    batch = to_model_input(np.asarray(images, np.uint8))
+    augment = augmentation_layers(config.replace(seed=seed))
+    if augment is None:
+        return batch[..., 0]
+    return np.clip(np.asarray(augment(batch, training=True))[..., 0], 0.0, 1.0)

@@ -1,0 +1,75 @@
+"""AppTest of the Retrain page: the sidebar settings, a real background run, versions."""
+
+import time
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from model.registry import DEFAULT_ID, active_version, list_versions
+from tests.conftest import APP
+from tests.test_jobs import SLOW
+from training.jobs import JobRunner
+
+
+@pytest.fixture()
+def page(isolated_registry, mnist_file, monkeypatch):
+    monkeypatch.setenv("MNIST_PATH", str(mnist_file))
+    app = AppTest.from_file(APP, default_timeout=180).run()
+    app.switch_page("pages/retrain.py").run()
+    assert not app.exception
+    yield app
+    runner = JobRunner()
+    if runner.is_running():
+        runner.cancel(wait=5)
+
+
+def test_invalid_settings_are_refused_before_anything_starts(page):
+    page.number_input(key="retrain_quick_epochs").set_value(0).run()
+    assert any("epochs must be" in error.value for error in page.sidebar.error)
+    page.button(key="retrain_start").click().run()
+    assert any("nothing was started" in error.value for error in page.sidebar.error)
+    assert JobRunner().status() is None
+    page.number_input(key="retrain_quick_epochs").set_value(1).run()
+    page.number_input(key="retrain_quick_lr").set_value(0.0).run()
+    assert any("learning_rate must be" in error.value for error in page.sidebar.error)
+
+
+def test_a_run_from_the_sidebar_becomes_a_version_to_activate_compare_and_delete(page):
+    page.number_input(key="retrain_quick_epochs").set_value(1).run()
+    page.number_input(key="retrain_quick_train_size").set_value(300).run()
+    page.select_slider(key="retrain_quick_width").set_value(0.25).run()
+    page.button(key="retrain_start").click().run()
+    assert not page.exception
+    runner = JobRunner()
+    deadline = time.monotonic() + 240
+    while runner.status()["state"] != "finished" and time.monotonic() < deadline:
+        assert runner.status()["state"] in ("starting", "running", "saving"), runner.status()
+        time.sleep(0.5)
+    new_id = runner.status()["version"]
+
+    page.run()
+    assert not page.exception
+    assert any("Finished" in success.value for success in page.success)
+    assert new_id in page.selectbox(key="retrain_version").options
+    page.selectbox(key="retrain_version").set_value(new_id).run()
+    page.button(key="retrain_activate").click().run()
+    assert active_version().id == new_id
+    # The comparison of the two versions renders: per-class bars and the confusion difference.
+    assert not page.exception
+    assert len([m for m in page.metric if "test accuracy" in m.label]) == 2
+
+    page.selectbox(key="retrain_version").set_value(new_id).run()
+    page.button(key="retrain_delete").click().run()
+    assert not page.exception
+    assert [version.id for version in list_versions()] == [DEFAULT_ID]
+    assert active_version().id == DEFAULT_ID
+
+
+def test_a_second_start_is_refused_and_the_running_job_shown(page):
+    runner = JobRunner()
+    runner.start(SLOW)
+    page.button(key="retrain_start").click().run()
+    assert any("in progress already" in warning.value for warning in page.sidebar.warning)
+    assert any(button.key == "retrain_cancel" for button in page.button)
+    page.button(key="retrain_cancel").click().run()
+    assert runner.status()["state"] == "cancelled"
