@@ -55,19 +55,40 @@ class _Inspector:
         head = model.layers[-1]
         self.head = head
         self.features_model = keras.Model(model.input, head.input)
-        self.gradient_models: dict[str, keras.Model] = {}
-
-    def gradient_model(self, model: keras.Model, layer_name: str) -> keras.Model:
-        if layer_name not in self.gradient_models:
-            target = activation_layer(model, layer_name).output
-            self.gradient_models[layer_name] = keras.Model(model.input, [target, self.head.input])
-        return self.gradient_models[layer_name]
+        self.cam_functions: dict[str, tf.types.experimental.GenericFunction] = {}
+        self.saliency_function = tf.function(self._saliency, input_signature=_SIGNATURE)
 
     def logits(self, features):
         head = self.head
         if isinstance(head, keras.layers.Dense):
             return tf.matmul(features, head.kernel) + (head.bias if head.use_bias else 0.0)
         return head(features)
+
+    def cam_function(self, model: keras.Model, layer_name: str):
+        """A traced Grad-CAM for one layer: (image, class) -> (28, 28) map before normalisation."""
+        if layer_name not in self.cam_functions:
+            gradient_model = keras.Model(model.input, [activation_layer(model, layer_name).output, self.head.input])
+
+            def cam(images, class_index):
+                with tf.GradientTape() as tape:
+                    activations, features = gradient_model(images, training=False)
+                    score = tf.gather(self.logits(features), class_index, axis=1)
+                gradients = tape.gradient(score, activations)
+                weights = tf.reduce_mean(gradients, axis=(1, 2), keepdims=True)
+                heat = tf.nn.relu(tf.reduce_sum(activations * weights, axis=-1))[0]
+                return tf.image.resize(heat[..., None], (28, 28), method="bilinear")[..., 0]
+
+            self.cam_functions[layer_name] = tf.function(cam, input_signature=_SIGNATURE)
+        return self.cam_functions[layer_name]
+
+    def _saliency(self, images, class_index):
+        with tf.GradientTape() as tape:
+            tape.watch(images)
+            score = tf.gather(self.logits(self.features_model(images, training=False)), class_index, axis=1)
+        return tf.abs(tape.gradient(score, images))[0, ..., 0]
+
+
+_SIGNATURE = [tf.TensorSpec([1, 28, 28, 1], tf.float32), tf.TensorSpec([], tf.int32)]
 
 
 def _inspector(model: keras.Model) -> _Inspector:
@@ -141,15 +162,8 @@ def grad_cam(model: keras.Model, model_input: np.ndarray, class_index: int,
     inspector = _inspector(model)
     images = _one_input(model_input)
     with inspector.lock:
-        gradient_model = inspector.gradient_model(model, name)
-        with tf.GradientTape() as tape:
-            activations, features = gradient_model(images, training=False)
-            score = inspector.logits(features)[:, class_index]
-        gradients = tape.gradient(score, activations)
-    weights = tf.reduce_mean(gradients, axis=(1, 2), keepdims=True)
-    cam = tf.nn.relu(tf.reduce_sum(activations * weights, axis=-1))[0]
-    resized = tf.image.resize(cam[..., None], (28, 28), method="bilinear")[..., 0]
-    return _normalise(np.asarray(resized))
+        heat = inspector.cam_function(model, name)(images, tf.constant(class_index, tf.int32))
+    return _normalise(np.asarray(heat))
 
 
 def saliency(model: keras.Model, model_input: np.ndarray, class_index: int) -> np.ndarray:
@@ -158,8 +172,5 @@ def saliency(model: keras.Model, model_input: np.ndarray, class_index: int) -> n
     inspector = _inspector(model)
     images = _one_input(model_input)
     with inspector.lock:
-        with tf.GradientTape() as tape:
-            tape.watch(images)
-            score = inspector.logits(inspector.features_model(images, training=False))[:, class_index]
-        gradients = tape.gradient(score, images)
-    return _normalise(np.abs(np.asarray(gradients[0, ..., 0])))
+        gradients = inspector.saliency_function(images, tf.constant(class_index, tf.int32))
+    return _normalise(np.asarray(gradients))

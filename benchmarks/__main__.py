@@ -1,0 +1,283 @@
+"""Measures the speed and accuracy users feel, on this machine.
+
+    python -m benchmarks            # the full run: several minutes (the seed preset trains to 99.4%)
+    python -m benchmarks --quick    # a short version, seconds, for the test suite
+
+Prints a table and writes `benchmarks/results.json` (or `--out`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = Path(__file__).resolve().parent / "results.json"
+CHROMIUM = Path("/usr/bin/chromium")
+BROWSER_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def percentiles(function, calls: int, warmup: int = 5) -> tuple[float, float]:
+    """(p50, p95) of one call's wall time in milliseconds, after warm-up calls."""
+    for _ in range(warmup):
+        function()
+    times = []
+    for _ in range(calls):
+        start = time.perf_counter()
+        function()
+        times.append((time.perf_counter() - start) * 1000)
+    return float(np.percentile(times, 50)), float(np.percentile(times, 95))
+
+
+def machine() -> dict:
+    cpu = platform.processor() or "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "platform": platform.platform()}
+
+
+def latency(predictor, canvas: np.ndarray, calls: int) -> dict:
+    """Single-image latency: preprocessing, the app's inference object, and model.predict() on the same input."""
+    from model.inspect import feature_maps, grad_cam
+    from model.preprocess import preprocess_digit
+
+    model_input = preprocess_digit(canvas).model_input
+    model = predictor.model
+    batch = model_input[None, :, :, None]
+    results = {}
+    results["preprocess_p50_ms"], results["preprocess_p95_ms"] = percentiles(lambda: preprocess_digit(canvas), calls)
+    results["inference_p50_ms"], results["inference_p95_ms"] = percentiles(
+        lambda: predictor.probabilities_one(model_input), calls)
+    results["predict_p50_ms"], results["predict_p95_ms"] = percentiles(
+        lambda: model.predict(batch, verbose=0), calls)
+    results["predict_to_inference_ratio"] = results["predict_p50_ms"] / results["inference_p50_ms"]
+    results["feature_maps_p50_ms"], results["feature_maps_p95_ms"] = percentiles(
+        lambda: feature_maps(model, model_input), calls)
+    results["grad_cam_p50_ms"], results["grad_cam_p95_ms"] = percentiles(
+        lambda: grad_cam(model, model_input, 7), calls)
+    return results
+
+
+def evaluation_speed(predictor, x: np.ndarray, y: np.ndarray, repeats: int) -> dict:
+    from model.evaluation import evaluate
+
+    evaluate(predictor, x[:256], y[:256])
+    best = min(_timed(lambda: evaluate(predictor, x, y)) for _ in range(repeats))
+    return {"eval_images": int(len(x)), "eval_seconds": best, "eval_images_per_s": len(x) / best}
+
+
+def _timed(function) -> float:
+    start = time.perf_counter()
+    function()
+    return time.perf_counter() - start
+
+
+def training_throughput(data, presets: list[str], images: int) -> dict:
+    """Images per second of each preset's training step, timed over a second epoch of `images` images."""
+    import keras
+
+    from training.config import preset
+    from training.train import train
+
+    class EpochTimer(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.start = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.seconds = time.perf_counter() - self.start
+
+    results = {}
+    for name in presets:
+        timer = EpochTimer()
+        config = preset(name).replace(epochs=2, train_size=images, validation_split=0.0)
+        train(config, data, [timer])
+        results[name] = images / timer.seconds
+    return results
+
+
+def seconds_to_accuracy(data, name: str, thresholds: tuple[float, ...], **changes) -> dict:
+    """Trains a preset, evaluating the test set after each epoch; training seconds until each threshold.
+
+    Stops once every threshold is reached. Test evaluation time is not counted.
+    """
+    import keras
+
+    from training.config import preset
+    from training.train import make_test_callback, train
+
+    test_callback = make_test_callback(*data[1])
+
+    class StopWhenReached(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if test_callback.history and test_callback.history[-1]["test_accuracy"] >= max(thresholds):
+                self.model.stop_training = True
+
+    class TrainingClock(keras.callbacks.Callback):
+        """Training time only: the clock runs during epochs, not during test evaluations."""
+
+        def on_train_begin(self, logs=None):
+            self.total, self.marks = 0.0, []
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.start = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.total += time.perf_counter() - self.start
+            self.marks.append(self.total)
+
+    clock = TrainingClock()
+    config = preset(name).replace(**changes)
+    # The clock runs first, the test evaluation after it, the stop check last.
+    _, metadata = train(config, data, [clock, test_callback, StopWhenReached()])
+    history = [(seconds, row["test_accuracy"]) for seconds, row in zip(clock.marks, test_callback.history)]
+    reached = {}
+    for threshold in thresholds:
+        hit = next((seconds for seconds, accuracy in history if accuracy >= threshold), None)
+        reached[f"{name}_seconds_to_{threshold * 100:.1f}".replace(".", "_")] = hit
+    reached[f"{name}_epochs_run"] = len(history)
+    reached[f"{name}_final_test_accuracy"] = history[-1][1] if history else None
+    return reached
+
+
+def cold_start(timeout: float = 180.0) -> float | None:
+    """Seconds from `streamlit run app.py` until the home page shows the loaded model in a browser."""
+    if not CHROMIUM.exists():
+        return None
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        return None
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    start = time.perf_counter()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.address",
+         "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+    )
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=1):
+                    break
+            except OSError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    return None
+                time.sleep(0.1)
+        with sync_playwright() as driver:
+            browser = driver.chromium.launch(executable_path=str(CHROMIUM), args=BROWSER_ARGS)
+            try:
+                page = browser.new_page()
+                page.goto(f"http://127.0.0.1:{port}/", timeout=timeout * 1000)
+                page.locator('[data-testid="stMetric"]', has_text="Test accuracy").wait_for(timeout=timeout * 1000)
+                return time.perf_counter() - start
+            finally:
+                browser.close()
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def versions() -> dict:
+    import keras
+    import streamlit
+    import tensorflow as tf
+
+    return {"python": platform.python_version(), "tensorflow": tf.__version__, "keras": keras.__version__,
+            "numpy": np.__version__, "streamlit": streamlit.__version__}
+
+
+def run(quick: bool) -> dict:
+    from benchmarks.drawn_digits import drawn_accuracy, render_drawn
+    from model.inference import Predictor
+    from model.registry import default_version
+    from model.storage import load_model
+    from training.data import load_mnist
+
+    data = load_mnist()
+    (x_train, y_train), (x_test, y_test) = data
+    predictor = Predictor(load_model(default_version().model_file))
+    canvas = render_drawn(x_test[0], np.random.default_rng(0))
+    results = {"quick": quick, "machine": machine(), "versions": versions(),
+               "measured": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+    results.update(latency(predictor, canvas, calls=20 if quick else 300))
+    results.update(evaluation_speed(predictor, x_test[:1000] if quick else x_test,
+                                    y_test[:1000] if quick else y_test, repeats=1 if quick else 3))
+    count = 100 if quick else 10000
+    results.update({f"drawn_{key}": value for key, value in
+                    drawn_accuracy(predictor, x_test[:count], y_test[:count]).items()})
+    if quick:
+        small = ((x_train[:512], y_train[:512]), (x_test[:200], y_test[:200]))
+        results["train_images_per_s"] = training_throughput(small, ["quick"], images=256)
+        results.update(seconds_to_accuracy(small, "quick", (0.99,), epochs=1, train_size=256))
+        results["seed_seconds_to_99_0"] = None
+        results["cold_start_s"] = None
+    else:
+        results["train_images_per_s"] = training_throughput(data, ["quick", "standard", "seed"], images=12800)
+        results.update(seconds_to_accuracy(data, "quick", (0.99, 0.994)))
+        results.update(seconds_to_accuracy(data, "seed", (0.99, 0.994)))
+        results["cold_start_s"] = cold_start()
+    return results
+
+
+def table(results: dict) -> str:
+    rows = [("inference p50 / p95 (ms)", "inference_p50_ms", "inference_p95_ms"),
+            ("model.predict p50 / p95 (ms)", "predict_p50_ms", "predict_p95_ms"),
+            ("preprocessing p50 / p95 (ms)", "preprocess_p50_ms", "preprocess_p95_ms"),
+            ("feature maps p50 / p95 (ms)", "feature_maps_p50_ms", "feature_maps_p95_ms"),
+            ("Grad-CAM p50 / p95 (ms)", "grad_cam_p50_ms", "grad_cam_p95_ms")]
+    lines = [f"| {label} | {results[a]:.2f} / {results[b]:.2f} |" for label, a, b in rows]
+    lines.append(f"| predict / inference (p50) | {results['predict_to_inference_ratio']:.0f}x |")
+    lines.append(f"| evaluation ({results['eval_images']:,} images) | {results['eval_images_per_s']:,.0f} images/s "
+                 f"({results['eval_seconds']:.2f} s) |")
+    for name, speed in results["train_images_per_s"].items():
+        lines.append(f"| training `{name}` | {speed:,.0f} images/s |")
+    for key in sorted(k for k in results if "_seconds_to_" in k):
+        value = results[key]
+        lines.append(f"| {key} | {'not reached' if value is None else f'{value:.0f} s'} |")
+    lines.append(f"| drawn digits, preprocessed / naive ({results['drawn_count']:,}) | "
+                 f"{results['drawn_preprocessed_accuracy']:.2%} / {results['drawn_naive_accuracy']:.2%} |")
+    cold = results.get("cold_start_s")
+    lines.append(f"| app cold start | {'not measured' if cold is None else f'{cold:.1f} s'} |")
+    return "\n".join(["| measure | value |", "| --- | --- |", *lines])
+
+
+def main(argv=None) -> dict:
+    from model.storage import write_json
+
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[1])
+    parser.add_argument("--quick", action="store_true", help="a short version: seconds, not minutes")
+    parser.add_argument("--out", type=Path, default=RESULTS, help=f"where to write the results (default {RESULTS})")
+    args = parser.parse_args(argv)
+    results = run(args.quick)
+    print(table(results))
+    print(f"Machine: {results['machine']['cpu']}, {results['machine']['cores']} cores")
+    write_json(results, args.out)
+    return results
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    main()

@@ -1,0 +1,25 @@
+"""Runs `python -m benchmarks --quick`, so the benchmark code cannot rot (no timing is asserted)."""
+
+import json
+
+from benchmarks.__main__ import main
+
+REQUIRED = ["inference_p50_ms", "inference_p95_ms", "predict_p50_ms", "feature_maps_p50_ms", "grad_cam_p50_ms",
+            "eval_images_per_s", "train_images_per_s", "quick_seconds_to_99_0", "seed_seconds_to_99_0",
+            "cold_start_s", "machine", "versions"]
+
+
+def test_quick_benchmark_writes_every_key(tmp_path, mnist_file, monkeypatch, capsys):
+    monkeypatch.setenv("MNIST_PATH", str(mnist_file))
+    out = tmp_path / "results.json"
+    main(["--quick", "--out", str(out)])
+    results = json.loads(out.read_text())
+    assert set(REQUIRED) <= set(results)
+    for key in ("inference_p50_ms", "predict_p50_ms", "feature_maps_p50_ms", "grad_cam_p50_ms", "eval_images_per_s"):
+        assert results[key] > 0, key
+    assert results["inference_p95_ms"] >= results["inference_p50_ms"]
+    assert results["train_images_per_s"]["quick"] > 0
+    assert results["quick_epochs_run"] == 1
+    assert 0.0 <= results["drawn_preprocessed_accuracy"] <= 1.0 and results["drawn_count"] == 100
+    assert results["machine"]["cores"] >= 1 and "tensorflow" in results["versions"]
+    assert "| inference p50 / p95 (ms) |" in capsys.readouterr().out
