@@ -3,70 +3,31 @@
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
-from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
-
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+from benchmarks.server import BROWSER_ARGS, CHROMIUM, ServerError, streamlit_server
 
 pytestmark = pytest.mark.browser
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture()
 def server(tmp_path):
     """Our own Streamlit server on a free localhost port, stopped by its PID afterwards."""
-    port = free_port()
-    env = {**os.environ, "MODEL_REGISTRY": str(tmp_path / "registry"), "TF_CPP_MIN_LOG_LEVEL": "2"}
-    log = open(tmp_path / "streamlit.log", "wb")  # noqa: SIM115 - closed after the server stops.
-    process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail("Streamlit did not start:\n" + (tmp_path / "streamlit.log").read_text())
-            time.sleep(0.5)
-        yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
+        with streamlit_server({"MODEL_REGISTRY": str(tmp_path / "registry")}, log=tmp_path / "streamlit.log") as url:
+            yield url
+    except ServerError as error:
+        pytest.fail(str(error))
 
 
 def test_drawing_a_seven_with_the_mouse_predicts_seven(server):
     if not CHROMIUM.exists():
-        pytest.skip("Chromium is not installed (apt-get install -y chromium; .ci/run does it)")
-    playwright = pytest.importorskip("playwright.sync_api")
+        # CI installs Chromium (.ci/run): there, a missing browser is a failure, not a skip.
+        (pytest.fail if os.environ.get("CI") else pytest.skip)("Chromium is not installed: apt-get install -y chromium")
+    from playwright import sync_api as playwright
     with playwright.sync_playwright() as driver:
-        browser = driver.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        browser = driver.chromium.launch(executable_path=str(CHROMIUM), args=BROWSER_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.goto(f"{server}/draw", timeout=120_000)
