@@ -27,13 +27,14 @@ augmentation = ", ".join(
     if config.get(name)
 ) or "none"
 source = "the shipped default" if version.is_default else f"version {version.id}"
+images = meta.get("train_images")
 st.write(
     f"This is {source}, trained with the `{meta.get('preset', 'custom')}` recipe: "
     f"{config.get('epochs', '?')} epochs of batch {config.get('batch_size', '?')}, "
     f"{config.get('optimizer', '?')} at learning rate {config.get('learning_rate', '?')} "
     f"({config.get('lr_schedule', '?')} schedule), augmentation: {augmentation}, "
-    f"on {meta.get('train_images', '?'):,} training images. "
-    f"Test accuracy is measured on the 10,000 MNIST test images."
+    f"on {f'{images:,}' if isinstance(images, int) else 'an unknown number of'} training images. "
+    "Test accuracy is measured on the 10,000 MNIST test images."
 )
 with st.expander("Layers"):
     st.dataframe(layer_table(predictor.model), hide_index=True)

@@ -98,3 +98,14 @@ def test_split_is_seeded_and_disjoint():
 
 def test_mirrored_strategy_only_with_several_gpus():
     assert [uses_mirrored(count) for count in (0, 1, 2, 8)] == [False, False, True, True]
+
+
+def test_short_runs_settle_batch_normalisation(small_mnist):
+    # 6 steps: without recalibration the moving statistics are still near their initial
+    # values and the model is close to chance on the test images.
+    config = TrainConfig(width=0.5, epochs=2, batch_size=64, learning_rate=0.003, train_size=200,
+                         rotation=0.0, shift=0.0, zoom=0.0, lr_schedule="constant")
+    model, metadata = train(config, small_mnist)
+    assert metadata["test_accuracy"] > 0.5
+    norm = model.get_layer("conv1_norm")
+    assert not np.allclose(np.asarray(norm.moving_variance), 1.0)

@@ -172,6 +172,38 @@ def make_test_callback(x_test: np.ndarray, y_test: np.ndarray):
     return TestAccuracy()
 
 
+# Batch normalisation's moving statistics (momentum 0.99) need a few hundred steps to settle.
+BATCH_NORM_SETTLE_STEPS = 500
+
+
+def recalibrate_batch_norm(model, images: np.ndarray, limit: int = 10000, batch_size: int = 500) -> None:
+    """Sets every BatchNormalization layer's moving mean and variance to the exact statistics of its input.
+
+    Layer by layer, in order, over up to `limit` un-augmented images: after a short run the
+    moving averages still remember their initial values, and the model predicts poorly.
+    """
+    import keras
+    import tensorflow as tf
+
+    inputs = to_model_input(images[:limit])
+    for layer in model.layers:
+        if not isinstance(layer, keras.layers.BatchNormalization):
+            continue
+        upstream = keras.Model(model.input, layer.input)
+        forward = tf.function(lambda batch, upstream=upstream: upstream(batch, training=False))
+        total = total_squares = 0.0
+        count = 0
+        for start in range(0, len(inputs), batch_size):
+            values = forward(tf.constant(inputs[start:start + batch_size])).numpy().astype(np.float64)
+            values = values.reshape(-1, values.shape[-1])
+            total = total + values.sum(axis=0)
+            total_squares = total_squares + np.square(values).sum(axis=0)
+            count += len(values)
+        mean = total / count
+        layer.moving_mean.assign(mean.astype(np.float32))
+        layer.moving_variance.assign(np.maximum(total_squares / count - np.square(mean), 0.0).astype(np.float32))
+
+
 def library_versions() -> dict:
     import keras
     import tensorflow as tf
@@ -219,6 +251,8 @@ def train(config: TrainConfig, data=None, callbacks: Sequence = (), verbose: int
     start = time.perf_counter()
     history = model.fit(train_set, epochs=config.epochs, validation_data=validation_set,
                         callbacks=extra, verbose=verbose, shuffle=False)
+    if config.epochs * steps_per_epoch < BATCH_NORM_SETTLE_STEPS:
+        recalibrate_batch_norm(model, x_train)
     seconds = time.perf_counter() - start
 
     test_loss, test_accuracy = model.evaluate(make_dataset(x_test, y_test, 1000), verbose=0)
