@@ -49,7 +49,7 @@ with st.sidebar:
                          disabled=not augment)
     shift = st.slider("Shift (fraction)", 0.0, 0.3, base.shift or 0.1, 0.01, key=key + "shift", disabled=not augment)
     zoom = st.slider("Zoom (fraction)", 0.0, 0.3, base.zoom or 0.1, 0.01, key=key + "zoom", disabled=not augment)
-    train_size = st.number_input("Training images", value=60000, step=1000, key=key + "train_size",
+    train_size = st.number_input("Training images", value=base.train_size or 60000, step=1000, key=key + "train_size",
                                  help="A seeded random subset of the 60,000; fewer trains faster.")
     validation = st.slider("Held out for validation", 0.0, 0.3, 0.1, 0.05, key=key + "validation",
                            help="Gives the validation curves.")
