@@ -222,9 +222,3 @@ def run_job(registry: str, job_id: str, label: str, config_values: dict, threads
         (folder / CANCEL_FILE).unlink(missing_ok=True)
         lock.close()
 
-
-def history_table(status: dict) -> dict[str, list]:
-    """The per-epoch history of a status as columns, for plotting."""
-    rows = status.get("history") or []
-    keys = sorted({key for row in rows for key in row})
-    return {key: [row.get(key) for row in rows] for key in keys}
