@@ -33,8 +33,9 @@ if click and click != st.session_state.get("confusion_last_click"):
     st.session_state.confusion_last_click = click
     st.session_state.confusion_true, st.session_state.confusion_predicted = click
 if "confusion_true" not in st.session_state:
-    st.session_state.confusion_true, st.session_state.confusion_predicted = result.most_confused(1)[0][:2] \
-        if result.most_confused(1) else (0, 0)
+    # Open on the most frequent mistake (or the 0/0 cell when there is none).
+    worst_pair = (result.most_confused(1) or [(0, 0, 0)])[0]
+    st.session_state.confusion_true, st.session_state.confusion_predicted = worst_pair[:2]
 
 left, right = st.columns([1, 1])
 with left:
