@@ -4,6 +4,7 @@ import time
 
 import streamlit as st
 
+from model.architecture import DEFAULT_DROPOUT
 from model.registry import DEFAULT_ID, delete_version, list_versions, set_active
 from pages.common import (
     active_model,
@@ -14,7 +15,7 @@ from pages.common import (
     predictor_for,
 )
 from pages.plots import comparison_bars, confusion_difference_figure, probability_bars, training_curves
-from training.config import LR_SCHEDULES, OPTIMIZERS, PRESETS, TrainConfig, preset
+from training.config import ARCHITECTURE_NAMES, LR_SCHEDULES, OPTIMIZERS, PRESETS, TrainConfig, preset
 from training.jobs import ACTIVE, JobBusy, JobRunner
 from training.train import augment_preview
 
@@ -30,7 +31,7 @@ with st.sidebar:
                         help="quick: about a minute; standard: the shipped model's recipe; seed: the original app's.")
     base = preset(name)
     key = f"retrain_{name}_"
-    architecture = st.selectbox("Architecture", ["default", "seed"], index=["default", "seed"].index(base.architecture),
+    architecture = st.selectbox("Architecture", ARCHITECTURE_NAMES, index=ARCHITECTURE_NAMES.index(base.architecture),
                                 key=key + "architecture")
     width = st.select_slider("Model width", [0.25, 0.5, 0.75, 1.0, 1.5, 2.0], value=base.width, key=key + "width",
                              help="Multiplies every layer's channel count.")
@@ -42,7 +43,7 @@ with st.sidebar:
     schedule = st.selectbox("Learning-rate schedule", LR_SCHEDULES, index=LR_SCHEDULES.index(base.lr_schedule),
                             key=key + "schedule")
     dropout = st.slider("Dropout", 0.0, 0.8, float(base.dropout if base.dropout is not None else
-                                                   (0.4 if base.architecture == "default" else 0.2)),
+                                                   DEFAULT_DROPOUT[base.architecture]),
                         0.05, key=key + "dropout")
     augment = st.toggle("Augmentation", value=bool(base.rotation or base.shift or base.zoom), key=key + "augment")
     rotation = st.slider("Rotation (degrees)", 0.0, 45.0, base.rotation or 10.0, 1.0, key=key + "rotation",

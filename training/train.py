@@ -204,6 +204,15 @@ def recalibrate_batch_norm(model, images: np.ndarray, limit: int = 10000, batch_
         layer.moving_variance.assign(np.maximum(total_squares / count - np.square(mean), 0.0).astype(np.float32))
 
 
+def augment_preview(images: np.ndarray, config: TrainConfig, seed: int = 0) -> np.ndarray:
+    """uint8 (N, 28, 28) digits as the configured augmentation changes them: float32 (N, 28, 28) in [0, 1]."""
+    batch = to_model_input(np.asarray(images, np.uint8))
+    augment = augmentation_layers(config.replace(seed=seed))
+    if augment is None:
+        return batch[..., 0]
+    return np.clip(np.asarray(augment(batch, training=True))[..., 0], 0.0, 1.0)
+
+
 def library_versions() -> dict:
     import keras
     import tensorflow as tf
@@ -341,11 +350,3 @@ if __name__ == "__main__":
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     sys.exit(main())
 
-
-def augment_preview(images: np.ndarray, config: TrainConfig, seed: int = 0) -> np.ndarray:
-    """uint8 (N, 28, 28) digits as the configured augmentation changes them: float32 (N, 28, 28) in [0, 1]."""
-    batch = to_model_input(np.asarray(images, np.uint8))
-    augment = augmentation_layers(config.replace(seed=seed))
-    if augment is None:
-        return batch[..., 0]
-    return np.clip(np.asarray(augment(batch, training=True))[..., 0], 0.0, 1.0)
