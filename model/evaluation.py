@@ -74,9 +74,10 @@ def evaluate(model, x: np.ndarray, y: np.ndarray) -> Evaluation:
     The model is called directly in batches (no `predict`).
     """
     from model.inference import Predictor
+    from model.preprocess import from_uint8
 
     predictor = model if isinstance(model, Predictor) else Predictor(model)
     images = np.asarray(x)
     if images.dtype == np.uint8:
-        images = images.astype(np.float32) / 255.0
+        images = from_uint8(images)
     return evaluation_from_probabilities(y, predictor.probabilities(images))

@@ -30,6 +30,11 @@ MAX_PIXELS = 4096 * 4096
 MAX_SIDE = 4096
 
 
+def from_uint8(images: np.ndarray) -> np.ndarray:
+    """MNIST pixels (uint8, 0-255) as the network's float32 inputs in [0, 1], same shape."""
+    return np.asarray(images, dtype=np.uint8).astype(np.float32) / 255.0
+
+
 @dataclass(frozen=True)
 class PreprocessResult:
     # The network's input: (28, 28) float32 in [0, 1], ink bright on black.

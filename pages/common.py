@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from model.inference import Predictor
+from model.preprocess import from_uint8
 from model.registry import ModelUnavailable, ModelVersion, active_version
 from model.storage import load_model
 
@@ -104,6 +105,6 @@ def evaluation_on_test_set(cache_key: str, _predictor: Predictor, _x_test, _y_te
 
 def send_to_pages(image_uint8, index: int, label: int) -> None:
     """Makes MNIST test image `index` the current digit, and the Draw page's input."""
-    set_current_digit(image_uint8.astype("float32") / 255, f"MNIST test image #{index}", label)
+    set_current_digit(from_uint8(image_uint8), f"MNIST test image #{index}", label)
     st.session_state.draw_source = "MNIST test image"
     st.session_state.draw_test_index = index

@@ -4,6 +4,7 @@ import numpy as np
 import streamlit as st
 
 from model.inspect import default_cam_layer, feature_maps, grad_cam, kernels, layer_shapes, saliency
+from model.preprocess import from_uint8
 from pages.common import active_model, current_digit, mnist_test_set
 from pages.plots import image_figure, mosaic_figure, overlay_figure, probability_bars, tile_channels
 
@@ -19,7 +20,7 @@ if digit is None:
         st.stop()
     x_test, y_test = test_set
     index = st.session_state.setdefault("feature_test_index", int(np.random.default_rng().integers(len(x_test))))
-    digit = {"image": x_test[index].astype(np.float32) / 255, "source": f"MNIST test image #{index}",
+    digit = {"image": from_uint8(x_test[index]), "source": f"MNIST test image #{index}",
              "label": int(y_test[index])}
 image = digit["image"]
 probabilities = predictor.probabilities_one(image)

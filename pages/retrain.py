@@ -125,12 +125,20 @@ def job_panel() -> None:
 
 job_panel()
 
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def augmentation_preview(_sample, rotation: float, shift: float, zoom: float, seed: int):
+    """The first training digits as the augmentation changes them, computed once per setting and draw."""
+    return augment_preview(_sample, TrainConfig(rotation=rotation, shift=shift, zoom=zoom), seed=seed)
+
+
 st.subheader("Augmentation preview")
 train_set = mnist_train_set()
 if config is not None and train_set is not None:
     sample = train_set[0][:8]
     columns = st.columns(8)
-    preview = augment_preview(sample, config, seed=st.session_state.get("retrain_preview_seed", 0))
+    preview = augmentation_preview(sample, config.rotation, config.shift, config.zoom,
+                                   st.session_state.get("retrain_preview_seed", 0))
     for column, original, changed in zip(columns, sample, preview):
         column.image(original, width=64)
         column.image(changed, width=64, clamp=True)

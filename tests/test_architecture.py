@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from model.architecture import build_model, inspectable_layers, layer_table
+from model.architecture import ARCHITECTURES, build_model, inspectable_layers, layer_table
+from training.config import ARCHITECTURE_NAMES
 
 
 @pytest.mark.parametrize("architecture", ["default", "seed"])
@@ -43,3 +44,8 @@ def test_width_scales_channels_and_dropout_is_applied():
 def test_bad_arguments_raise_value_error(kwargs):
     with pytest.raises(ValueError):
         build_model(**kwargs)
+
+
+def test_the_config_knows_every_architecture_by_name():
+    # training.config keeps its own list so that it can validate without importing Keras.
+    assert ARCHITECTURE_NAMES == tuple(ARCHITECTURES)

@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from PIL import Image
 
-from model.preprocess import MAX_PIXELS, naive_resize, preprocess_digit, read_image, to_ink
+from model.preprocess import MAX_PIXELS, from_uint8, naive_resize, preprocess_digit, read_image, to_ink
 
 
 def bar(height=280, width=280, rows=(60, 200), columns=(130, 150), value=255) -> np.ndarray:
@@ -184,3 +184,10 @@ def test_broken_unsupported_and_oversized_uploads_are_refused():
     Image.new("L", (side, side)).save(buffer, format="PNG")
     with pytest.raises(ValueError, match="too large"):
         read_image(buffer.getvalue())
+
+
+def test_from_uint8_maps_mnist_pixels_to_unit_floats():
+    pixels = np.array([[0, 51, 255]], dtype=np.uint8)
+    values = from_uint8(pixels)
+    assert values.dtype == np.float32 and values.shape == (1, 3)
+    np.testing.assert_allclose(values, [[0.0, 0.2, 1.0]], atol=1e-7)

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from model.preprocess import from_uint8
 from training.config import PRESETS, TrainConfig, preset
 
 # TensorFlow is imported inside the functions that need it, so `--help` is instant.
@@ -67,7 +68,7 @@ def augmentation_layers(config: TrainConfig):
 
 def to_model_input(images: np.ndarray) -> np.ndarray:
     """uint8 (N, 28, 28) -> float32 (N, 28, 28, 1) in [0, 1]."""
-    return (images.astype(np.float32) / 255.0)[..., None]
+    return from_uint8(images)[..., None]
 
 
 def make_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, augment=None, shuffle_seed: int | None = None):
