@@ -4,8 +4,10 @@ import numpy as np
 import pytest
 
 from model.inference import Predictor
+from model.preprocess import from_uint8
 from model.registry import DEFAULT_DIR, default_version
 from model.storage import MODEL_FILE, file_sha256, load_model
+from training.config import TrainConfig, preset
 
 
 @pytest.fixture(scope="module")
@@ -21,12 +23,14 @@ def test_shipped_files_are_consistent_and_small(shipped):
     assert version.metadata["parameters"] == predictor.model.count_params()
     assert version.metadata["train_images"] == 60000
     assert version.metadata["preset"] == "standard"
+    # The `standard` preset is the recipe that trained the shipped file.
+    assert TrainConfig.from_dict(version.metadata["config"]) == preset("standard")
 
 
 def test_shipped_model_scores_its_recorded_accuracy_on_the_test_set(shipped, mnist):
     version, predictor = shipped
     _, (x_test, y_test) = mnist
-    predicted = predictor.probabilities(x_test.astype(np.float32) / 255).argmax(axis=1)
+    predicted = predictor.probabilities(from_uint8(x_test)).argmax(axis=1)
     accuracy = float(np.mean(predicted == y_test))
     # The shipped file scores what its metadata (and the home page) says it scores.
     assert accuracy == pytest.approx(version.metadata["test_accuracy"], abs=1e-4)
