@@ -32,7 +32,10 @@ MAX_SIDE = 4096
 
 def from_uint8(images: np.ndarray) -> np.ndarray:
     """MNIST pixels (uint8, 0-255) as the network's float32 inputs in [0, 1], same shape."""
-    return np.asarray(images, dtype=np.uint8).astype(np.float32) / 255.0
+    images = np.asarray(images)
+    if images.dtype != np.uint8:
+        raise ValueError(f"Expected uint8 pixels, got {images.dtype}.")
+    return images.astype(np.float32) / 255.0
 
 
 @dataclass(frozen=True)

@@ -191,3 +191,5 @@ def test_from_uint8_maps_mnist_pixels_to_unit_floats():
     values = from_uint8(pixels)
     assert values.dtype == np.float32 and values.shape == (1, 3)
     np.testing.assert_allclose(values, [[0.0, 0.2, 1.0]], atol=1e-7)
+    with pytest.raises(ValueError, match="uint8"):
+        from_uint8(values)
