@@ -207,7 +207,7 @@ def recalibrate_batch_norm(model, images: np.ndarray, limit: int = 10000, batch_
 
 def augment_preview(images: np.ndarray, config: TrainConfig, seed: int = 0) -> np.ndarray:
     """uint8 (N, 28, 28) digits as the configured augmentation changes them: float32 (N, 28, 28) in [0, 1]."""
-    batch = to_model_input(np.asarray(images, np.uint8))
+    batch = to_model_input(images)
     augment = augmentation_layers(config.replace(seed=seed))
     if augment is None:
         return batch[..., 0]
