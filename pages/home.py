@@ -23,7 +23,8 @@ columns[2].metric("Architecture", config.get("architecture", "?"))
 columns[3].metric("Training time", f"{meta['training_seconds'] / 60:.0f} min" if "training_seconds" in meta else "?")
 
 augmentation = ", ".join(
-    f"{name} {config[name]:g}{unit}" for name, unit in (("rotation", "°"), ("shift", ""), ("zoom", ""))
+    f"{name} {config[name]:g}{unit}"
+    for name, unit in (("rotation", "°"), ("shift", ""), ("zoom", ""), ("elastic", " px"))
     if config.get(name)
 ) or "none"
 source = "the shipped default" if version.is_default else f"version {version.id}"

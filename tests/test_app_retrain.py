@@ -73,3 +73,15 @@ def test_a_second_start_is_refused_and_the_running_job_shown(page):
     assert any(button.key == "retrain_cancel" for button in page.button)
     page.button(key="retrain_cancel").click().run()
     assert runner.status()["state"] == "cancelled"
+
+
+def test_augmentation_settings_reach_the_run(page):
+    page.toggle(key="retrain_quick_augment").set_value(True).run()
+    page.slider(key="retrain_quick_elastic").set_value(1.5).run()
+    page.slider(key="retrain_quick_rotation").set_value(12.0).run()
+    assert not page.exception and not page.sidebar.error
+    page.button(key="retrain_start").click().run()
+    settings = JobRunner().status()["config"]
+    assert (settings["elastic"], settings["rotation"]) == (1.5, 12.0)
+    page.toggle(key="retrain_quick_augment").set_value(False).run()
+    assert not page.exception

@@ -15,6 +15,7 @@ def test_presets_are_valid_and_distinct():
     ("architecture", "vgg"), ("width", 0), ("width", float("nan")), ("dropout", 0.95), ("epochs", 0),
     ("epochs", 2.5), ("epochs", True), ("batch_size", 0), ("learning_rate", 0), ("learning_rate", -1),
     ("optimizer", "lbfgs"), ("lr_schedule", "wild"), ("rotation", 200), ("shift", 0.9), ("zoom", -0.1),
+    ("elastic", -0.5), ("elastic", 5.0), ("elastic", float("inf")),
     ("train_size", 5), ("train_size", 70000), ("validation_split", 0.8), ("seed", -1), ("epochs", "3"),
 ])
 def test_every_field_is_validated(field, value):

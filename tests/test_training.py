@@ -8,7 +8,7 @@ from training.config import TrainConfig
 from training.train import main, make_progress_callback, split_data, train, uses_mirrored
 
 TINY = TrainConfig(width=0.25, epochs=2, batch_size=64, learning_rate=0.003, train_size=400,
-                   validation_split=0.25, rotation=8.0, shift=0.05, zoom=0.05)
+                   validation_split=0.25, rotation=8.0, shift=0.05, zoom=0.05, elastic=1.0)
 
 
 @pytest.fixture(scope="module")

@@ -29,10 +29,12 @@ class TrainConfig:
     # One of LR_SCHEDULES, stepped per batch.
     lr_schedule: str = "onecycle"
     # Augmentation strengths; 0 turns each off. Rotation in degrees, shift and
-    # zoom as fractions of the image size.
+    # zoom as fractions of the image size, elastic distortion as the mean
+    # displacement of a pixel (root mean square, in pixels).
     rotation: float = 10.0
     shift: float = 0.1
     zoom: float = 0.1
+    elastic: float = 0.0
     # Training images used (taken after a seeded shuffle); None uses all 60,000.
     train_size: int | None = None
     # Fraction of the training images held out for validation curves.
@@ -56,6 +58,7 @@ class TrainConfig:
             (_number(self.rotation) and 0.0 <= self.rotation <= 180.0, "rotation must be 0-180 degrees"),
             (_number(self.shift) and 0.0 <= self.shift <= 0.5, "shift must be between 0 and 0.5"),
             (_number(self.zoom) and 0.0 <= self.zoom <= 0.5, "zoom must be between 0 and 0.5"),
+            (_number(self.elastic) and 0.0 <= self.elastic <= 4.0, "elastic must be between 0 and 4 pixels"),
             (self.train_size is None or (_integer(self.train_size) and 10 <= self.train_size <= 60000),
              "train_size must be an integer from 10 to 60000, or None for all"),
             (_number(self.validation_split) and 0.0 <= self.validation_split <= 0.5,

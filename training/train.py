@@ -63,6 +63,10 @@ def augmentation_layers(config: TrainConfig):
     if config.shift:
         steps.append(keras.layers.RandomTranslation(config.shift, config.shift, fill_mode="constant",
                                                     seed=config.seed + 2, name="shift"))
+    if config.elastic:
+        from training.elastic import RandomElastic
+
+        steps.append(RandomElastic(config.elastic, seed=config.seed + 3, name="elastic"))
     return keras.Sequential(steps, name="augmentation") if steps else None
 
 
