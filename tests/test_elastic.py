@@ -56,3 +56,8 @@ def test_bad_arguments_raise():
         RandomElastic(-1.0)
     with pytest.raises(ValueError, match="smoothness"):
         RandomElastic(1.0, smoothness=0.0)
+
+
+def test_config_round_trip():
+    layer = RandomElastic(1.5, smoothness=3.0, seed=7, name="elastic")
+    assert RandomElastic.from_config(layer.get_config()).get_config() == layer.get_config()

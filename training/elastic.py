@@ -30,6 +30,7 @@ class RandomElastic(keras.layers.Layer):
             raise ValueError(f"smoothness must be above 0 pixels, got {smoothness}.")
         self.displacement = displacement
         self.smoothness = smoothness
+        self.seed = seed
         radius = math.ceil(3 * smoothness)
         kernel = np.exp(-0.5 * (np.arange(-radius, radius + 1) / smoothness) ** 2)
         self.kernel = (kernel / kernel.sum()).astype(np.float32)
@@ -52,7 +53,8 @@ class RandomElastic(keras.layers.Layer):
         return sample_bilinear(images, rows + field[..., 0], columns + field[..., 1])
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "displacement": self.displacement, "smoothness": self.smoothness}
+        return {**super().get_config(), "displacement": self.displacement, "smoothness": self.smoothness,
+                "seed": self.seed}
 
 
 def sample_bilinear(images, rows, columns):
