@@ -4,6 +4,7 @@ import streamlit as st
 
 from model.architecture import layer_table
 from pages.common import active_model
+from training.config import AUGMENTATIONS
 
 st.title("Inside a handwritten-digit CNN")
 st.write(
@@ -22,10 +23,10 @@ columns[1].metric("Parameters", f"{meta.get('parameters', predictor.model.count_
 columns[2].metric("Architecture", config.get("architecture", "?"))
 columns[3].metric("Training time", f"{meta['training_seconds'] / 60:.0f} min" if "training_seconds" in meta else "?")
 
+# Units of the augmentation strengths, as the recipe line shows them.
+UNITS = {"rotation": "°", "elastic": " px"}
 augmentation = ", ".join(
-    f"{name} {config[name]:g}{unit}"
-    for name, unit in (("rotation", "°"), ("shift", ""), ("zoom", ""), ("elastic", " px"))
-    if config.get(name)
+    f"{name} {config[name]:g}{UNITS.get(name, '')}" for name in AUGMENTATIONS if config.get(name)
 ) or "none"
 source = "the shipped default" if version.is_default else f"version {version.id}"
 images = meta.get("train_images")

@@ -15,7 +15,7 @@ from pages.common import (
     predictor_for,
 )
 from pages.plots import comparison_bars, confusion_difference_figure, probability_bars, training_curves
-from training.config import ARCHITECTURE_NAMES, LR_SCHEDULES, OPTIMIZERS, PRESETS, TrainConfig, preset
+from training.config import ARCHITECTURE_NAMES, AUGMENTATIONS, LR_SCHEDULES, OPTIMIZERS, PRESETS, TrainConfig, preset
 from training.jobs import ACTIVE, JobBusy, JobRunner
 from training.train import augment_preview
 
@@ -45,15 +45,18 @@ with st.sidebar:
     dropout = st.slider("Dropout", 0.0, 0.8, float(base.dropout if base.dropout is not None else
                                                    DEFAULT_DROPOUT[base.architecture]),
                         0.05, key=key + "dropout")
-    augment = st.toggle("Augmentation", value=bool(base.rotation or base.shift or base.zoom or base.elastic),
+    augment = st.toggle("Augmentation", value=any(getattr(base, name) for name in AUGMENTATIONS),
                         key=key + "augment")
-    rotation = st.slider("Rotation (degrees)", 0.0, 45.0, base.rotation or 10.0, 1.0, key=key + "rotation",
-                         disabled=not augment)
-    shift = st.slider("Shift (fraction)", 0.0, 0.3, base.shift or 0.1, 0.01, key=key + "shift", disabled=not augment)
-    zoom = st.slider("Zoom (fraction)", 0.0, 0.3, base.zoom or 0.1, 0.01, key=key + "zoom", disabled=not augment)
-    elastic = st.slider("Elastic distortion (pixels)", 0.0, 3.0, base.elastic, 0.1, key=key + "elastic",
-                        disabled=not augment, help="How far pixels move, on average, along a smooth random "
-                                                   "field that bends the strokes; 0 turns it off.")
+    strengths = {
+        "rotation": st.slider("Rotation (degrees)", 0.0, 45.0, base.rotation or 10.0, 1.0, key=key + "rotation",
+                              disabled=not augment),
+        "shift": st.slider("Shift (fraction)", 0.0, 0.3, base.shift or 0.1, 0.01, key=key + "shift",
+                           disabled=not augment),
+        "zoom": st.slider("Zoom (fraction)", 0.0, 0.3, base.zoom or 0.1, 0.01, key=key + "zoom", disabled=not augment),
+        "elastic": st.slider("Elastic distortion (pixels)", 0.0, 3.0, base.elastic, 0.1, key=key + "elastic",
+                             disabled=not augment, help="How far pixels move, on average, along a smooth random "
+                                                        "field that bends the strokes; 0 turns it off."),
+    }
     train_size = st.number_input("Training images", value=base.train_size or 60000, step=1000, key=key + "train_size",
                                  help="A seeded random subset of the 60,000; fewer trains faster.")
     validation = st.slider("Held out for validation", 0.0, 0.3, 0.1, 0.05, key=key + "validation",
@@ -65,8 +68,7 @@ try:
     config = TrainConfig(
         architecture=architecture, width=float(width), dropout=float(dropout), epochs=int(epochs),
         batch_size=int(batch_size), learning_rate=float(learning_rate), optimizer=optimizer, lr_schedule=schedule,
-        rotation=float(rotation) if augment else 0.0, shift=float(shift) if augment else 0.0,
-        zoom=float(zoom) if augment else 0.0, elastic=float(elastic) if augment else 0.0,
+        **{name: float(value) if augment else 0.0 for name, value in strengths.items()},
         train_size=None if int(train_size) == 60000 else int(train_size), validation_split=float(validation),
         seed=int(seed),
     )
@@ -132,10 +134,10 @@ job_panel()
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
-def augmentation_preview(_sample, rotation: float, shift: float, zoom: float, elastic: float, seed: int):
-    """The first training digits as the augmentation changes them, computed once per setting and draw."""
-    return augment_preview(_sample, TrainConfig(rotation=rotation, shift=shift, zoom=zoom, elastic=elastic),
-                           seed=seed)
+def augmentation_preview(_sample, augmentation: tuple[float, ...], seed: int):
+    """The first training digits as the augmentation (strengths in AUGMENTATIONS order) changes them,
+    computed once per setting and draw."""
+    return augment_preview(_sample, TrainConfig(**dict(zip(AUGMENTATIONS, augmentation))), seed=seed)
 
 
 st.subheader("Augmentation preview")
@@ -143,7 +145,7 @@ train_set = mnist_train_set()
 if config is not None and train_set is not None:
     sample = train_set[0][:8]
     columns = st.columns(8)
-    preview = augmentation_preview(sample, config.rotation, config.shift, config.zoom, config.elastic,
+    preview = augmentation_preview(sample, tuple(getattr(config, name) for name in AUGMENTATIONS),
                                    st.session_state.get("retrain_preview_seed", 0))
     for column, original, changed in zip(columns, sample, preview):
         column.image(original, width=64)

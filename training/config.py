@@ -9,6 +9,8 @@ from dataclasses import dataclass
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
 LR_SCHEDULES = ("constant", "exponential", "cosine", "onecycle")
 ARCHITECTURE_NAMES = ("default", "seed")
+# The augmentation fields of TrainConfig, each off at 0.
+AUGMENTATIONS = ("rotation", "shift", "zoom", "elastic")
 
 
 @dataclass(frozen=True)

@@ -33,9 +33,12 @@ class RandomElastic(keras.layers.Layer):
         self.seed = seed
         radius = math.ceil(3 * smoothness)
         kernel = np.exp(-0.5 * (np.arange(-radius, radius + 1) / smoothness) ** 2)
-        self.kernel = (kernel / kernel.sum()).astype(np.float32)
+        kernel /= kernel.sum()
+        # One depthwise kernel per axis, applied to both displacement fields at once.
+        self.kernels = [np.tile(kernel.astype(np.float32).reshape(shape), (1, 1, 2, 1))
+                        for shape in ((len(kernel), 1, 1, 1), (1, len(kernel), 1, 1))]
         # Uniform noise on [-1, 1] smoothed by the kernel along both axes has this standard deviation.
-        self.noise_deviation = math.sqrt(1 / 3) * float(np.sum(self.kernel.astype(np.float64) ** 2))
+        self.noise_deviation = math.sqrt(1 / 3) * float(np.sum(kernel**2))
         self.seed_generator = keras.random.SeedGenerator(seed)
 
     def call(self, images, training=True):
@@ -43,9 +46,7 @@ class RandomElastic(keras.layers.Layer):
             return images
         shape = tf.shape(images)
         noise = keras.random.uniform((shape[0], shape[1], shape[2], 2), -1.0, 1.0, seed=self.seed_generator)
-        size = len(self.kernel)
-        for kernel_shape in ((size, 1, 1, 1), (1, size, 1, 1)):
-            kernel = tf.tile(tf.reshape(tf.constant(self.kernel), kernel_shape), (1, 1, 2, 1))
+        for kernel in self.kernels:
             noise = tf.nn.depthwise_conv2d(noise, kernel, (1, 1, 1, 1), "SAME")
         field = noise * (self.displacement / self.noise_deviation)
         rows, columns = tf.meshgrid(tf.range(shape[1], dtype=tf.float32), tf.range(shape[2], dtype=tf.float32),
