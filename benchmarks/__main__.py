@@ -131,15 +131,21 @@ def seconds_to_accuracy(data, name: str, thresholds: tuple[float, ...], **change
             self.marks.append(self.total)
 
     class StopWhenReached(keras.callbacks.Callback):
+        """Records each epoch's test accuracy (from the test callback's logs) and stops at the highest threshold."""
+
+        def on_train_begin(self, logs=None):
+            self.accuracies = []
+
         def on_epoch_end(self, epoch, logs=None):
-            if test_callback.history[-1]["test_accuracy"] >= max(thresholds):
+            self.accuracies.append(logs["test_accuracy"])
+            if self.accuracies[-1] >= max(thresholds):
                 self.model.stop_training = True
 
-    clock = TrainingClock()
+    clock, stop = TrainingClock(), StopWhenReached()
     config = preset(name).replace(**changes)
     # The clock stops before the test evaluation starts; the stop check comes last.
-    train(config, data, [clock, test_callback, StopWhenReached()])
-    history = [(seconds, row["test_accuracy"]) for seconds, row in zip(clock.marks, test_callback.history)]
+    train(config, data, [clock, test_callback, stop])
+    history = list(zip(clock.marks, stop.accuracies))
     reached = {}
     for threshold in thresholds:
         hit = next((seconds for seconds, accuracy in history if accuracy >= threshold), None)

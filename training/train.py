@@ -24,6 +24,9 @@ from training.config import PRESETS, TrainConfig, preset
 
 # TensorFlow is imported inside the functions that need it, so `--help` is instant.
 
+# The command line keeps a run's state here, inside its output folder, until the model is written.
+CHECKPOINT_DIR = ".checkpoint"
+
 
 def distribution_strategy(gpu_count: int | None = None):
     """MirroredStrategy across all GPUs when more than one is visible, else the default strategy."""
@@ -159,20 +162,13 @@ def make_test_callback(x_test: np.ndarray, y_test: np.ndarray):
     test = make_dataset(x_test, y_test, 1000)
 
     class TestAccuracy(keras.callbacks.Callback):
-        def on_train_begin(self, logs=None):
-            self.start = time.perf_counter()
-            self.history = []
-
         def on_epoch_end(self, epoch, logs=None):
             correct = 0
             for images, labels in test:
                 predicted = tf.argmax(self.model(images, training=False), axis=-1, output_type=tf.int32)
                 correct += int(tf.reduce_sum(tf.cast(predicted == labels, tf.int32)))
-            accuracy = correct / len(y_test)
-            seconds = time.perf_counter() - self.start
-            self.history.append({"epoch": epoch + 1, "test_accuracy": accuracy, "seconds": seconds})
             if logs is not None:
-                logs["test_accuracy"] = accuracy
+                logs["test_accuracy"] = correct / len(y_test)
 
     return TestAccuracy()
 
@@ -227,58 +223,66 @@ def library_versions() -> dict:
 
 
 def train(config: TrainConfig, data=None, callbacks: Sequence = (), verbose: int = 0,
-          track_test: bool = False):
+          track_test: bool = False, checkpoint: str | Path | None = None):
     """Trains a model from `config`; returns (model, metadata).
 
     `data` is `((x_train, y_train), (x_test, y_test))` as `load_mnist` returns it (loaded
     when None). `callbacks` are extra Keras callbacks. With `track_test`, the test accuracy
     after every epoch goes into the history (for reporting, never for choosing a model).
+    With `checkpoint`, a folder, the run's state is saved there after every epoch, and a
+    run interrupted earlier with the same settings goes on from its last finished epoch
+    (a ValueError if the folder holds a run with other settings). A resumed run draws
+    its shuffles and augmentation afresh, so it is not bit-identical to an uninterrupted one.
     """
     import keras
     import tensorflow as tf
 
     from model.architecture import build_model
+    from training.checkpoint import make_recorder, read_state
     from training.data import data_source_sha256, load_mnist
 
+    previous = read_state(checkpoint, config) if checkpoint is not None else None
+    initial_epoch = previous.epoch if previous is not None else 0
     data_sha = None
     if data is None:
         data = load_mnist()
         data_sha = data_source_sha256()
     (x_all, y_all), (x_test, y_test) = data
     (x_train, y_train), validation = split_data(config, x_all, y_all)
-    keras.utils.set_random_seed(config.seed)
+    # A resumed run seeds its random streams by the epoch it starts from.
+    stream_seed = config.seed if initial_epoch == 0 else int(
+        np.random.SeedSequence([config.seed, initial_epoch]).generate_state(1)[0] % 2**31)
+    keras.utils.set_random_seed(stream_seed)
 
     batch_size = min(config.batch_size, len(x_train))
     steps_per_epoch = math.ceil(len(x_train) / batch_size)
-    train_set = make_dataset(x_train, y_train, batch_size, augmentation_layers(config), shuffle_seed=config.seed)
+    train_set = make_dataset(x_train, y_train, batch_size, augmentation_layers(config.replace(seed=stream_seed)),
+                             shuffle_seed=stream_seed)
     validation_set = make_dataset(*validation, 1000) if validation is not None else None
 
     with distribution_strategy().scope():
         model = build_model(config.architecture, config.width, config.dropout)
         model.compile(optimizer=make_optimizer(config, steps_per_epoch),
                       loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        if previous is not None:
+            model.optimizer.build(model.trainable_variables)
+            model.load_weights(previous.weights_file)
 
-    extra = list(callbacks)
-    test_callback = make_test_callback(x_test, y_test) if track_test else None
-    if test_callback is not None:
-        extra.insert(0, test_callback)
+    # The test accuracy joins an epoch's logs before the recorder and the caller's callbacks see them.
+    recorder = make_recorder(config, previous, checkpoint)
+    extra = [make_test_callback(x_test, y_test)] if track_test else []
+    extra += [recorder, *callbacks]
     start = time.perf_counter()
-    history = model.fit(train_set, epochs=config.epochs, validation_data=validation_set,
-                        callbacks=extra, verbose=verbose, shuffle=False)
+    model.fit(train_set, epochs=config.epochs, initial_epoch=initial_epoch, validation_data=validation_set,
+              callbacks=extra, verbose=verbose, shuffle=False)
     if config.epochs * steps_per_epoch < BATCH_NORM_SETTLE_STEPS:
         recalibrate_batch_norm(model, x_train)
-    seconds = time.perf_counter() - start
+    seconds = (previous.seconds if previous is not None else 0.0) + time.perf_counter() - start
 
     test_loss, test_accuracy = model.evaluate(make_dataset(x_test, y_test, 1000), verbose=0)
-    epochs = [{key: float(values[index]) for key, values in history.history.items()}
-              for index in range(len(history.epoch))]
-    for index, row in enumerate(epochs):
-        row["epoch"] = index + 1
-        if test_callback is not None:
-            row["seconds"] = test_callback.history[index]["seconds"]
     metadata = {
         "config": config.to_dict(),
-        "history": epochs,
+        "history": recorder.history,
         "test_accuracy": float(test_accuracy),
         "test_loss": float(test_loss),
         "parameters": int(model.count_params()),
@@ -300,6 +304,8 @@ def _parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, dict]:
     parser.add_argument("--mnist", type=Path, help="path to mnist.npz (default: MNIST_PATH, else download)")
     parser.add_argument("--track-test", action="store_true",
                         help="evaluate on the test set after every epoch (reporting only)")
+    parser.add_argument("--resume", action="store_true",
+                        help=f"go on with an interrupted run after its last finished epoch (OUT/{CHECKPOINT_DIR})")
     for field in dataclasses.fields(TrainConfig):
         flag = "--" + field.name.replace("_", "-")
         if field.name in ("architecture", "optimizer", "lr_schedule"):
@@ -323,6 +329,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
     from model.storage import save_run
+    from training.checkpoint import read_state, remove_state
     from training.data import DataError, data_source_sha256, load_mnist
 
     try:
@@ -330,6 +337,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except DataError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
+    checkpoint = args.out / CHECKPOINT_DIR
+    try:
+        state = read_state(checkpoint, config)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if state is not None and not args.resume:
+        print(f"error: {checkpoint} holds a run interrupted after epoch {state.epoch}; add --resume to go on "
+              "with it, or delete that folder to start afresh.", file=sys.stderr)
+        return 2
+    if state is None and args.resume:
+        print(f"No interrupted run in {checkpoint}: starting afresh.", flush=True)
     print(f"Training preset {args.preset!r}: {config}", flush=True)
 
     def show(event: dict) -> None:
@@ -339,13 +358,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         model, metadata = train(config, data, [make_progress_callback(show)],
-                                verbose=1 if sys.stdout.isatty() else 0, track_test=args.track_test)
+                                verbose=1 if sys.stdout.isatty() else 0, track_test=args.track_test,
+                                checkpoint=checkpoint)
     except KeyboardInterrupt:
-        print("Interrupted: nothing was written.", file=sys.stderr)
+        state = read_state(checkpoint, config)
+        print("Interrupted: no model was written."
+              + (f" --resume goes on after epoch {state.epoch}." if state is not None else ""), file=sys.stderr)
         return 130
     metadata["preset"] = args.preset
     metadata["data_sha256"] = data_source_sha256(args.mnist)
     save_run(model, metadata, args.out)
+    remove_state(checkpoint)
     print(f"test accuracy {metadata['test_accuracy']:.4%}, test loss {metadata['test_loss']:.4f}, "
           f"{metadata['parameters']:,} parameters, {metadata['training_seconds']:.0f} s; wrote {args.out}")
     return 0
