@@ -121,3 +121,14 @@ def _epoch_recorder(epochs: list):
             epochs.append(epoch + 1)
 
     return Epochs()
+
+
+def test_a_run_interrupted_after_its_last_epoch_only_evaluates(small_mnist, tmp_path):
+    folder = tmp_path / "checkpoint"
+    with pytest.raises(KeyboardInterrupt):
+        train(CONFIG, small_mnist, [StopAfterEpoch(3)], checkpoint=folder)
+    epochs = []
+    model, metadata = train(CONFIG, small_mnist, [_epoch_recorder(epochs)], checkpoint=folder)
+    assert epochs == [] and int(model.optimizer.iterations) == CONFIG.epochs * STEPS
+    assert [row["epoch"] for row in metadata["history"]] == [1, 2, 3]
+    assert 0.0 <= metadata["test_accuracy"] <= 1.0
