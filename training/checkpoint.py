@@ -80,8 +80,8 @@ def make_recorder(config: TrainConfig, previous: ResumeState | None = None, fold
 
         def on_epoch_end(self, epoch, logs=None):
             seconds = previous.seconds + time.perf_counter() - self.start
-            row = {"epoch": epoch + 1, **{key: float(value) for key, value in (logs or {}).items()}}
-            self.history.append({**row, "seconds": round(seconds, 2)})
+            self.history.append({"epoch": epoch + 1, **{key: float(value) for key, value in (logs or {}).items()},
+                                 "seconds": round(seconds, 2)})
             self.seconds = seconds
             if folder is not None:
                 self._save(epoch + 1)
