@@ -238,11 +238,11 @@ def train(config: TrainConfig, data=None, callbacks: Sequence = (), verbose: int
     import tensorflow as tf
 
     from model.architecture import build_model
-    from training.checkpoint import make_recorder, read_state
+    from training.checkpoint import ResumeState, make_recorder, read_state
     from training.data import data_source_sha256, load_mnist
 
-    previous = read_state(checkpoint, config) if checkpoint is not None else None
-    initial_epoch = previous.epoch if previous is not None else 0
+    previous = (read_state(checkpoint, config) if checkpoint is not None else None) or ResumeState()
+    initial_epoch = previous.epoch
     data_sha = None
     if data is None:
         data = load_mnist()
@@ -264,7 +264,7 @@ def train(config: TrainConfig, data=None, callbacks: Sequence = (), verbose: int
         model = build_model(config.architecture, config.width, config.dropout)
         model.compile(optimizer=make_optimizer(config, steps_per_epoch),
                       loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-        if previous is not None:
+        if previous.weights_file is not None:
             model.optimizer.build(model.trainable_variables)
             model.load_weights(previous.weights_file)
 
@@ -277,7 +277,7 @@ def train(config: TrainConfig, data=None, callbacks: Sequence = (), verbose: int
               callbacks=extra, verbose=verbose, shuffle=False)
     if config.epochs * steps_per_epoch < BATCH_NORM_SETTLE_STEPS:
         recalibrate_batch_norm(model, x_train)
-    seconds = (previous.seconds if previous is not None else 0.0) + time.perf_counter() - start
+    seconds = previous.seconds + time.perf_counter() - start
 
     test_loss, test_accuracy = model.evaluate(make_dataset(x_test, y_test, 1000), verbose=0)
     metadata = {
