@@ -100,7 +100,7 @@ PRESETS: dict[str, TrainConfig] = {
     "quick": TrainConfig(width=0.5, dropout=0.1, epochs=2, batch_size=128, learning_rate=0.004,
                          rotation=0.0, shift=0.0, zoom=0.0, train_size=45000),
     # The shipped model's recipe.
-    "standard": TrainConfig(epochs=30, dropout=0.3),
+    "standard": TrainConfig(epochs=70, dropout=0.3),
     # The original recipe: the seed network, SGD with momentum, 30 epochs of batch 32.
     "seed": TrainConfig(
         architecture="seed", epochs=30, batch_size=32, learning_rate=0.01, optimizer="sgd",
