@@ -28,8 +28,8 @@ runner = JobRunner()
 with st.sidebar:
     st.header("Training settings")
     name = st.selectbox("Preset", list(PRESETS), key="retrain_preset",
-                        help="quick: about a minute; standard: the shipped model's recipe (70 epochs: hours on a CPU); "
-                             "seed: the original app's.")
+                        help=f"quick: about a minute; standard: the shipped model's recipe "
+                             f"({PRESETS['standard'].epochs} epochs: hours on a CPU); seed: the original app's.")
     base = preset(name)
     key = f"retrain_{name}_"
     architecture = st.selectbox("Architecture", ARCHITECTURE_NAMES, index=ARCHITECTURE_NAMES.index(base.architecture),

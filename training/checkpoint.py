@@ -59,15 +59,14 @@ def remove_state(folder: str | Path) -> None:
     shutil.rmtree(folder, ignore_errors=True)
 
 
-def make_recorder(config: TrainConfig, previous: ResumeState | None = None, folder: str | Path | None = None):
+def make_recorder(config: TrainConfig, previous: ResumeState, folder: str | Path | None = None):
     """A Keras callback that records each epoch's logs and seconds in `callback.history`.
 
-    The history continues `previous`. With `folder`, the callback also saves the run's
-    state there after every epoch. Place it after callbacks that add to the epoch's logs.
+    The history continues `previous` (an empty `ResumeState()` for a fresh run). With
+    `folder`, the callback also saves the run's state there after every epoch. Place it
+    after callbacks that add to the epoch's logs.
     """
     import keras
-
-    previous = previous or ResumeState()
 
     class Recorder(keras.callbacks.Callback):
         def __init__(self):
