@@ -1,6 +1,6 @@
 """Measures the speed and accuracy users feel, on this machine.
 
-    python -m benchmarks            # the full run: up to 40 minutes on 2 cores (the seed recipe's 30 epochs)
+    python -m benchmarks            # the full run: up to 40 minutes on 2 cores (the original recipe's 30 epochs)
     python -m benchmarks --quick    # a short version, seconds, for the test suite
 
 Prints a table and writes `benchmarks/results.json` (or `--out`).
@@ -15,9 +15,24 @@ import platform
 import time
 from pathlib import Path
 
+import keras
 import numpy as np
+import streamlit
 
-ROOT = Path(__file__).resolve().parent.parent
+from benchmarks.drawn_digits import drawn_accuracy, render_drawn
+from benchmarks.server import BROWSER_ARGS, CHROMIUM, streamlit_server
+from model.evaluation import evaluate
+from model.files import write_json
+from model.inference import Predictor
+from model.inspection import feature_maps, grad_cam
+from model.mnist import load_mnist
+from model.preprocess import preprocess_digit
+from model.registry import default_version
+from model.storage import load_model
+from training.callbacks import TestAccuracy
+from training.config import preset
+from training.train import library_versions, train
+
 RESULTS = Path(__file__).resolve().parent / "results.json"
 
 
@@ -47,9 +62,6 @@ def machine() -> dict:
 
 def latency(predictor, canvas: np.ndarray, calls: int) -> dict:
     """Single-image latency: preprocessing, the app's inference object, and model.predict() on the same input."""
-    from model.inspect import feature_maps, grad_cam
-    from model.preprocess import preprocess_digit
-
     model_input = preprocess_digit(canvas).model_input
     model = predictor.model
     batch = model_input[None, :, :, None]
@@ -68,8 +80,6 @@ def latency(predictor, canvas: np.ndarray, calls: int) -> dict:
 
 
 def evaluation_speed(predictor, x: np.ndarray, y: np.ndarray, repeats: int) -> dict:
-    from model.evaluation import evaluate
-
     evaluate(predictor, x[:256], y[:256])
     best = min(_timed(lambda: evaluate(predictor, x, y)) for _ in range(repeats))
     return {"eval_images": int(len(x)), "eval_seconds": best, "eval_images_per_s": len(x) / best}
@@ -83,11 +93,6 @@ def _timed(function) -> float:
 
 def training_throughput(data, presets: list[str], images: int) -> dict:
     """Images per second of each preset's training step, timed over a second epoch of `images` images."""
-    import keras
-
-    from training.config import preset
-    from training.train import train
-
     class EpochTimer(keras.callbacks.Callback):
         def on_epoch_begin(self, epoch, logs=None):
             self.start = time.perf_counter()
@@ -110,12 +115,7 @@ def seconds_to_accuracy(data, name: str, thresholds: tuple[float, ...], **change
     Stops once the highest threshold is reached (`changes` can cap the epochs). Test
     evaluation time is not counted.
     """
-    import keras
-
-    from training.config import preset
-    from training.train import make_test_callback, train
-
-    test_callback = make_test_callback(*data[1])
+    test_callback = TestAccuracy(*data[1])
 
     class TrainingClock(keras.callbacks.Callback):
         """Training time only: the clock runs during epochs, not during test evaluations."""
@@ -157,11 +157,10 @@ def seconds_to_accuracy(data, name: str, thresholds: tuple[float, ...], **change
 
 def cold_start(timeout: float = 180.0) -> float | None:
     """Seconds from `streamlit run app.py` until the home page shows the loaded model in a browser."""
-    from benchmarks.server import BROWSER_ARGS, CHROMIUM, streamlit_server
-
     if not CHROMIUM.exists():
         return None
     try:
+        # Optional: the browser driver comes with the development requirements only.
         from playwright.sync_api import sync_playwright
     except ImportError:
         return None
@@ -177,27 +176,12 @@ def cold_start(timeout: float = 180.0) -> float | None:
             browser.close()
 
 
-def versions() -> dict:
-    import keras
-    import streamlit
-    import tensorflow as tf
-
-    return {"python": platform.python_version(), "tensorflow": tf.__version__, "keras": keras.__version__,
-            "numpy": np.__version__, "streamlit": streamlit.__version__}
-
-
-def run(quick: bool, seed_epochs: int = 30) -> dict:
-    from benchmarks.drawn_digits import drawn_accuracy, render_drawn
-    from model.inference import Predictor
-    from model.registry import default_version
-    from model.storage import load_model
-    from training.data import load_mnist
-
+def run(quick: bool, original_epochs: int = 30) -> dict:
     data = load_mnist()
     (x_train, y_train), (x_test, y_test) = data
     predictor = Predictor(load_model(default_version().model_file))
     canvas = render_drawn(x_test[0], np.random.default_rng(0))
-    results = {"quick": quick, "machine": machine(), "versions": versions(),
+    results = {"quick": quick, "machine": machine(), "versions": {**library_versions(), "streamlit": streamlit.__version__},
                "measured": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
     results.update(latency(predictor, canvas, calls=20 if quick else 300))
     results.update(evaluation_speed(predictor, x_test[:1000] if quick else x_test,
@@ -209,12 +193,12 @@ def run(quick: bool, seed_epochs: int = 30) -> dict:
         small = ((x_train[:512], y_train[:512]), (x_test[:200], y_test[:200]))
         results["train_images_per_s"] = training_throughput(small, ["quick"], images=256)
         results.update(seconds_to_accuracy(small, "quick", (0.99,), epochs=1, train_size=256))
-        results["seed_seconds_to_99_0"] = None
+        results["original_seconds_to_99_0"] = None
         results["cold_start_s"] = None
     else:
-        results["train_images_per_s"] = training_throughput(data, ["quick", "standard", "seed"], images=12800)
+        results["train_images_per_s"] = training_throughput(data, ["quick", "standard", "original"], images=12800)
         results.update(seconds_to_accuracy(data, "quick", (0.99, 0.994)))
-        results.update(seconds_to_accuracy(data, "seed", (0.99, 0.994), epochs=seed_epochs))
+        results.update(seconds_to_accuracy(data, "original", (0.99, 0.994), epochs=original_epochs))
         results["cold_start_s"] = cold_start()
     return results
 
@@ -234,7 +218,7 @@ def table(results: dict) -> str:
     for key in sorted(k for k in results if "_seconds_to_" in k):
         value = results[key]
         lines.append(f"| {key} | {'not reached' if value is None else f'{value:.0f} s'} |")
-    for name in ("quick", "seed"):
+    for name in ("quick", "original"):
         if results.get(f"{name}_final_test_accuracy") is not None:
             lines.append(f"| `{name}` test accuracy after {results[f'{name}_epochs_run']} epochs | "
                          f"{results[f'{name}_final_test_accuracy']:.2%} |")
@@ -246,15 +230,13 @@ def table(results: dict) -> str:
 
 
 def main(argv=None) -> dict:
-    from model.storage import write_json
-
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[1])
     parser.add_argument("--quick", action="store_true", help="a short version: seconds, not minutes")
-    parser.add_argument("--seed-epochs", type=int, default=30,
-                        help="at most this many epochs of the seed recipe (its own is 30)")
+    parser.add_argument("--original-epochs", type=int, default=30,
+                        help="at most this many epochs of the original recipe (its own is 30)")
     parser.add_argument("--out", type=Path, default=RESULTS, help=f"where to write the results (default {RESULTS})")
     args = parser.parse_args(argv)
-    results = run(args.quick, args.seed_epochs)
+    results = run(args.quick, args.original_epochs)
     print(table(results))
     print(f"Machine: {results['machine']['cpu']}, {results['machine']['cores']} cores")
     write_json(results, args.out)

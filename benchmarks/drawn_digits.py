@@ -14,6 +14,12 @@ import argparse
 import numpy as np
 from PIL import Image, ImageFilter
 
+from model.inference import Predictor
+from model.mnist import load_mnist
+from model.preprocess import naive_resize, preprocess_digit
+from model.registry import active_version
+from model.storage import load_model
+
 CANVAS = 280
 
 
@@ -46,10 +52,8 @@ def render_drawn(digit: np.ndarray, rng: np.random.Generator, canvas: int = CANV
     return 255 - image
 
 
-def drawn_accuracy(predictor, x: np.ndarray, y: np.ndarray, seed: int = 0) -> dict:
+def drawn_accuracy(predictor: Predictor, x: np.ndarray, y: np.ndarray, seed: int = 0) -> dict:
     """Accuracy through `preprocess_digit` and through the naive resize, on re-drawn digits."""
-    from model.preprocess import naive_resize, preprocess_digit
-
     rng = np.random.default_rng(seed)
     drawn = [render_drawn(digit, rng) for digit in x]
     prepared, naive, empty = [], [], 0
@@ -66,11 +70,6 @@ def drawn_accuracy(predictor, x: np.ndarray, y: np.ndarray, seed: int = 0) -> di
 
 
 def main(argv=None) -> None:
-    from model.inference import Predictor
-    from model.registry import active_version
-    from model.storage import load_model
-    from training.data import load_mnist
-
     parser = argparse.ArgumentParser(prog="python -m benchmarks.drawn_digits")
     parser.add_argument("--count", type=int, default=2000, help="test digits to re-draw")
     parser.add_argument("--seed", type=int, default=0)

@@ -12,7 +12,7 @@ from keras import layers
 INPUT_SHAPE = (28, 28, 1)
 NUM_CLASSES = 10
 # Each architecture's own dropout rate, used when none is given.
-DEFAULT_DROPOUT = {"default": 0.4, "seed": 0.2}
+DEFAULT_DROPOUT = {"default": 0.4, "original": 0.2}
 
 
 def _conv_block(x, filters: int, kernel_size: int, name: str):
@@ -45,8 +45,8 @@ def build_default(width: float = 1.0, dropout: float = DEFAULT_DROPOUT["default"
     return keras.Model(inputs, outputs, name="default")
 
 
-def build_seed(width: float = 1.0, dropout: float = DEFAULT_DROPOUT["seed"]) -> keras.Model:
-    """The original recipe's network, layer for layer."""
+def build_original(width: float = 1.0, dropout: float = DEFAULT_DROPOUT["original"]) -> keras.Model:
+    """The network of the project's origin, a Keras digit recognizer, layer for layer."""
     c1, c2, units = (max(4, round(n * width)) for n in (32, 64, 100))
     inputs = keras.Input(shape=INPUT_SHAPE, name="image")
     x = layers.Conv2D(c1, 3, activation="relu", name="conv1")(inputs)
@@ -64,10 +64,10 @@ def build_seed(width: float = 1.0, dropout: float = DEFAULT_DROPOUT["seed"]) -> 
     x = layers.BatchNormalization(name="dense2_norm")(x)
     x = layers.Dropout(dropout, name="dropout2")(x)
     outputs = layers.Dense(NUM_CLASSES, activation="softmax", name="probabilities")(x)
-    return keras.Model(inputs, outputs, name="seed")
+    return keras.Model(inputs, outputs, name="original")
 
 
-ARCHITECTURES = {"default": build_default, "seed": build_seed}
+ARCHITECTURES = {"default": build_default, "original": build_original}
 
 
 def build_model(architecture: str = "default", width: float = 1.0, dropout: float | None = None) -> keras.Model:

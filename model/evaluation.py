@@ -6,7 +6,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-NUM_CLASSES = 10
+from model.architecture import NUM_CLASSES
+from model.inference import Predictor
+from model.preprocess import from_uint8
 
 
 @dataclass(frozen=True)
@@ -68,16 +70,6 @@ def evaluation_from_probabilities(labels: np.ndarray, probabilities: np.ndarray)
     )
 
 
-def evaluate(model, x: np.ndarray, y: np.ndarray) -> Evaluation:
-    """Evaluates a Keras model (or a `Predictor`) on uint8 images and labels as `load_mnist` returns them.
-
-    The model is called directly in batches (no `predict`).
-    """
-    from model.inference import Predictor
-    from model.preprocess import from_uint8
-
-    predictor = model if isinstance(model, Predictor) else Predictor(model)
-    images = np.asarray(x)
-    if images.dtype == np.uint8:
-        images = from_uint8(images)
-    return evaluation_from_probabilities(y, predictor.probabilities(images))
+def evaluate(predictor: Predictor, x: np.ndarray, y: np.ndarray) -> Evaluation:
+    """Evaluates a predictor on uint8 images and labels as `load_mnist` returns them."""
+    return evaluation_from_probabilities(y, predictor.probabilities(from_uint8(x)))

@@ -8,11 +8,17 @@ default in `model/default/` is used.
 
 from __future__ import annotations
 
+import datetime
 import os
+import secrets
+import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from model.storage import METADATA_FILE, MODEL_FILE, read_json, write_json
+from model.files import read_json, write_json
+from model.schemas import RunMetadata
+from model.storage import METADATA_FILE, MODEL_FILE, read_metadata, save_run
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DIR = Path(__file__).resolve().parent / "default"
@@ -28,7 +34,7 @@ class ModelUnavailable(RuntimeError):
 class ModelVersion:
     id: str
     path: Path
-    metadata: dict
+    metadata: RunMetadata
 
     @property
     def model_file(self) -> Path:
@@ -41,7 +47,7 @@ class ModelVersion:
     @property
     def cache_key(self) -> str:
         """Changes whenever the model file changes: key caches of results on it."""
-        return f"{self.id}:{self.metadata.get('model_sha256', '')}"
+        return f"{self.id}:{self.metadata.model_sha256}"
 
 
 def registry_dir() -> Path:
@@ -52,10 +58,9 @@ def _read_version(version_id: str, path: Path) -> ModelVersion | None:
     if not (path / MODEL_FILE).is_file() or not (path / METADATA_FILE).is_file():
         return None
     try:
-        metadata = read_json(path / METADATA_FILE)
+        return ModelVersion(version_id, path, read_metadata(path))
     except (OSError, ValueError):
         return None
-    return ModelVersion(version_id, path, metadata) if isinstance(metadata, dict) else None
 
 
 def default_version() -> ModelVersion:
@@ -73,7 +78,7 @@ def list_versions() -> list[ModelVersion]:
         trained = [_read_version(child.name, child) for child in folder.iterdir()
                    if child.is_dir() and not child.name.startswith(".") and child.name != DEFAULT_ID]
         versions += sorted((v for v in trained if v is not None),
-                           key=lambda v: v.metadata.get("created", ""), reverse=True)
+                           key=lambda v: v.metadata.created, reverse=True)
     return versions
 
 
@@ -105,21 +110,13 @@ def set_active(version_id: str) -> ModelVersion:
 
 def new_version_id(label: str = "run") -> str:
     """A unique, sortable folder name: UTC time, a label and a random suffix."""
-    import datetime
-    import secrets
-
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%d-%H%M%S")
     safe = "".join(character for character in label if character.isalnum() or character in "-_")[:20] or "run"
     return f"{stamp}-{safe}-{secrets.token_hex(2)}"
 
 
-def publish_version(model, metadata: dict, version_id: str) -> ModelVersion:
+def publish_version(model, metadata: RunMetadata, version_id: str) -> ModelVersion:
     """Writes a new version atomically: into a hidden temporary folder, then one rename into place."""
-    import shutil
-    import tempfile
-
-    from model.storage import save_run
-
     folder = registry_dir()
     folder.mkdir(parents=True, exist_ok=True)
     if version_id == DEFAULT_ID or (folder / version_id).exists():
@@ -136,8 +133,6 @@ def publish_version(model, metadata: dict, version_id: str) -> ModelVersion:
 
 def delete_version(version_id: str) -> None:
     """Deletes a trained version (never the shipped default); the default becomes active if it was."""
-    import shutil
-
     if version_id == DEFAULT_ID:
         raise ValueError("The shipped default model cannot be deleted.")
     version = get_version(version_id)

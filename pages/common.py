@@ -1,13 +1,21 @@
-"""Helpers shared by the pages: the active model, cached for all sessions."""
+"""Helpers shared by the pages: the active model (cached for all sessions), MNIST, the current digit, clicks."""
 
 from __future__ import annotations
 
+from typing import Any
+
+import numpy as np
 import streamlit as st
 
+from model.evaluation import Evaluation, evaluate
 from model.inference import Predictor
+from model.mnist import DataError, load_mnist, mnist_path
 from model.preprocess import from_uint8
 from model.registry import ModelUnavailable, ModelVersion, active_version
 from model.storage import load_model
+from pages.routing import ensure_routed
+
+Split = tuple[np.ndarray, np.ndarray]
 
 
 @st.cache_resource(max_entries=4, show_spinner="Loading the model...")
@@ -16,33 +24,17 @@ def _predictor(cache_key: str, model_file: str) -> Predictor:
     return Predictor(load_model(model_file))
 
 
-def _leave_legacy_pages_mode() -> None:
-    """Sends a page through the router in app.py when Streamlit ran it without it.
-
-    On a fresh server, Streamlit runs the first request for a page in its legacy `pages/`
-    folder mode, which skips app.py (the navigation and page config) until some session
-    has called `st.navigation`. Switching that mode off and rerunning serves the same page
-    through app.py. This happens once per session at most: a rerun drops a button's click,
-    and AppTest starts every run in that mode.
-    """
-    try:
-        from streamlit.runtime.pages_manager import PagesManager
-    except ImportError:
-        return
-    if getattr(PagesManager, "uses_pages_directory", False) and not st.session_state.get("app_router_checked"):
-        st.session_state.app_router_checked = True
-        PagesManager.uses_pages_directory = False
-        st.rerun()
-
-
 def predictor_for(version: ModelVersion) -> Predictor:
     """The shared predictor of a model version, loaded once for all sessions."""
     return _predictor(version.cache_key, str(version.model_file))
 
 
-def active_model() -> tuple[ModelVersion, Predictor]:
-    """The active version and its shared predictor; stops the page with a message if there is none."""
-    _leave_legacy_pages_mode()
+def active_model(page_file: str) -> tuple[ModelVersion, Predictor]:
+    """A page's first call, with its `__file__`: the active version and its shared predictor.
+
+    Stops the page with a message if there is none.
+    """
+    ensure_routed(page_file)
     try:
         version = active_version()
         return version, predictor_for(version)
@@ -52,15 +44,11 @@ def active_model() -> tuple[ModelVersion, Predictor]:
 
 
 @st.cache_resource(show_spinner="Loading MNIST...")
-def _mnist(path: str | None):
-    from training.data import load_mnist
-
+def _mnist(path: str | None) -> tuple[Split, Split]:
     return load_mnist(path)
 
 
-def _mnist_or_message():
-    from training.data import DataError, mnist_path
-
+def _mnist_or_message() -> tuple[Split, Split] | None:
     local = mnist_path()
     try:
         return _mnist(str(local) if local else None)
@@ -70,13 +58,13 @@ def _mnist_or_message():
         return None
 
 
-def mnist_test_set():
+def mnist_test_set() -> Split | None:
     """The MNIST test images and labels (read-only, shared), or None after showing how to get them."""
     data = _mnist_or_message()
     return data[1] if data is not None else None
 
 
-def mnist_train_set():
+def mnist_train_set() -> Split | None:
     """The MNIST training images and labels (read-only, shared), or None after showing how to get them."""
     data = _mnist_or_message()
     return data[0] if data is not None else None
@@ -85,7 +73,7 @@ def mnist_train_set():
 CURRENT_DIGIT = "current_digit"
 
 
-def set_current_digit(image, source: str, label: int | None = None) -> None:
+def set_current_digit(image: np.ndarray, source: str, label: int | None = None) -> None:
     """Makes a (28, 28) model input the digit every page shows."""
     st.session_state[CURRENT_DIGIT] = {"image": image, "source": source, "label": label}
 
@@ -96,15 +84,32 @@ def current_digit() -> dict | None:
 
 
 @st.cache_data(max_entries=4, show_spinner="Evaluating on the 10,000 test images...")
-def evaluation_on_test_set(cache_key: str, _predictor: Predictor, _x_test, _y_test):
-    """The active model's evaluation on the test set, computed once per model version (the cache key)."""
-    from model.evaluation import evaluate
-
+def evaluation_on_test_set(cache_key: str, _predictor: Predictor, _x_test: np.ndarray,
+                           _y_test: np.ndarray) -> Evaluation:
+    """A model version's evaluation on the test set, computed once per version (the cache key)."""
     return evaluate(_predictor, _x_test, _y_test)
 
 
-def send_to_pages(image_uint8, index: int, label: int) -> None:
+def send_to_pages(image_uint8: np.ndarray, index: int, label: int) -> None:
     """Makes MNIST test image `index` the current digit, and the Draw page's input."""
     set_current_digit(from_uint8(image_uint8), f"MNIST test image #{index}", label)
     st.session_state.draw_source = "MNIST test image"
     st.session_state.draw_test_index = index
+
+
+def new_click(event: Any, key: str, context: Any = None) -> dict | None:
+    """The point clicked on a chart (`st.plotly_chart(..., on_select="rerun")`), once per click.
+
+    A chart's selection stays in its state over later reruns; this returns the clicked
+    point only on the rerun the click caused (remembered under `key`, with `context` such
+    as the layer shown), so that widgets the click set remain free to change afterwards.
+    """
+    points = event.selection.points if event and event.selection else []
+    if not points:
+        return None
+    point = points[0]
+    click = (context, point.get("x"), point.get("y"))
+    if click == st.session_state.get(key):
+        return None
+    st.session_state[key] = click
+    return point

@@ -3,11 +3,11 @@
 import numpy as np
 import streamlit as st
 
-from pages.common import active_model, evaluation_on_test_set, mnist_test_set, send_to_pages
+from pages.common import active_model, evaluation_on_test_set, mnist_test_set, new_click, send_to_pages
 from pages.plots import confusion_figure
 
 st.title("Confusion matrix")
-version, predictor = active_model()
+version, predictor = active_model(__file__)
 test_set = mnist_test_set()
 if test_set is None:
     st.stop()
@@ -27,11 +27,9 @@ event = st.plotly_chart(confusion_figure(result.confusion, normalised), key="con
                         on_select="rerun", selection_mode="points", config={"displayModeBar": False})
 
 # A click on the matrix sets the pickers; the pickers work from the keyboard too.
-points = event.selection.points if event and event.selection else []
-click = (int(points[0]["y"]), int(points[0]["x"])) if points else None
-if click and click != st.session_state.get("confusion_last_click"):
-    st.session_state.confusion_last_click = click
-    st.session_state.confusion_true, st.session_state.confusion_predicted = click
+click = new_click(event, "confusion_last_click")
+if click:
+    st.session_state.confusion_true, st.session_state.confusion_predicted = int(click["y"]), int(click["x"])
 if "confusion_true" not in st.session_state:
     # Open on the most frequent mistake (or the 0/0 cell when there is none).
     worst_pair = (result.most_confused(1) or [(0, 0, 0)])[0]

@@ -2,13 +2,14 @@
 
 import numpy as np
 import streamlit as st
+from streamlit_drawable_canvas import st_canvas
 
 from model.preprocess import naive_resize, preprocess_digit, read_image
 from pages.common import active_model, mnist_test_set, set_current_digit
 from pages.plots import probability_bars
 
 st.title("Draw a digit")
-version, predictor = active_model()
+version, predictor = active_model(__file__)
 
 sources = ["Draw", "Upload an image", "MNIST test image"]
 # Other pages can choose the input (a test image sent from the Confusion matrix page).
@@ -19,9 +20,6 @@ left, right = st.columns([1, 1.3], gap="large")
 image, label, origin = None, None, None
 with left:
     if source == "Draw":
-        # Imported here: the canvas component raises when imported outside a running app.
-        from streamlit_drawable_canvas import st_canvas
-
         stroke = st.slider("Stroke width", 5, 40, 22, key="draw_stroke",
                            help="MNIST strokes are about a tenth of the digit's height.")
         canvas = st_canvas(stroke_width=stroke, stroke_color="#FFFFFF", background_color="#000000",

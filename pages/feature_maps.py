@@ -3,13 +3,13 @@
 import numpy as np
 import streamlit as st
 
-from model.inspect import default_cam_layer, feature_maps, grad_cam, kernels, layer_shapes, saliency
+from model.inspection import default_cam_layer, feature_maps, grad_cam, kernels, layer_shapes, saliency
 from model.preprocess import from_uint8
-from pages.common import active_model, current_digit, mnist_test_set
+from pages.common import active_model, current_digit, mnist_test_set, new_click
 from pages.plots import image_figure, mosaic_figure, overlay_figure, probability_bars, tile_channels
 
 st.title("Feature maps")
-version, predictor = active_model()
+version, predictor = active_model(__file__)
 model = predictor.model
 
 digit = current_digit()
@@ -58,14 +58,10 @@ st.caption(
 mosaic = tile_channels(maps, order, per_channel, columns)
 event = st.plotly_chart(mosaic_figure(mosaic, (height, width), order, columns), key="feature_grid",
                         on_select="rerun", selection_mode="points", config={"displayModeBar": False})
-points = event.selection.points if event and event.selection else []
-click = (layer, int(points[0]["x"]), int(points[0]["y"])) if points else None
-if click and click != st.session_state.get("feature_last_click"):
-    # A new click on the grid picks that channel; the picker below stays free to change it.
-    st.session_state.feature_last_click = click
-    position = click[2] // (height + 1) * columns + click[1] // (width + 1)
-    if position < channels:
-        st.session_state.feature_channel = int(order[position])
+# A click on a tile picks its channel (the figure's customdata; -1 between tiles); the picker stays free.
+click = new_click(event, "feature_last_click", layer)
+if click is not None and click.get("customdata", -1) >= 0:
+    st.session_state.feature_channel = int(click["customdata"])
 st.session_state.feature_channel = min(st.session_state.get("feature_channel", int(order[0])), channels - 1)
 channel = options[2].number_input("Channel", 0, channels - 1, key="feature_channel",
                                   help="Or click a square in the grid.")

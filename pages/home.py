@@ -4,7 +4,7 @@ import streamlit as st
 
 from model.architecture import layer_table
 from pages.common import active_model
-from training.config import AUGMENTATIONS
+from training.config import AUGMENTATIONS, saved_config
 
 st.title("Inside a handwritten-digit CNN")
 st.write(
@@ -12,32 +12,34 @@ st.write(
     "look at what every layer sees, find where it fails, and retrain it your way."
 )
 
-version, predictor = active_model()
+version, predictor = active_model(__file__)
 meta = version.metadata
-config = meta.get("config", {})
+config = saved_config(meta.config)
 
 st.subheader("The active model")
 columns = st.columns(4)
-columns[0].metric("Test accuracy", f"{meta['test_accuracy']:.2%}" if "test_accuracy" in meta else "unknown")
-columns[1].metric("Parameters", f"{meta.get('parameters', predictor.model.count_params()):,}")
-columns[2].metric("Architecture", config.get("architecture", "?"))
-columns[3].metric("Training time", f"{meta['training_seconds'] / 60:.0f} min" if "training_seconds" in meta else "?")
+columns[0].metric("Test accuracy", f"{meta.test_accuracy:.2%}" if meta.test_accuracy is not None else "unknown")
+columns[1].metric("Parameters", f"{meta.parameters or predictor.model.count_params():,}")
+columns[2].metric("Architecture", config.architecture if config else "?")
+columns[3].metric("Training time", f"{meta.training_seconds / 60:.0f} min" if meta.training_seconds is not None else "?")
 
-# Units of the augmentation strengths, as the recipe line shows them.
-UNITS = {"rotation": "°", "elastic": " px"}
-augmentation = ", ".join(
-    f"{name} {config[name]:g}{UNITS.get(name, '')}" for name in AUGMENTATIONS if config.get(name)
-) or "none"
 source = "the shipped default" if version.is_default else f"version {version.id}"
-images = meta.get("train_images")
-st.write(
-    f"This is {source}, trained with the `{meta.get('preset', 'custom')}` recipe: "
-    f"{config.get('epochs', '?')} epochs of batch {config.get('batch_size', '?')}, "
-    f"{config.get('optimizer', '?')} at learning rate {config.get('learning_rate', '?')} "
-    f"({config.get('lr_schedule', '?')} schedule), augmentation: {augmentation}, "
-    f"on {f'{images:,}' if isinstance(images, int) else 'an unknown number of'} training images. "
-    "Test accuracy is measured on the 10,000 MNIST test images."
-)
+if config is None:
+    st.write(f"This is {source}; its training settings are not recorded. "
+             "Test accuracy is measured on the 10,000 MNIST test images.")
+else:
+    # Units of the augmentation strengths, as the recipe line shows them.
+    units = {"rotation": "°", "elastic": " px"}
+    augmentation = ", ".join(
+        f"{name} {getattr(config, name):g}{units.get(name, '')}" for name in AUGMENTATIONS if getattr(config, name)
+    ) or "none"
+    images = f"{meta.train_images:,}" if meta.train_images is not None else "an unknown number of"
+    st.write(
+        f"This is {source}, trained with the `{meta.preset}` recipe: "
+        f"{config.epochs} epochs of batch {config.batch_size}, {config.optimizer} at learning rate "
+        f"{config.learning_rate} ({config.lr_schedule} schedule), augmentation: {augmentation}, "
+        f"on {images} training images. Test accuracy is measured on the 10,000 MNIST test images."
+    )
 with st.expander("Layers"):
     st.dataframe(layer_table(predictor.model), hide_index=True)
 

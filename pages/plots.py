@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import plotly.graph_objects as go
+from plotly.subplots import make_subplots
 
 ACCENT = "#e4572e"
 MUTED = "#9aa5b1"
@@ -124,8 +125,6 @@ def confusion_figure(confusion: np.ndarray, normalised: bool) -> go.Figure:
 
 def training_curves(history: list[dict]) -> go.Figure:
     """Loss and accuracy per epoch, training and validation, side by side."""
-    from plotly.subplots import make_subplots
-
     epochs = [row["epoch"] for row in history]
     figure = make_subplots(rows=1, cols=2, subplot_titles=("loss", "accuracy"))
     for column, metric in ((1, "loss"), (2, "accuracy")):

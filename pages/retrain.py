@@ -5,7 +5,7 @@ import time
 import streamlit as st
 
 from model.architecture import DEFAULT_DROPOUT
-from model.registry import DEFAULT_ID, delete_version, list_versions, set_active
+from model.registry import DEFAULT_ID, ModelVersion, delete_version, list_versions, set_active
 from pages.common import (
     active_model,
     current_digit,
@@ -15,123 +15,132 @@ from pages.common import (
     predictor_for,
 )
 from pages.plots import comparison_bars, confusion_difference_figure, probability_bars, training_curves
-from training.config import ARCHITECTURE_NAMES, AUGMENTATIONS, LR_SCHEDULES, OPTIMIZERS, PRESETS, TrainConfig, preset
-from training.jobs import ACTIVE, JobBusy, JobRunner
-from training.train import augment_preview
+from training.config import (
+    ARCHITECTURE_NAMES,
+    AUGMENTATIONS,
+    LR_SCHEDULES,
+    OPTIMIZERS,
+    PRESETS,
+    TrainConfig,
+    preset,
+    saved_config,
+)
+from training.jobs import JobBusy, JobRunner
+from training.pipeline import augment_preview
+from training.progress import progress
 
-st.title("Retrain")
-active, _ = active_model()
-runner = JobRunner()
 
-# Settings: a preset, then every field editable. Keys carry the preset's name, so choosing
-# another preset starts from its values.
-with st.sidebar:
-    st.header("Training settings")
-    name = st.selectbox("Preset", list(PRESETS), key="retrain_preset",
-                        help=f"quick: about a minute; standard: the shipped model's recipe "
-                             f"({PRESETS['standard'].epochs} epochs: hours on a CPU); seed: the original app's.")
-    base = preset(name)
-    key = f"retrain_{name}_"
-    architecture = st.selectbox("Architecture", ARCHITECTURE_NAMES, index=ARCHITECTURE_NAMES.index(base.architecture),
-                                key=key + "architecture")
-    width = st.select_slider("Model width", [0.25, 0.5, 0.75, 1.0, 1.5, 2.0], value=base.width, key=key + "width",
-                             help="Multiplies every layer's channel count.")
-    epochs = st.number_input("Epochs", value=base.epochs, step=1, key=key + "epochs")
-    batch_size = st.number_input("Batch size", value=base.batch_size, step=16, key=key + "batch")
-    learning_rate = st.number_input("Learning rate", value=base.learning_rate, step=0.0005, format="%.5f",
-                                    key=key + "lr")
-    optimizer = st.selectbox("Optimizer", OPTIMIZERS, index=OPTIMIZERS.index(base.optimizer), key=key + "optimizer")
-    schedule = st.selectbox("Learning-rate schedule", LR_SCHEDULES, index=LR_SCHEDULES.index(base.lr_schedule),
-                            key=key + "schedule")
-    dropout = st.slider("Dropout", 0.0, 0.8, float(base.dropout if base.dropout is not None else
-                                                   DEFAULT_DROPOUT[base.architecture]),
-                        0.05, key=key + "dropout")
-    augment = st.toggle("Augmentation", value=any(getattr(base, name) for name in AUGMENTATIONS),
-                        key=key + "augment")
-    strengths = {
-        "rotation": st.slider("Rotation (degrees)", 0.0, 45.0, base.rotation or 10.0, 1.0, key=key + "rotation",
+def settings_sidebar() -> tuple[TrainConfig | None, bool]:
+    """The sidebar: a preset, then every setting editable. Returns the settings (None when
+    they are invalid, after saying why) and whether Start was pressed.
+
+    Widget keys carry the preset's name, so choosing another preset starts from its values.
+    """
+    with st.sidebar:
+        st.header("Training settings")
+        name = st.selectbox("Preset", list(PRESETS), key="retrain_preset",
+                            help=f"quick: about a minute; standard: the shipped model's recipe "
+                                 f"({PRESETS['standard'].epochs} epochs: hours on a CPU); original: the project's "
+                                 f"first network and recipe.")
+        base = preset(name)
+        key = f"retrain_{name}_"
+        architecture = st.selectbox("Architecture", ARCHITECTURE_NAMES,
+                                    index=ARCHITECTURE_NAMES.index(base.architecture), key=key + "architecture")
+        width = st.select_slider("Model width", [0.25, 0.5, 0.75, 1.0, 1.5, 2.0], value=base.width,
+                                 key=key + "width", help="Multiplies every layer's channel count.")
+        epochs = st.number_input("Epochs", value=base.epochs, step=1, key=key + "epochs")
+        batch_size = st.number_input("Batch size", value=base.batch_size, step=16, key=key + "batch")
+        learning_rate = st.number_input("Learning rate", value=base.learning_rate, step=0.0005, format="%.5f",
+                                        key=key + "lr")
+        optimizer = st.selectbox("Optimizer", OPTIMIZERS, index=OPTIMIZERS.index(base.optimizer),
+                                 key=key + "optimizer")
+        schedule = st.selectbox("Learning-rate schedule", LR_SCHEDULES, index=LR_SCHEDULES.index(base.lr_schedule),
+                                key=key + "schedule")
+        dropout = st.slider("Dropout", 0.0, 0.8, float(base.dropout if base.dropout is not None
+                                                       else DEFAULT_DROPOUT[base.architecture]),
+                            0.05, key=key + "dropout")
+        augment = st.toggle("Augmentation", value=any(getattr(base, name) for name in AUGMENTATIONS),
+                            key=key + "augment")
+        strengths = {
+            "rotation": st.slider("Rotation (degrees)", 0.0, 45.0, base.rotation or 10.0, 1.0, key=key + "rotation",
+                                  disabled=not augment),
+            "shift": st.slider("Shift (fraction)", 0.0, 0.3, base.shift or 0.1, 0.01, key=key + "shift",
+                               disabled=not augment),
+            "zoom": st.slider("Zoom (fraction)", 0.0, 0.3, base.zoom or 0.1, 0.01, key=key + "zoom",
                               disabled=not augment),
-        "shift": st.slider("Shift (fraction)", 0.0, 0.3, base.shift or 0.1, 0.01, key=key + "shift",
-                           disabled=not augment),
-        "zoom": st.slider("Zoom (fraction)", 0.0, 0.3, base.zoom or 0.1, 0.01, key=key + "zoom", disabled=not augment),
-        "elastic": st.slider("Elastic distortion (pixels)", 0.0, 3.0, base.elastic, 0.1, key=key + "elastic",
-                             disabled=not augment, help="How far pixels move, on average, along a smooth random "
-                                                        "field that bends the strokes; 0 turns it off."),
-    }
-    train_size = st.number_input("Training images", value=base.train_size or 60000, step=1000, key=key + "train_size",
-                                 help="A seeded random subset of the 60,000; fewer trains faster.")
-    validation = st.slider("Held out for validation", 0.0, 0.3, 0.1, 0.05, key=key + "validation",
-                           help="Gives the validation curves.")
-    seed = st.number_input("Seed", value=base.seed, step=1, key=key + "seed")
-    start = st.button("Start training", type="primary", key="retrain_start", width="stretch")
+            "elastic": st.slider("Elastic distortion (pixels)", 0.0, 3.0, base.elastic, 0.1, key=key + "elastic",
+                                 disabled=not augment, help="How far pixels move, on average, along a smooth "
+                                                            "random field that bends the strokes; 0 turns it off."),
+        }
+        train_size = st.number_input("Training images", value=base.train_size or 60000, step=1000,
+                                     key=key + "train_size", help="A seeded random subset of the 60,000; fewer "
+                                                                  "trains faster.")
+        validation = st.slider("Held out for validation", 0.0, 0.3, base.validation_split, 0.05,
+                               key=key + "validation", help="Gives the validation curves (and makes the run "
+                                                            "custom: it trains on fewer images than the preset).")
+        seed = st.number_input("Seed", value=base.seed, step=1, key=key + "seed")
+        start = st.button("Start training", type="primary", key="retrain_start", width="stretch")
+    try:
+        config = TrainConfig(
+            architecture=architecture, width=float(width), dropout=float(dropout), epochs=int(epochs),
+            batch_size=int(batch_size), learning_rate=float(learning_rate), optimizer=optimizer,
+            lr_schedule=schedule, **{name: float(value) if augment else 0.0 for name, value in strengths.items()},
+            train_size=None if int(train_size) == 60000 else int(train_size), validation_split=float(validation),
+            seed=int(seed),
+        )
+    except ValueError as error:
+        config = None
+        st.sidebar.error(f"These settings cannot be used: {error}")
+    return config, start
 
-try:
-    config = TrainConfig(
-        architecture=architecture, width=float(width), dropout=float(dropout), epochs=int(epochs),
-        batch_size=int(batch_size), learning_rate=float(learning_rate), optimizer=optimizer, lr_schedule=schedule,
-        **{name: float(value) if augment else 0.0 for name, value in strengths.items()},
-        train_size=None if int(train_size) == 60000 else int(train_size), validation_split=float(validation),
-        seed=int(seed),
-    )
-except ValueError as error:
-    config = None
-    st.sidebar.error(f"These settings cannot be used: {error}")
 
-if start:
+def start_training(runner: JobRunner, config: TrainConfig | None) -> None:
+    """Starts a background run, or says in the sidebar why not."""
     if config is None:
         st.sidebar.error("Fix the settings above first; nothing was started.")
-    else:
-        try:
-            runner.start(config, label=name)
-            st.toast("Training started in the background.")
-        except JobBusy as error:
-            st.sidebar.warning(str(error))
-        except (RuntimeError, OSError) as error:
-            st.sidebar.error(f"Training could not start: {error}")
+        return
+    try:
+        runner.start(config)
+        st.toast("Training started in the background.")
+    except JobBusy as error:
+        st.sidebar.warning(str(error))
+    except (RuntimeError, OSError) as error:
+        st.sidebar.error(f"Training could not start: {error}")
 
 
 @st.fragment(run_every=1.0)
-def job_panel() -> None:
+def job_panel(runner: JobRunner) -> None:
     """Polls the job's status file: progress, live curves, cancel; works in any tab, after any reload."""
     status = runner.status()
     if status is None:
         st.info("No training run yet. Choose settings in the sidebar and press Start training.")
         return
-    state = status["state"]
     seen = st.session_state.get("retrain_seen_state")
-    st.session_state.retrain_seen_state = (status.get("job"), state)
-    if seen is not None and seen[0] == status.get("job") and seen[1] in ACTIVE and state not in ACTIVE:
+    st.session_state.retrain_seen_state = (status.job, status.is_active)
+    if seen == (status.job, True) and not status.is_active:
         # The run just ended: refresh the whole page, so the version list shows it.
         st.rerun(scope="app")
-    settings = status.get("config", {})
-    title = (f"`{status.get('label', 'custom')}` run: {settings.get('epochs')} epochs of "
-             f"{settings.get('architecture')} x{settings.get('width')}")
-    if state in ACTIVE:
-        epoch, epochs = status.get("epoch", 0), status.get("epochs") or settings.get("epochs", 1)
-        batch, batches = status.get("batch", 0), status.get("batches") or 0
-        done = ((max(epoch - 1, 0) + (batch / batches if batches else 0)) / epochs) if epochs else 0
-        elapsed = status.get("elapsed", 0.0)
-        left = f", about {elapsed / done * (1 - done):.0f} s left" if done > 0.02 else ""
+    config = saved_config(status.config)
+    title = f"`{status.preset}` run" + (f": {config.epochs} epochs of {config.architecture} x{config.width}"
+                                        if config else "")
+    if status.is_active:
+        shown = progress(status)
         st.markdown(f"**Training** {title}")
-        st.progress(min(done, 1.0), text=f"epoch {max(epoch, 1)} of {epochs}, batch {batch} of {batches or '?'}, "
-                                         f"{elapsed:.0f} s{left}. {status.get('message', '')}")
+        st.progress(shown.done, text=f"{shown.text}. {status.message}")
         if st.button("Cancel", key="retrain_cancel"):
             runner.cancel()
             st.rerun(scope="app")
-    elif state == "finished":
-        st.success(f"Finished {title}: test accuracy {status.get('test_accuracy', 0):.2%}. "
-                   f"{status.get('message', '')} Activate it below to use it on every page.")
-    elif state == "cancelled":
-        st.warning(f"Cancelled {title}. {status.get('message', '')}")
+    elif status.state == "finished":
+        st.success(f"Finished {title}: test accuracy {status.test_accuracy or 0:.2%}. {status.message} "
+                   "Activate it below to use it on every page.")
+    elif status.state == "cancelled":
+        st.warning(f"Cancelled {title}. {status.message}")
     else:
-        st.error(f"{state.capitalize()}: {title}. {status.get('message', '')}")
-    if status.get("history"):
-        st.plotly_chart(training_curves(status["history"]), key="retrain_curves")
+        st.error(f"{status.state.capitalize()}: {title}. {status.message}")
+    if status.history:
+        st.plotly_chart(training_curves(status.history), key="retrain_curves")
         st.caption("Loss and accuracy after each epoch, on the training images and on the held-out validation "
                    "images. Validation falling behind training means over-fitting.")
-
-
-job_panel()
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
@@ -141,14 +150,16 @@ def augmentation_preview(_sample, augmentation: tuple[float, ...], seed: int):
     return augment_preview(_sample, TrainConfig(**dict(zip(AUGMENTATIONS, augmentation))), seed=seed)
 
 
-st.subheader("Augmentation preview")
-train_set = mnist_train_set()
-if config is not None and train_set is not None:
+def preview_section(config: TrainConfig | None) -> None:
+    """Eight training digits before and after the chosen augmentation."""
+    st.subheader("Augmentation preview")
+    train_set = mnist_train_set()
+    if config is None or train_set is None:
+        return
     sample = train_set[0][:8]
-    columns = st.columns(8)
     preview = augmentation_preview(sample, tuple(getattr(config, name) for name in AUGMENTATIONS),
                                    st.session_state.get("retrain_preview_seed", 0))
-    for column, original, changed in zip(columns, sample, preview):
+    for column, original, changed in zip(st.columns(8), sample, preview):
         column.image(original, width=64)
         column.image(changed, width=64, clamp=True)
     if st.button("Another draw", key="retrain_preview"):
@@ -157,60 +168,81 @@ if config is not None and train_set is not None:
     st.caption("Top: digits as they are; bottom: as the chosen augmentation changes them for one epoch. "
                "Every epoch sees a new random change of each training image.")
 
-st.subheader("Model versions")
-versions = list_versions()
-by_id = {version.id: version for version in versions}
-st.dataframe(
-    [{"version": v.id, "active": "yes" if v.id == active.id else "", "test accuracy": v.metadata.get("test_accuracy"),
-      "preset": v.metadata.get("preset"), "epochs": v.metadata.get("config", {}).get("epochs"),
-      "architecture": v.metadata.get("config", {}).get("architecture"),
-      "minutes": round(v.metadata.get("training_seconds", 0) / 60, 1), "created": v.metadata.get("created")}
-     for v in versions],
-    hide_index=True, column_config={"test accuracy": st.column_config.NumberColumn(format="%.4f")},
-)
-manage = st.columns([2, 1, 1], vertical_alignment="bottom")
-chosen = manage[0].selectbox("Version", list(by_id), key="retrain_version",
-                             format_func=lambda i: "shipped default" if i == DEFAULT_ID else i)
-if manage[1].button("Activate", key="retrain_activate", disabled=chosen == active.id):
-    set_active(chosen)
-    st.toast(f"{chosen} is now the active model on every page.")
-    st.rerun()
-if manage[2].button("Delete", key="retrain_delete", disabled=chosen == DEFAULT_ID,
-                    help="The shipped default cannot be deleted."):
-    delete_version(chosen)
-    st.toast(f"Deleted {chosen}.")
-    st.rerun()
 
-st.subheader("Compare two versions")
-if len(versions) < 2:
-    st.info("Train a version to compare it with the shipped default.")
-    st.stop()
-pick = st.columns(2)
-first_id = pick[0].selectbox("A", list(by_id), index=0, key="retrain_compare_a")
-second_id = pick[1].selectbox("B", list(by_id), index=1, key="retrain_compare_b")
-first, second = by_id[first_id], by_id[second_id]
-predictors = [predictor_for(first), predictor_for(second)]
-for column, version in zip(st.columns(2), (first, second)):
-    meta = version.metadata
-    column.metric(f"{version.id}: test accuracy", f"{meta.get('test_accuracy', 0):.2%}")
-    column.caption(f"{meta.get('parameters', 0):,} parameters, {meta.get('config', {}).get('epochs')} epochs, "
-                   f"{meta.get('training_seconds', 0) / 60:.1f} min of training")
-test_set = mnist_test_set()
-if test_set is None:
-    st.stop()
-evaluations = [evaluation_on_test_set(v.cache_key, p, *test_set) for v, p in zip((first, second), predictors)]
-st.plotly_chart(comparison_bars(evaluations[0].recall, evaluations[1].recall, first.id, second.id),
-                key="retrain_per_class")
-st.caption("Accuracy on each digit's test images (recall), for both versions.")
-st.plotly_chart(confusion_difference_figure(evaluations[1].confusion - evaluations[0].confusion),
-                key="retrain_confusion_difference")
-st.caption("B minus A: off the diagonal, blue cells are mistakes B makes less often than A, red ones more often.")
-digit = current_digit()
-if digit is not None:
-    probability_columns = st.columns(2)
-    for column, version, predictor in zip(probability_columns, (first, second), predictors):
+def versions_section(active: ModelVersion) -> list[ModelVersion]:
+    """The versions table, with Activate and Delete; returns the versions."""
+    st.subheader("Model versions")
+    versions = list_versions()
+    rows = []
+    for version in versions:
+        meta = version.metadata
+        config = saved_config(meta.config)
+        rows.append({
+            "version": version.id, "active": "yes" if version.id == active.id else "",
+            "test accuracy": meta.test_accuracy, "preset": meta.preset,
+            "epochs": config.epochs if config else None, "architecture": config.architecture if config else None,
+            "minutes": round(meta.training_seconds / 60, 1) if meta.training_seconds is not None else None,
+            "created": meta.created,
+        })
+    st.dataframe(rows, hide_index=True, column_config={"test accuracy": st.column_config.NumberColumn(format="%.4f")})
+    manage = st.columns([2, 1, 1], vertical_alignment="bottom")
+    chosen = manage[0].selectbox("Version", [version.id for version in versions], key="retrain_version",
+                                 format_func=lambda i: "shipped default" if i == DEFAULT_ID else i)
+    if manage[1].button("Activate", key="retrain_activate", disabled=chosen == active.id):
+        set_active(chosen)
+        st.toast(f"{chosen} is now the active model on every page.")
+        st.rerun()
+    if manage[2].button("Delete", key="retrain_delete", disabled=chosen == DEFAULT_ID,
+                        help="The shipped default cannot be deleted."):
+        delete_version(chosen)
+        st.toast(f"Deleted {chosen}.")
+        st.rerun()
+    return versions
+
+
+def compare_section(versions: list[ModelVersion]) -> None:
+    """Two versions side by side: test accuracy, per-class recall, the confusion difference, the current digit."""
+    st.subheader("Compare two versions")
+    if len(versions) < 2:
+        st.info("Train a version to compare it with the shipped default.")
+        return
+    by_id = {version.id: version for version in versions}
+    pick = st.columns(2)
+    first = by_id[pick[0].selectbox("A", list(by_id), index=0, key="retrain_compare_a")]
+    second = by_id[pick[1].selectbox("B", list(by_id), index=1, key="retrain_compare_b")]
+    predictors = [predictor_for(first), predictor_for(second)]
+    for column, version in zip(st.columns(2), (first, second)):
+        meta = version.metadata
+        config = saved_config(meta.config)
+        column.metric(f"{version.id}: test accuracy", f"{meta.test_accuracy or 0:.2%}")
+        column.caption(f"{meta.parameters or 0:,} parameters, {config.epochs if config else '?'} epochs, "
+                       f"{(meta.training_seconds or 0) / 60:.1f} min of training")
+    test_set = mnist_test_set()
+    if test_set is None:
+        return
+    evaluations = [evaluation_on_test_set(v.cache_key, p, *test_set) for v, p in zip((first, second), predictors)]
+    st.plotly_chart(comparison_bars(evaluations[0].recall, evaluations[1].recall, first.id, second.id),
+                    key="retrain_per_class")
+    st.caption("Accuracy on each digit's test images (recall), for both versions.")
+    st.plotly_chart(confusion_difference_figure(evaluations[1].confusion - evaluations[0].confusion),
+                    key="retrain_confusion_difference")
+    st.caption("B minus A: off the diagonal, blue cells are mistakes B makes less often than A, red ones more often.")
+    digit = current_digit()
+    if digit is None:
+        st.caption("Draw a digit on the Draw page to compare both versions' answers for it.")
+        return
+    for column, version, predictor in zip(st.columns(2), (first, second), predictors):
         column.plotly_chart(probability_bars(predictor.probabilities_one(digit["image"]), version.id),
                             key=f"retrain_probabilities_{version.id}")
     st.caption(f"Both versions on the current digit ({digit['source']}).")
-else:
-    st.caption("Draw a digit on the Draw page to compare both versions' answers for it.")
+
+
+st.title("Retrain")
+active, _ = active_model(__file__)
+runner = JobRunner()
+config, start = settings_sidebar()
+if start:
+    start_training(runner, config)
+job_panel(runner)
+preview_section(config)
+compare_section(versions_section(active))

@@ -25,7 +25,7 @@ def mnist_file() -> Path:
 
 @pytest.fixture(scope="session")
 def mnist(mnist_file):
-    from training.data import load_mnist
+    from model.mnist import load_mnist
 
     return load_mnist(mnist_file)
 

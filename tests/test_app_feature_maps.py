@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from model.inspect import layer_shapes
+from model.inspection import layer_shapes
 from model.registry import default_version
 from model.storage import load_model
 from tests.conftest import APP

@@ -10,6 +10,8 @@ from tests.conftest import APP
 from tests.test_jobs import SLOW
 from training.jobs import JobRunner
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture()
 def page(isolated_registry, mnist_file, monkeypatch):
@@ -42,10 +44,10 @@ def test_a_run_from_the_sidebar_becomes_a_version_to_activate_compare_and_delete
     assert not page.exception
     runner = JobRunner()
     deadline = time.monotonic() + 240
-    while runner.status()["state"] != "finished" and time.monotonic() < deadline:
-        assert runner.status()["state"] in ("starting", "running", "saving"), runner.status()
+    while runner.status().state != "finished" and time.monotonic() < deadline:
+        assert runner.status().is_active, runner.status()
         time.sleep(0.5)
-    new_id = runner.status()["version"]
+    new_id = runner.status().version
 
     page.run()
     assert not page.exception
@@ -72,7 +74,7 @@ def test_a_second_start_is_refused_and_the_running_job_shown(page):
     assert any("in progress already" in warning.value for warning in page.sidebar.warning)
     assert any(button.key == "retrain_cancel" for button in page.button)
     page.button(key="retrain_cancel").click().run()
-    assert runner.status()["state"] == "cancelled"
+    assert runner.status().state == "cancelled"
 
 
 def test_augmentation_settings_reach_the_run(page):
@@ -81,7 +83,7 @@ def test_augmentation_settings_reach_the_run(page):
     page.slider(key="retrain_quick_rotation").set_value(12.0).run()
     assert not page.exception and not page.sidebar.error
     page.button(key="retrain_start").click().run()
-    settings = JobRunner().status()["config"]
+    settings = JobRunner().status().config
     assert (settings["elastic"], settings["rotation"]) == (1.5, 12.0)
     page.toggle(key="retrain_quick_augment").set_value(False).run()
     assert not page.exception

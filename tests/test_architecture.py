@@ -5,7 +5,7 @@ from model.architecture import ARCHITECTURES, build_model, inspectable_layers, l
 from training.config import ARCHITECTURE_NAMES
 
 
-@pytest.mark.parametrize("architecture", ["default", "seed"])
+@pytest.mark.parametrize("architecture", ["default", "original"])
 def test_output_is_a_probability_distribution_over_ten_digits(architecture):
     model = build_model(architecture)
     output = np.asarray(model(np.random.default_rng(0).random((3, 28, 28, 1), dtype=np.float32), training=False))
@@ -17,13 +17,14 @@ def test_layers_are_named_for_the_pages():
     default = build_model("default")
     assert [layer.name for layer in inspectable_layers(default)] == [
         "conv1", "conv2", "pool1", "conv3", "conv4", "pool2", "conv5"]
-    seed = build_model("seed")
-    assert [layer.name for layer in inspectable_layers(seed)] == ["conv1", "conv2", "pool1", "conv3", "conv4", "pool2"]
+    original = build_model("original")
+    assert [layer.name for layer in inspectable_layers(original)] == [
+        "conv1", "conv2", "pool1", "conv3", "conv4", "pool2"]
     assert default.get_layer("pool2").output.shape[1:] == (4, 4, 64)
 
 
-def test_seed_matches_the_original_recipe():
-    kinds = [type(layer).__name__ for layer in build_model("seed").layers[1:]]
+def test_original_matches_the_project_origin_layer_for_layer():
+    kinds = [type(layer).__name__ for layer in build_model("original").layers[1:]]
     assert kinds == ["Conv2D", "Conv2D", "BatchNormalization", "MaxPooling2D", "Conv2D", "Conv2D", "MaxPooling2D",
                      "Dropout", "Flatten", "Dense", "BatchNormalization", "Dense", "BatchNormalization",
                      "Dropout", "Dense"]

@@ -8,7 +8,7 @@ import pytest
 
 from benchmarks.server import BROWSER_ARGS, CHROMIUM, ServerError, streamlit_server
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
 @pytest.fixture()
@@ -31,8 +31,11 @@ def test_drawing_a_seven_with_the_mouse_predicts_seven(server):
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.goto(f"{server}/draw", timeout=120_000)
-            # The first request to a fresh server goes straight to a page: the router still runs.
-            page.locator('[data-testid="stSidebarNav"]', has_text="Feature maps").wait_for(timeout=120_000)
+            # The first request to a fresh server goes straight to a page: app.py's router still serves it
+            # (pages/routing.py): its page title, set in app.py only, and still the Draw page.
+            page.wait_for_function("document.title === 'Inside a digit CNN'", timeout=120_000)
+            page.get_by_role("heading", name="Draw a digit").wait_for(timeout=120_000)
+            assert page.url.endswith("/draw")
             canvas = page.locator("canvas.upper-canvas")
             canvas.wait_for(timeout=120_000)
             box = canvas.bounding_box()

@@ -1,15 +1,17 @@
-import json
-
 import keras
 import numpy as np
 import pytest
 
 from model.architecture import build_model
-from model.storage import METADATA_FILE
+from model.mnist import load_mnist
+from model.storage import read_metadata
 from training.checkpoint import STATE_FILE, read_state
+from training.cli import CHECKPOINT_DIR, main
 from training.config import TrainConfig, preset
-from training.data import load_mnist
-from training.train import CHECKPOINT_DIR, main, make_optimizer, train
+from training.optimizer import make_optimizer
+from training.train import train
+
+pytestmark = pytest.mark.slow
 
 # Three epochs of 4 batches: a run to interrupt after its second epoch.
 CONFIG = TrainConfig(width=0.25, epochs=3, batch_size=50, train_size=200, rotation=5.0, shift=0.0, zoom=0.0)
@@ -52,9 +54,9 @@ def test_a_resumed_run_goes_on_with_its_weights_optimizer_and_history(interrupte
     assert epochs == [3]
     # The optimizer's step counter came back with the weights: the schedule went on from step 8.
     assert int(model.optimizer.iterations) == CONFIG.epochs * STEPS
-    assert [row["epoch"] for row in metadata["history"]] == [1, 2, 3]
-    assert metadata["history"][:2] == saved.history
-    assert metadata["training_seconds"] > saved.seconds
+    assert [row["epoch"] for row in metadata.history] == [1, 2, 3]
+    assert metadata.history[:2] == saved.history
+    assert metadata.training_seconds > saved.seconds
 
 
 def test_resuming_starts_from_the_saved_weights(interrupted, small_mnist):
@@ -110,8 +112,7 @@ def test_command_line_resumes_only_when_asked(mnist_file, tmp_path, capsys):
     assert main(arguments) == 2
     assert "--resume" in capsys.readouterr().err and (folder / STATE_FILE).exists()
     assert main([*arguments, "--resume"]) == 0
-    metadata = json.loads((out / METADATA_FILE).read_text())
-    assert [row["epoch"] for row in metadata["history"]] == [1, 2]
+    assert [row["epoch"] for row in read_metadata(out).history] == [1, 2]
     assert not folder.exists()
 
 
@@ -130,5 +131,5 @@ def test_a_run_interrupted_after_its_last_epoch_only_evaluates(small_mnist, tmp_
     epochs = []
     model, metadata = train(CONFIG, small_mnist, [_epoch_recorder(epochs)], checkpoint=folder)
     assert epochs == [] and int(model.optimizer.iterations) == CONFIG.epochs * STEPS
-    assert [row["epoch"] for row in metadata["history"]] == [1, 2, 3]
-    assert 0.0 <= metadata["test_accuracy"] <= 1.0
+    assert [row["epoch"] for row in metadata.history] == [1, 2, 3]
+    assert 0.0 <= metadata.test_accuracy <= 1.0

@@ -3,10 +3,11 @@
 import numpy as np
 import pytest
 
+from model.files import file_sha256
 from model.inference import Predictor
 from model.preprocess import from_uint8
 from model.registry import DEFAULT_DIR, default_version
-from model.storage import MODEL_FILE, file_sha256, load_model
+from model.storage import MODEL_FILE, load_model
 from training.config import TrainConfig, preset
 
 
@@ -18,13 +19,13 @@ def shipped():
 
 def test_shipped_files_are_consistent_and_small(shipped):
     version, predictor = shipped
-    assert version.metadata["model_sha256"] == file_sha256(DEFAULT_DIR / MODEL_FILE)
+    assert version.metadata.model_sha256 == file_sha256(DEFAULT_DIR / MODEL_FILE)
     assert (DEFAULT_DIR / MODEL_FILE).stat().st_size <= 10 * 1024 * 1024
-    assert version.metadata["parameters"] == predictor.model.count_params()
-    assert version.metadata["train_images"] == 60000
-    assert version.metadata["preset"] == "standard"
+    assert version.metadata.parameters == predictor.model.count_params()
+    assert version.metadata.train_images == 60000
+    assert version.metadata.preset == "standard"
     # The `standard` preset is the recipe that trained the shipped file.
-    assert TrainConfig.from_dict(version.metadata["config"]) == preset("standard")
+    assert TrainConfig.from_dict(version.metadata.config) == preset("standard")
 
 
 def test_shipped_model_scores_its_recorded_accuracy_on_the_test_set(shipped, mnist):
@@ -33,6 +34,6 @@ def test_shipped_model_scores_its_recorded_accuracy_on_the_test_set(shipped, mni
     predicted = predictor.probabilities(from_uint8(x_test)).argmax(axis=1)
     accuracy = float(np.mean(predicted == y_test))
     # The shipped file scores what its metadata (and the home page) says it scores.
-    assert accuracy == pytest.approx(version.metadata["test_accuracy"], abs=1e-4)
+    assert accuracy == pytest.approx(version.metadata.test_accuracy, abs=1e-4)
     # The foundation issue's target.
     assert accuracy >= 0.9965

@@ -6,29 +6,32 @@ import time
 import pytest
 
 from model.registry import DEFAULT_ID, active_version, list_versions, set_active
-from training.config import TrainConfig
+from model.schemas import JobStatus
+from training.config import CUSTOM, TrainConfig
 from training.jobs import JobBusy, JobRunner
+
+pytestmark = pytest.mark.slow
 
 SMALL = TrainConfig(width=0.25, epochs=2, batch_size=64, train_size=600, validation_split=0.2,
                     rotation=0.0, shift=0.0, zoom=0.0)
 SLOW = SMALL.replace(epochs=200, train_size=60000, validation_split=0.0)
 
 
-def wait_for(runner: JobRunner, states: tuple[str, ...], timeout: float = 240.0) -> dict:
+def wait_for(runner: JobRunner, states: tuple[str, ...], timeout: float = 240.0) -> JobStatus:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         status = runner.status()
-        if status and status["state"] in states:
+        if status and status.state in states:
             return status
         time.sleep(0.2)
     pytest.fail(f"job did not reach {states}: {runner.status()}")
 
 
-def wait_for_batches(runner: JobRunner, timeout: float = 240.0) -> dict:
+def wait_for_batches(runner: JobRunner, timeout: float = 240.0) -> JobStatus:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         status = runner.status()
-        if status and status.get("batch", 0) > 0:
+        if status and status.batch > 0:
             return status
         time.sleep(0.2)
     pytest.fail(f"no progress: {runner.status()}")
@@ -44,15 +47,15 @@ def runner(isolated_registry, mnist_file, monkeypatch):
 
 
 def test_a_run_reports_progress_and_becomes_a_version(runner):
-    runner.start(SMALL, label="quick")
+    runner.start(SMALL)
     status = wait_for(runner, ("finished", "failed", "crashed"))
-    assert status["state"] == "finished", status
-    assert [row["epoch"] for row in status["history"]] == [1, 2]
-    assert {"loss", "accuracy", "val_loss", "val_accuracy"} <= set(status["history"][0])
+    assert status.state == "finished", status
+    assert [row["epoch"] for row in status.history] == [1, 2]
+    assert {"loss", "accuracy", "val_loss", "val_accuracy"} <= set(status.history[0])
     versions = {version.id: version for version in list_versions()}
-    version = versions[status["version"]]
-    assert version.metadata["config"] == SMALL.to_dict() and version.metadata["preset"] == "quick"
-    assert version.metadata["test_accuracy"] == status["test_accuracy"]
+    version = versions[status.version]
+    assert version.metadata.config == SMALL.to_dict() and version.metadata.preset == status.preset == CUSTOM
+    assert version.metadata.test_accuracy == status.test_accuracy
     # A new version is not active until the user activates it.
     assert active_version().id == DEFAULT_ID
     assert not runner.is_running()
@@ -66,7 +69,7 @@ def test_a_second_start_is_refused_and_cancel_stops_the_run(runner):
     started = time.monotonic()
     assert runner.cancel(wait=10)
     status = wait_for(runner, ("cancelled", "failed", "crashed", "finished"), timeout=30)
-    assert status["state"] == "cancelled"
+    assert status.state == "cancelled"
     assert time.monotonic() - started < 10
     assert [version.id for version in list_versions()] == [DEFAULT_ID]
     assert not runner.lock_held()
@@ -75,16 +78,16 @@ def test_a_second_start_is_refused_and_cancel_stops_the_run(runner):
 def test_a_killed_run_leaves_registry_and_active_model_intact(runner, isolated_registry):
     runner.start(SMALL.replace(epochs=1, train_size=100, validation_split=0.0))
     finished = wait_for(runner, ("finished",))
-    set_active(finished["version"])
+    set_active(finished.version)
     before = sorted(path.name for path in isolated_registry.iterdir())
 
     status = runner.start(SLOW)
     wait_for_batches(runner)
-    os.kill(runner.status()["pid"], 9)
+    os.kill(runner.status().pid, 9)
     status = wait_for(runner, ("crashed",), timeout=30)
-    assert "no model was written" in status["message"]
+    assert "no model was written" in status.message
     assert sorted(path.name for path in isolated_registry.iterdir()) == before
-    assert active_version().id == finished["version"]
+    assert active_version().id == finished.version
     # The lock died with the process: a new run may start.
     assert not runner.is_running()
 
@@ -95,3 +98,4 @@ def test_bad_arguments_are_refused_before_anything_starts(runner):
     with pytest.raises(ValueError):
         runner.start(SMALL, threads=0)
     assert runner.status() is None
+

@@ -12,6 +12,7 @@ from model.registry import (
     publish_version,
     set_active,
 )
+from model.schemas import RunMetadata
 
 
 @pytest.fixture(scope="module")
@@ -20,10 +21,10 @@ def tiny_model():
 
 
 def test_publish_list_activate_and_delete(isolated_registry, tiny_model):
-    first = publish_version(tiny_model, {"test_accuracy": 0.5, "created": "2026-01-01T00:00:00"}, "a-run")
-    second = publish_version(tiny_model, {"test_accuracy": 0.6, "created": "2026-02-01T00:00:00"}, "b-run")
+    first = publish_version(tiny_model, RunMetadata(test_accuracy=0.5, created="2026-01-01T00:00:00"), "a-run")
+    second = publish_version(tiny_model, RunMetadata(test_accuracy=0.6, created="2026-02-01T00:00:00"), "b-run")
     assert [v.id for v in list_versions()] == [DEFAULT_ID, second.id, first.id]
-    assert get_version("a-run").metadata["model_sha256"] == first.metadata["model_sha256"]
+    assert get_version("a-run").metadata == first.metadata and first.metadata.model_sha256
     assert active_version().id == DEFAULT_ID
 
     set_active("a-run")
@@ -39,7 +40,7 @@ def test_the_default_is_never_deleted_or_overwritten(isolated_registry, tiny_mod
     with pytest.raises(ValueError, match="cannot be deleted"):
         delete_version(DEFAULT_ID)
     with pytest.raises(ValueError, match="exists already"):
-        publish_version(tiny_model, {}, DEFAULT_ID)
+        publish_version(tiny_model, RunMetadata(), DEFAULT_ID)
 
 
 def test_a_crash_while_publishing_leaves_no_version_behind(isolated_registry, tiny_model, monkeypatch):
@@ -50,7 +51,7 @@ def test_a_crash_while_publishing_leaves_no_version_behind(isolated_registry, ti
 
     monkeypatch.setattr(type(tiny_model), "save", crash)
     with pytest.raises(KeyboardInterrupt):
-        publish_version(tiny_model, {}, "doomed")
+        publish_version(tiny_model, RunMetadata(), "doomed")
     assert [v.id for v in list_versions()] == [DEFAULT_ID]
     assert list(isolated_registry.iterdir()) == []
 

@@ -3,9 +3,14 @@ import json
 import numpy as np
 import pytest
 
-from model.storage import METADATA_FILE, MODEL_FILE, file_sha256, load_model, save_run
-from training.config import TrainConfig
-from training.train import main, make_progress_callback, split_data, train, uses_mirrored
+from model.files import file_sha256
+from model.storage import METADATA_FILE, MODEL_FILE, load_model, read_metadata, save_run
+from training.callbacks import ProgressCallback
+from training.cli import main
+from training.config import CUSTOM, TrainConfig, preset
+from training.train import train
+
+pytestmark = pytest.mark.slow
 
 TINY = TrainConfig(width=0.25, epochs=2, batch_size=64, learning_rate=0.003, train_size=400,
                    validation_split=0.25, rotation=8.0, shift=0.05, zoom=0.05, elastic=1.0)
@@ -14,38 +19,39 @@ TINY = TrainConfig(width=0.25, epochs=2, batch_size=64, learning_rate=0.003, tra
 @pytest.fixture(scope="module")
 def tiny_run(small_mnist):
     events = []
-    model, metadata = train(TINY, small_mnist, [make_progress_callback(events.append)])
+    model, metadata = train(TINY, small_mnist, [ProgressCallback(events.append)])
     return model, metadata, events
 
 
 def test_tiny_run_learns_and_reports(tiny_run):
     model, metadata, events = tiny_run
-    assert [row["epoch"] for row in metadata["history"]] == [1, 2]
-    assert {"loss", "accuracy", "val_loss", "val_accuracy"} <= set(metadata["history"][0])
-    assert (metadata["train_images"], metadata["validation_images"]) == (300, 100)
-    assert metadata["parameters"] == model.count_params()
-    assert 0.0 <= metadata["test_accuracy"] <= 1.0 and np.isfinite(metadata["test_loss"])
-    assert metadata["config"] == TINY.to_dict()
-    assert metadata["history"][1]["loss"] < metadata["history"][0]["loss"]
+    assert [row["epoch"] for row in metadata.history] == [1, 2]
+    assert {"loss", "accuracy", "val_loss", "val_accuracy"} <= set(metadata.history[0])
+    assert (metadata.train_images, metadata.validation_images) == (300, 100)
+    assert metadata.parameters == model.count_params()
+    assert 0.0 <= metadata.test_accuracy <= 1.0 and np.isfinite(metadata.test_loss)
+    assert metadata.config == TINY.to_dict() and metadata.preset == CUSTOM
+    assert metadata.history[1]["loss"] < metadata.history[0]["loss"]
 
 
 def test_progress_reaches_the_callback_for_every_batch_and_epoch(tiny_run):
     _, _, events = tiny_run
-    epochs = [event for event in events if event["kind"] == "epoch"]
-    batches = [event for event in events if event["kind"] == "batch"]
-    assert [event["epoch"] for event in epochs] == [1, 2]
-    assert len(batches) == 2 * 5 and batches[-1]["batch"] == batches[-1]["batches"] == 5
-    assert "val_accuracy" in epochs[-1]["logs"] and epochs[-1]["elapsed"] > 0
+    epochs = [event for event in events if event.kind == "epoch"]
+    batches = [event for event in events if event.kind == "batch"]
+    assert [event.epoch for event in epochs] == [1, 2]
+    assert len(batches) == 2 * 5 and batches[-1].batch == batches[-1].batches == 5
+    assert "val_accuracy" in epochs[-1].logs and epochs[-1].elapsed > 0
 
 
 def test_saved_run_loads_in_safe_mode_and_predicts_the_same(tiny_run, small_mnist, tmp_path):
     model, metadata, _ = tiny_run
     written = save_run(model, metadata, tmp_path)
-    assert written["model_sha256"] == file_sha256(tmp_path / MODEL_FILE)
+    assert written.model_sha256 == file_sha256(tmp_path / MODEL_FILE)
     loaded = load_model(tmp_path / MODEL_FILE)
     images = small_mnist[1][0][:16, :, :, None].astype(np.float32) / 255
     np.testing.assert_allclose(loaded(images, training=False), model(images, training=False), atol=1e-6)
-    assert json.loads((tmp_path / METADATA_FILE).read_text())["test_accuracy"] == metadata["test_accuracy"]
+    assert json.loads((tmp_path / METADATA_FILE).read_text())["test_accuracy"] == metadata.test_accuracy
+    assert read_metadata(tmp_path) == written
 
 
 def test_interrupted_save_keeps_the_previous_model(tiny_run, tmp_path, monkeypatch):
@@ -60,7 +66,7 @@ def test_interrupted_save_keeps_the_previous_model(tiny_run, tmp_path, monkeypat
 
     monkeypatch.setattr(type(model), "save", crash_half_way)
     with pytest.raises(KeyboardInterrupt):
-        save_run(model, {**metadata, "test_accuracy": 0.0}, tmp_path)
+        save_run(model, metadata.replace(test_accuracy=0.0), tmp_path)
     assert ((tmp_path / MODEL_FILE).read_bytes(), (tmp_path / METADATA_FILE).read_bytes()) == before
     assert sorted(path.name for path in tmp_path.iterdir()) == sorted([MODEL_FILE, METADATA_FILE])
     load_model(tmp_path / MODEL_FILE)
@@ -71,12 +77,19 @@ def test_command_line_writes_model_and_metadata(mnist_file, tmp_path, capsys):
     code = main(["--preset", "quick", "--epochs", "1", "--train-size", "300", "--width", "0.25",
                  "--mnist", str(mnist_file), "--out", str(out)])
     assert code == 0
-    metadata = json.loads((out / METADATA_FILE).read_text())
-    assert metadata["preset"] == "quick" and metadata["config"]["train_size"] == 300
-    assert metadata["data_sha256"] == file_sha256(mnist_file)
-    assert {"tensorflow", "keras", "numpy"} <= set(metadata["versions"])
-    assert load_model(out / MODEL_FILE).count_params() == metadata["parameters"]
+    metadata = read_metadata(out)
+    # Changed settings are no longer the preset's: the run is recorded as custom.
+    assert metadata.preset == CUSTOM and metadata.config["train_size"] == 300
+    assert metadata.data_sha256 == file_sha256(mnist_file)
+    assert {"tensorflow", "keras", "numpy"} <= set(metadata.versions)
+    assert load_model(out / MODEL_FILE).count_params() == metadata.parameters
     assert "test accuracy" in capsys.readouterr().out
+
+
+def test_a_run_with_a_preset_s_exact_settings_is_recorded_under_its_name(small_mnist):
+    (x_train, y_train), test = small_mnist
+    _, metadata = train(preset("quick"), ((x_train[:64], y_train[:64]), test))
+    assert metadata.preset == "quick"
 
 
 def test_command_line_refuses_bad_settings_before_training(tmp_path, capsys):
@@ -85,27 +98,12 @@ def test_command_line_refuses_bad_settings_before_training(tmp_path, capsys):
     assert not (tmp_path / "run").exists()
 
 
-def test_split_is_seeded_and_disjoint():
-    x = np.arange(1000).reshape(1000, 1, 1).repeat(28, 1).repeat(28, 2)
-    y = np.arange(1000) % 10
-    config = TrainConfig(train_size=500, validation_split=0.2, seed=3)
-    (train_x, _), (val_x, _) = split_data(config, x, y)
-    (again, _), _ = split_data(config, x, y)
-    assert (len(train_x), len(val_x)) == (400, 100)
-    np.testing.assert_array_equal(train_x, again)
-    assert not set(train_x[:, 0, 0]) & set(val_x[:, 0, 0])
-
-
-def test_mirrored_strategy_only_with_several_gpus():
-    assert [uses_mirrored(count) for count in (0, 1, 2, 8)] == [False, False, True, True]
-
-
 def test_short_runs_settle_batch_normalisation(small_mnist):
     # 6 steps: without recalibration the moving statistics are still near their initial
     # values and the model is close to chance on the test images.
     config = TrainConfig(width=0.5, epochs=2, batch_size=64, learning_rate=0.003, train_size=200,
                          rotation=0.0, shift=0.0, zoom=0.0, lr_schedule="constant")
     model, metadata = train(config, small_mnist)
-    assert metadata["test_accuracy"] > 0.5
+    assert metadata.test_accuracy > 0.5
     norm = model.get_layer("conv1_norm")
     assert not np.allclose(np.asarray(norm.moving_variance), 1.0)

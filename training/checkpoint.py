@@ -14,7 +14,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from model.storage import atomic_write, read_json, write_json
+import keras
+
+from model.files import atomic_write, read_json, write_json
 from training.config import TrainConfig
 
 STATE_FILE = "state.json"
@@ -59,39 +61,35 @@ def remove_state(folder: str | Path) -> None:
     shutil.rmtree(folder, ignore_errors=True)
 
 
-def make_recorder(config: TrainConfig, previous: ResumeState, folder: str | Path | None = None):
-    """A Keras callback that records each epoch's logs and seconds in `callback.history`.
-
-    The history continues `previous` (an empty `ResumeState()` for a fresh run). With
-    `folder`, the callback also saves the run's state there after every epoch. Place it
-    after callbacks that add to the epoch's logs.
+class Recorder(keras.callbacks.Callback):
+    """Records each epoch's logs and seconds in `history`, continuing `previous` (an empty
+    `ResumeState()` for a fresh run); with `folder`, also saves the run's state there after
+    every epoch. Place it after callbacks that add to the epoch's logs.
     """
-    import keras
 
-    class Recorder(keras.callbacks.Callback):
-        def __init__(self):
-            super().__init__()
-            self.history = list(previous.history)
-            self.seconds = previous.seconds
+    def __init__(self, config: TrainConfig, previous: ResumeState, folder: str | Path | None = None):
+        super().__init__()
+        self.config = config
+        self.folder = Path(folder) if folder is not None else None
+        self.history = list(previous.history)
+        self.previous_seconds = previous.seconds
+        self.seconds = previous.seconds
 
-        def on_train_begin(self, logs=None):
-            self.start = time.perf_counter()
+    def on_train_begin(self, logs=None):
+        self.start = time.perf_counter()
 
-        def on_epoch_end(self, epoch, logs=None):
-            seconds = previous.seconds + time.perf_counter() - self.start
-            self.history.append({"epoch": epoch + 1, **{key: float(value) for key, value in (logs or {}).items()},
-                                 "seconds": round(seconds, 2)})
-            self.seconds = seconds
-            if folder is not None:
-                self._save(epoch + 1)
+    def on_epoch_end(self, epoch, logs=None):
+        self.seconds = self.previous_seconds + time.perf_counter() - self.start
+        self.history.append({"epoch": epoch + 1, **{key: float(value) for key, value in (logs or {}).items()},
+                             "seconds": round(self.seconds, 2)})
+        if self.folder is not None:
+            self._save(epoch + 1)
 
-        def _save(self, epoch: int) -> None:
-            weights = Path(folder) / f"epoch-{epoch}.weights.h5"
-            atomic_write(weights, lambda temporary: self.model.save_weights(temporary), suffix=".weights.h5")
-            write_json({"config": config.to_dict(), "epoch": epoch, "weights": weights.name,
-                        "history": self.history, "seconds": round(self.seconds, 2)}, Path(folder) / STATE_FILE)
-            for older in Path(folder).glob("epoch-*.weights.h5"):
-                if older != weights:
-                    older.unlink(missing_ok=True)
-
-    return Recorder()
+    def _save(self, epoch: int) -> None:
+        weights = self.folder / f"epoch-{epoch}.weights.h5"
+        atomic_write(weights, lambda temporary: self.model.save_weights(temporary), suffix=".weights.h5")
+        write_json({"config": self.config.to_dict(), "epoch": epoch, "weights": weights.name,
+                    "history": self.history, "seconds": round(self.seconds, 2)}, self.folder / STATE_FILE)
+        for older in self.folder.glob("epoch-*.weights.h5"):
+            if older != weights:
+                older.unlink(missing_ok=True)

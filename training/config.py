@@ -1,4 +1,7 @@
-"""The training settings: one dataclass with its defaults, and the named presets."""
+"""The training settings: one dataclass whose defaults are the shipped model's recipe, and the named presets.
+
+No TensorFlow here: the Retrain page and the command line validate settings without it.
+"""
 
 from __future__ import annotations
 
@@ -6,23 +9,28 @@ import dataclasses
 import math
 from dataclasses import dataclass
 
+from model.schemas import RENAMED
+
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
 LR_SCHEDULES = ("constant", "exponential", "cosine", "onecycle")
-ARCHITECTURE_NAMES = ("default", "seed")
+# The names of model.architecture.ARCHITECTURES, kept here so that validating needs no Keras.
+ARCHITECTURE_NAMES = ("default", "original")
 # The augmentation fields of TrainConfig, each off at 0.
 AUGMENTATIONS = ("rotation", "shift", "zoom", "elastic")
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    # Network: "default" (the shipped design) or "seed" (the original recipe).
+    """Every setting of a training run. The defaults are the `standard` preset, the shipped model's recipe."""
+
+    # Network: "default" (the shipped design) or "original" (the project's first network).
     architecture: str = "default"
     # Multiplies every layer's channel count; 1.0 is the designed size.
     width: float = 1.0
-    # Dropout rate; None keeps the architecture's own (0.4 default, 0.2 seed).
-    dropout: float | None = None
+    # Dropout rate; None keeps the architecture's own (0.4 default, 0.2 original).
+    dropout: float | None = 0.3
     # Passes over the training images.
-    epochs: int = 12
+    epochs: int = 70
     batch_size: int = 128
     # Peak learning rate; schedules start from it (onecycle warms up to it).
     learning_rate: float = 0.003
@@ -83,6 +91,10 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, values: dict) -> TrainConfig:
+        """The config `to_dict` wrote; settings saved under an architecture's old name load under its new one."""
+        architecture = values.get("architecture")
+        if isinstance(architecture, str) and architecture in RENAMED:
+            values = {**values, "architecture": RENAMED[architecture]}
         return cls().replace(**values)
 
 
@@ -97,19 +109,33 @@ def _integer(value) -> bool:
 PRESETS: dict[str, TrainConfig] = {
     # Under a minute on 2 CPU cores, at least 99.0% test accuracy: a half-width network,
     # two epochs of 45,000 images.
-    "quick": TrainConfig(width=0.5, dropout=0.1, epochs=2, batch_size=128, learning_rate=0.004,
-                         rotation=0.0, shift=0.0, zoom=0.0, train_size=45000),
-    # The shipped model's recipe.
-    "standard": TrainConfig(epochs=70, dropout=0.3),
-    # The original recipe: the seed network, SGD with momentum, 30 epochs of batch 32.
-    "seed": TrainConfig(
-        architecture="seed", epochs=30, batch_size=32, learning_rate=0.01, optimizer="sgd",
-        lr_schedule="constant", rotation=0.0, shift=0.0, zoom=0.0,
-    ),
+    "quick": TrainConfig(width=0.5, dropout=0.1, epochs=2, learning_rate=0.004, rotation=0.0, shift=0.0, zoom=0.0,
+                         train_size=45000),
+    # The shipped model's recipe: the defaults.
+    "standard": TrainConfig(),
+    # The project's origin: its network, SGD with momentum, 30 epochs of batch 32, no augmentation.
+    "original": TrainConfig(architecture="original", dropout=0.2, epochs=30, batch_size=32, learning_rate=0.01,
+                            optimizer="sgd", lr_schedule="constant", rotation=0.0, shift=0.0, zoom=0.0),
 }
+# What a run whose settings are no preset's records as its preset.
+CUSTOM = "custom"
 
 
 def preset(name: str) -> TrainConfig:
     if name not in PRESETS:
         raise ValueError(f"Unknown preset {name!r}; choose one of {sorted(PRESETS)}.")
     return PRESETS[name]
+
+
+def preset_name(config: TrainConfig) -> str:
+    """The preset whose settings `config` has exactly, else "custom"."""
+    return next((name for name, settings in PRESETS.items() if settings == config), CUSTOM)
+
+
+def saved_config(values: dict) -> TrainConfig | None:
+    """The settings a run saved (`RunMetadata.config`, `JobStatus.config`); None when missing or unreadable,
+    as for a model trained elsewhere."""
+    try:
+        return TrainConfig.from_dict(values) if values else None
+    except (ValueError, TypeError, AttributeError):
+        return None

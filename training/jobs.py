@@ -7,7 +7,7 @@ cancelled, failed or killed run leaves the registry as it was.
 
     runner = JobRunner()
     runner.start(TrainConfig(epochs=3))
-    runner.status()   # {"state": "running", "epoch": 1, ...}
+    runner.status()   # JobStatus(state="running", epoch=1, ...)
     runner.cancel()
 """
 
@@ -22,18 +22,18 @@ import time
 import traceback
 from pathlib import Path
 
+from model.files import read_json, write_json
 from model.registry import new_version_id, publish_version, registry_dir
-from model.storage import read_json, write_json
-from training.config import TrainConfig
+from model.schemas import JobStatus
+from training.config import TrainConfig, preset_name
 
 JOB_FOLDER = ".job"
 STATUS_FILE = "status.json"
 LOCK_FILE = "lock"
 CANCEL_FILE = "cancel"
 LOG_FILE = "job.log"
-# States of a job; "crashed" is what a reader sees when the process died without saying so.
-ACTIVE = ("starting", "running", "saving")
-FINISHED = ("finished", "cancelled", "failed", "crashed")
+# A job still "starting" after this many seconds without its process holding the lock has crashed.
+START_TIMEOUT = 120.0
 # Batch progress is written at most this often.
 STATUS_INTERVAL = 0.5
 
@@ -68,29 +68,29 @@ class JobRunner:
             fcntl.flock(handle, fcntl.LOCK_UN)
             return False
 
-    def status(self) -> dict | None:
-        """The last job's status, or None if there never was one.
+    def status(self) -> JobStatus | None:
+        """The last job's status, or None if there never was one (or its file cannot be read).
 
         A job that says it is active but whose process no longer holds the lock (killed,
         out of memory, machine restarted) is reported as "crashed".
         """
         try:
-            status = read_json(self.folder / STATUS_FILE)
+            status = JobStatus.from_dict(read_json(self.folder / STATUS_FILE))
         except (OSError, ValueError):
             return None
-        if status.get("state") in ACTIVE and not self.lock_held() and not _starting(status):
-            status = {**status, "state": "crashed",
-                      "message": "The training process stopped without finishing; no model was written."}
+        if status.is_active and not self.lock_held() and not _starting(status):
+            status = status.replace(state="crashed",
+                                    message="The training process stopped without finishing; no model was written.")
         return status
 
     def is_running(self) -> bool:
         status = self.status()
-        return status is not None and status.get("state") in ACTIVE
+        return status is not None and status.is_active
 
     # Acting.
 
-    def start(self, config: TrainConfig, label: str = "custom", threads: int = 1,
-              mnist_path: str | os.PathLike | None = None, timeout: float = 120.0) -> dict:
+    def start(self, config: TrainConfig, threads: int = 1, mnist_path: str | os.PathLike | None = None,
+              timeout: float = START_TIMEOUT) -> JobStatus:
         """Starts training `config` in a new process; raises JobBusy if a job is running.
 
         `threads` caps TensorFlow's thread pools, so the app stays responsive. Returns the
@@ -106,14 +106,14 @@ class JobRunner:
             self.folder.mkdir(parents=True, exist_ok=True)
             (self.folder / CANCEL_FILE).unlink(missing_ok=True)
             job_id = f"{int(time.time() * 1000):x}"
-            write_json({"state": "starting", "job": job_id, "label": label, "config": config.to_dict(),
-                        "started": time.time(), "history": []}, self.folder / STATUS_FILE)
+            self._write(JobStatus(state="starting", job=job_id, preset=preset_name(config), config=config.to_dict(),
+                                  started=time.time(), epochs=config.epochs))
             context = multiprocessing.get_context("spawn")
             locked = context.Event()
             source = str(mnist_path) if mnist_path is not None else os.environ.get("MNIST_PATH")
             process = context.Process(
                 target=run_job, name=f"training-{job_id}", daemon=False,
-                args=(str(self.registry), job_id, label, config.to_dict(), threads, source, locked),
+                args=(str(self.registry), job_id, config.to_dict(), threads, source, locked),
             )
             process.start()
             deadline = time.monotonic() + timeout
@@ -121,10 +121,9 @@ class JobRunner:
                 if not process.is_alive() or time.monotonic() > deadline:
                     if process.is_alive():
                         process.kill()
-                    status = self.status() or {}
-                    if status.get("state") not in FINISHED:
-                        self._write({**status, "state": "failed",
-                                     "message": "The training process did not start."})
+                    status = self.status()
+                    if status is not None and status.is_active:
+                        self._write(status.replace(state="failed", message="The training process did not start."))
                     raise RuntimeError("The training process did not start.")
             # Reap the process when it ends, so it never lingers as a zombie.
             threading.Thread(target=process.join, daemon=True).start()
@@ -136,32 +135,56 @@ class JobRunner:
         Returns True if a job was running.
         """
         status = self.status()
-        if status is None or status.get("state") not in ACTIVE:
+        if status is None or not status.is_active:
             return False
         (self.folder / CANCEL_FILE).touch()
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline and self.lock_held():
             time.sleep(0.1)
-        if self.lock_held() and status.get("pid"):
+        if self.lock_held() and status.pid:
             with contextlib.suppress(OSError):
-                os.kill(int(status["pid"]), 9)
+                os.kill(status.pid, 9)
             while self.lock_held() and time.monotonic() < deadline + 5:
                 time.sleep(0.1)
-            self._write({**(self.status() or status), "state": "cancelled",
-                         "message": "Cancelled (the process was stopped); no model was written."})
+            self._write((self.status() or status).replace(
+                state="cancelled", message="Cancelled (the process was stopped); no model was written."))
         return True
 
-    def _write(self, status: dict) -> None:
-        write_json(status, self.folder / STATUS_FILE)
+    def _write(self, status: JobStatus) -> None:
+        write_json(status.to_dict(), self.folder / STATUS_FILE)
 
 
-def _starting(status: dict) -> bool:
+def _starting(status: JobStatus) -> bool:
     """A job in its first seconds, before its process holds the lock."""
-    return status.get("state") == "starting" and time.time() - float(status.get("started", 0)) < 120
+    return status.state == "starting" and time.time() - status.started < START_TIMEOUT
 
 
-def run_job(registry: str, job_id: str, label: str, config_values: dict, threads: int,
-            mnist_path: str | None, locked=None) -> None:
+class _Reporter:
+    """Turns the training's progress events into status writes (batches at most every STATUS_INTERVAL)."""
+
+    def __init__(self, runner: JobRunner, status: JobStatus):
+        self.runner, self.status = runner, status
+        self.last_write = 0.0
+
+    def __call__(self, event) -> None:
+        if (self.runner.folder / CANCEL_FILE).exists():
+            raise Cancelled()
+        self.status = self.status.replace(epoch=event.epoch, epochs=event.epochs, batch=event.batch,
+                                          batches=event.batches, elapsed=event.elapsed, message="")
+        if event.kind == "epoch":
+            self.status = self.status.replace(history=[*self.status.history, {"epoch": event.epoch, **event.logs}])
+        elif time.monotonic() - self.last_write < STATUS_INTERVAL:
+            return
+        self.last_write = time.monotonic()
+        self.runner._write(self.status)
+
+    def end(self, state: str, message: str, **changes) -> None:
+        self.status = self.status.replace(state=state, message=message, **changes)
+        self.runner._write(self.status)
+
+
+def run_job(registry: str, job_id: str, config_values: dict, threads: int, mnist_path: str | None,
+            locked=None) -> None:
     """The training process: holds the lock, trains, reports progress, publishes a version."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     with contextlib.suppress(OSError):
@@ -172,52 +195,38 @@ def run_job(registry: str, job_id: str, label: str, config_values: dict, threads
     lock = open(folder / LOCK_FILE, "a+")  # noqa: SIM115 - held until this process exits.
     fcntl.flock(lock, fcntl.LOCK_EX)
     config = TrainConfig.from_dict(config_values)
-    status = {"state": "running", "job": job_id, "label": label, "pid": os.getpid(), "config": config_values,
-              "started": time.time(), "epoch": 0, "epochs": config.epochs, "batch": 0, "batches": None,
-              "elapsed": 0.0, "history": [], "message": "Loading MNIST and TensorFlow..."}
-    runner._write(status)
+    reporter = _Reporter(runner, JobStatus(
+        state="running", job=job_id, preset=preset_name(config), config=config_values, started=time.time(),
+        pid=os.getpid(), epochs=config.epochs, message="Loading MNIST and TensorFlow...",
+    ))
+    runner._write(reporter.status)
     if locked is not None:
         locked.set()
     try:
+        # Imported once the lock is held and reported, as TensorFlow takes seconds to load; its
+        # thread pools are capped before anything else touches it.
         import tensorflow as tf
 
         tf.config.threading.set_intra_op_parallelism_threads(threads)
         tf.config.threading.set_inter_op_parallelism_threads(threads)
-        from training.data import data_source_sha256, load_mnist
-        from training.train import make_progress_callback, train
+        from model.mnist import data_source_sha256, load_mnist
+        from training.callbacks import ProgressCallback
+        from training.train import train
 
         data = load_mnist(mnist_path)
-        last_write = [0.0]
-
-        def on_progress(event: dict) -> None:
-            if (folder / CANCEL_FILE).exists():
-                raise Cancelled()
-            now = time.monotonic()
-            status.update(epoch=event["epoch"], epochs=event["epochs"], batch=event["batch"],
-                          batches=event["batches"], elapsed=event["elapsed"], message="")
-            if event["kind"] == "epoch":
-                status["history"] = [*status["history"], {"epoch": event["epoch"], **event["logs"]}]
-            elif now - last_write[0] < STATUS_INTERVAL:
-                return
-            last_write[0] = now
-            runner._write(status)
-
-        model, metadata = train(config, data, [make_progress_callback(on_progress)])
+        model, metadata = train(config, data, [ProgressCallback(reporter)])
         if (folder / CANCEL_FILE).exists():
             raise Cancelled()
-        runner._write({**status, "state": "saving", "message": "Saving the new version..."})
-        metadata.update(preset=label, data_sha256=data_source_sha256(mnist_path))
-        version = publish_version(model, metadata, new_version_id(label))
-        runner._write({**status, "state": "finished", "version": version.id,
-                       "test_accuracy": metadata["test_accuracy"], "finished": time.time(),
-                       "message": f"Saved as version {version.id}."})
+        reporter.end("saving", "Saving the new version...")
+        metadata = metadata.replace(data_sha256=data_source_sha256(mnist_path))
+        version = publish_version(model, metadata, new_version_id(metadata.preset))
+        reporter.end("finished", f"Saved as version {version.id}.", version=version.id,
+                     test_accuracy=metadata.test_accuracy, finished=time.time())
     except Cancelled:
-        runner._write({**status, "state": "cancelled", "finished": time.time(),
-                       "message": "Cancelled; no model was written."})
+        reporter.end("cancelled", "Cancelled; no model was written.", finished=time.time())
     except BaseException as error:  # Anything else: report it, write no model.
         (folder / LOG_FILE).write_text(traceback.format_exc())
-        runner._write({**status, "state": "failed", "finished": time.time(),
-                       "message": f"Training failed: {type(error).__name__}: {error}"})
+        reporter.end("failed", f"Training failed: {type(error).__name__}: {error}", finished=time.time())
     finally:
         (folder / CANCEL_FILE).unlink(missing_ok=True)
         lock.close()

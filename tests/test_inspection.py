@@ -3,7 +3,15 @@ import numpy as np
 import pytest
 
 from model.architecture import build_model
-from model.inspect import activation_layer, default_cam_layer, feature_maps, grad_cam, kernels, layer_shapes, saliency
+from model.inspection import (
+    activation_layer,
+    default_cam_layer,
+    feature_maps,
+    grad_cam,
+    kernels,
+    layer_shapes,
+    saliency,
+)
 from model.registry import default_version
 from model.storage import load_model
 
@@ -20,7 +28,7 @@ def digit(small_mnist):
     return x_test[0].astype(np.float32) / 255, int(y_test[0])
 
 
-@pytest.mark.parametrize("architecture", ["default", "seed"])
+@pytest.mark.parametrize("architecture", ["default", "original"])
 def test_every_layer_map_has_its_layer_output_shape(architecture, digit):
     model = build_model(architecture, width=0.5)
     maps = feature_maps(model, digit[0])

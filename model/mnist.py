@@ -1,4 +1,7 @@
-"""Loading MNIST: from a local `.npz` (argument or `MNIST_PATH`), else through Keras's downloader."""
+"""Loading MNIST: from a local `.npz` (argument or `MNIST_PATH`), else through Keras's downloader.
+
+The app (Confusion matrix, Draw, Retrain pages) and training both read MNIST through here.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from model.storage import file_sha256
+from model.files import file_sha256
 
 Split = tuple[np.ndarray, np.ndarray]
 
@@ -71,6 +74,7 @@ def load_mnist(path: str | os.PathLike | None = None) -> tuple[Split, Split]:
     local = mnist_path(path)
     if local is not None:
         return read_npz(local)
+    # Imported here: reading a local file needs numpy only, not TensorFlow's start-up.
     import keras
 
     try:

@@ -2,7 +2,7 @@
 
 A convolution's feature map is its activation: for a convolution followed by batch
 normalisation and ReLU (the default architecture's `conv1`, `conv1_norm`, `conv1_relu`),
-the output of that ReLU; for a convolution with its own ReLU (the seed), its output.
+the output of that ReLU; for a convolution with its own ReLU (the `original` network), its output.
 """
 
 from __future__ import annotations

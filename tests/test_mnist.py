@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
+from model.mnist import EXPECTED, DataError, load_mnist, read_npz
 from tests.conftest import write_npz
-from training.data import EXPECTED, DataError, load_mnist, read_npz
 
 
 def tiny_arrays(count: int = 5) -> dict[str, np.ndarray]:

@@ -1,0 +1,71 @@
+"""Atomic file writes and plain reads: JSON, any file through a writer function, checksums.
+
+A file is first written next to its destination under a temporary name, flushed to
+disk, then renamed over the destination: a crash or a cancel leaves either the old
+file or the new one, never half of one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[str], None], suffix: str = "") -> None:
+    """Calls `write(temporary_path)`, then renames the temporary file to `path`."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".tmp" + suffix, dir=path.parent)
+    os.close(handle)
+    try:
+        write(temporary)
+        with open(temporary, "rb+") as written:
+            os.fsync(written.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        # KeyboardInterrupt included: the destination is untouched, the temporary file goes.
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    _fsync_directory(path.parent)
+
+
+def _fsync_directory(directory: Path) -> None:
+    try:
+        descriptor = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def write_json(data: Any, path: str | os.PathLike) -> None:
+    """Writes JSON, atomically."""
+
+    def write(temporary: str) -> None:
+        with open(temporary, "w", encoding="utf-8") as handle:
+            json.dump(data, handle, indent=2, sort_keys=False)
+            handle.write("\n")
+
+    atomic_write(path, write)
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    """The parsed JSON of a file; OSError or ValueError when it cannot be read."""
+    with open(path, encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """The sha256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

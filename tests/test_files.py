@@ -1,0 +1,28 @@
+import pytest
+
+from model.files import atomic_write, file_sha256, read_json, write_json
+
+
+def test_json_round_trips(tmp_path):
+    write_json({"a": [1, 2.5, None]}, tmp_path / "deep" / "x.json")
+    assert read_json(tmp_path / "deep" / "x.json") == {"a": [1, 2.5, None]}
+
+
+def test_an_interrupted_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path):
+    path = tmp_path / "state.json"
+    write_json({"version": 1}, path)
+
+    def crash(temporary: str) -> None:
+        with open(temporary, "w") as handle:
+            handle.write('{"version": 2, "half')
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        atomic_write(path, crash)
+    assert read_json(path) == {"version": 1}
+    assert [child.name for child in tmp_path.iterdir()] == ["state.json"]
+
+
+def test_sha256_of_a_file(tmp_path):
+    (tmp_path / "empty").write_bytes(b"")
+    assert file_sha256(tmp_path / "empty") == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"

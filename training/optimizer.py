@@ -1,0 +1,37 @@
+"""The optimiser and its learning-rate schedule, stepped per batch."""
+
+from __future__ import annotations
+
+import keras
+
+from training.config import TrainConfig
+
+
+def learning_rate(config: TrainConfig, steps_per_epoch: int) -> float | keras.optimizers.schedules.LearningRateSchedule:
+    """The learning rate, or its schedule over the whole run."""
+    total = max(1, config.epochs * steps_per_epoch)
+    peak = config.learning_rate
+    if config.lr_schedule == "constant":
+        return peak
+    if config.lr_schedule == "exponential":
+        # Multiplies the rate by 0.9 every epoch.
+        return keras.optimizers.schedules.ExponentialDecay(peak, steps_per_epoch, 0.9)
+    if config.lr_schedule == "cosine":
+        return keras.optimizers.schedules.CosineDecay(peak, total, alpha=0.01)
+    # One cycle: a linear warm-up over the first 15% of steps, then cosine decay to zero.
+    warmup = max(1, int(0.15 * total))
+    return keras.optimizers.schedules.CosineDecay(
+        peak / 25, total - warmup, alpha=0.0, warmup_target=peak, warmup_steps=warmup
+    )
+
+
+def make_optimizer(config: TrainConfig, steps_per_epoch: int) -> keras.optimizers.Optimizer:
+    """The configured optimiser; sgd uses momentum 0.9 (not Nesterov), adamw a weight decay of 1e-4."""
+    rate = learning_rate(config, steps_per_epoch)
+    if config.optimizer == "sgd":
+        return keras.optimizers.SGD(rate, momentum=0.9)
+    if config.optimizer == "adam":
+        return keras.optimizers.Adam(rate)
+    if config.optimizer == "adamw":
+        return keras.optimizers.AdamW(rate, weight_decay=1e-4)
+    return keras.optimizers.RMSprop(rate)
