@@ -6,10 +6,12 @@ from pages.routing import route
 
 st.set_page_config(page_title="Inside a digit CNN", page_icon=":material/neurology:", layout="wide")
 
-route([
-    st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
-    st.Page("pages/draw.py", title="Draw", icon=":material/draw:"),
-    st.Page("pages/feature_maps.py", title="Feature maps", icon=":material/grid_view:"),
-    st.Page("pages/confusion_matrix.py", title="Confusion matrix", icon=":material/grid_on:"),
-    st.Page("pages/retrain.py", title="Retrain", icon=":material/model_training:"),
-]).run()
+route(
+    [
+        st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
+        st.Page("pages/draw.py", title="Draw", icon=":material/draw:"),
+        st.Page("pages/feature_maps.py", title="Feature maps", icon=":material/grid_view:"),
+        st.Page("pages/confusion_matrix.py", title="Confusion matrix", icon=":material/grid_on:"),
+        st.Page("pages/retrain.py", title="Retrain", icon=":material/model_training:"),
+    ]
+).run()

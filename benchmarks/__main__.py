@@ -68,14 +68,14 @@ def latency(predictor, canvas: np.ndarray, calls: int) -> dict:
     results = {}
     results["preprocess_p50_ms"], results["preprocess_p95_ms"] = percentiles(lambda: preprocess_digit(canvas), calls)
     results["inference_p50_ms"], results["inference_p95_ms"] = percentiles(
-        lambda: predictor.probabilities_one(model_input), calls)
-    results["predict_p50_ms"], results["predict_p95_ms"] = percentiles(
-        lambda: model.predict(batch, verbose=0), calls)
+        lambda: predictor.probabilities_one(model_input), calls
+    )
+    results["predict_p50_ms"], results["predict_p95_ms"] = percentiles(lambda: model.predict(batch, verbose=0), calls)
     results["predict_to_inference_ratio"] = results["predict_p50_ms"] / results["inference_p50_ms"]
     results["feature_maps_p50_ms"], results["feature_maps_p95_ms"] = percentiles(
-        lambda: feature_maps(model, model_input), calls)
-    results["grad_cam_p50_ms"], results["grad_cam_p95_ms"] = percentiles(
-        lambda: grad_cam(model, model_input, 7), calls)
+        lambda: feature_maps(model, model_input), calls
+    )
+    results["grad_cam_p50_ms"], results["grad_cam_p95_ms"] = percentiles(lambda: grad_cam(model, model_input, 7), calls)
     return results
 
 
@@ -93,6 +93,7 @@ def _timed(function) -> float:
 
 def training_throughput(data, presets: list[str], images: int) -> dict:
     """Images per second of each preset's training step, timed over a second epoch of `images` images."""
+
     class EpochTimer(keras.callbacks.Callback):
         def on_epoch_begin(self, epoch, logs=None):
             self.start = time.perf_counter()
@@ -181,14 +182,22 @@ def run(quick: bool, original_epochs: int = 30) -> dict:
     (x_train, y_train), (x_test, y_test) = data
     predictor = Predictor(load_model(default_version().model_file))
     canvas = render_drawn(x_test[0], np.random.default_rng(0))
-    results = {"quick": quick, "machine": machine(), "versions": {**library_versions(), "streamlit": streamlit.__version__},
-               "measured": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+    results = {
+        "quick": quick,
+        "machine": machine(),
+        "versions": {**library_versions(), "streamlit": streamlit.__version__},
+        "measured": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
     results.update(latency(predictor, canvas, calls=20 if quick else 300))
-    results.update(evaluation_speed(predictor, x_test[:1000] if quick else x_test,
-                                    y_test[:1000] if quick else y_test, repeats=1 if quick else 3))
+    results.update(
+        evaluation_speed(
+            predictor, x_test[:1000] if quick else x_test, y_test[:1000] if quick else y_test, repeats=1 if quick else 3
+        )
+    )
     count = 100 if quick else 10000
-    results.update({f"drawn_{key}": value for key, value in
-                    drawn_accuracy(predictor, x_test[:count], y_test[:count]).items()})
+    results.update(
+        {f"drawn_{key}": value for key, value in drawn_accuracy(predictor, x_test[:count], y_test[:count]).items()}
+    )
     if quick:
         small = ((x_train[:512], y_train[:512]), (x_test[:200], y_test[:200]))
         results["train_images_per_s"] = training_throughput(small, ["quick"], images=256)
@@ -204,15 +213,19 @@ def run(quick: bool, original_epochs: int = 30) -> dict:
 
 
 def table(results: dict) -> str:
-    rows = [("inference p50 / p95 (ms)", "inference_p50_ms", "inference_p95_ms"),
-            ("model.predict p50 / p95 (ms)", "predict_p50_ms", "predict_p95_ms"),
-            ("preprocessing p50 / p95 (ms)", "preprocess_p50_ms", "preprocess_p95_ms"),
-            ("feature maps p50 / p95 (ms)", "feature_maps_p50_ms", "feature_maps_p95_ms"),
-            ("Grad-CAM p50 / p95 (ms)", "grad_cam_p50_ms", "grad_cam_p95_ms")]
+    rows = [
+        ("inference p50 / p95 (ms)", "inference_p50_ms", "inference_p95_ms"),
+        ("model.predict p50 / p95 (ms)", "predict_p50_ms", "predict_p95_ms"),
+        ("preprocessing p50 / p95 (ms)", "preprocess_p50_ms", "preprocess_p95_ms"),
+        ("feature maps p50 / p95 (ms)", "feature_maps_p50_ms", "feature_maps_p95_ms"),
+        ("Grad-CAM p50 / p95 (ms)", "grad_cam_p50_ms", "grad_cam_p95_ms"),
+    ]
     lines = [f"| {label} | {results[a]:.2f} / {results[b]:.2f} |" for label, a, b in rows]
     lines.append(f"| predict / inference (p50) | {results['predict_to_inference_ratio']:.0f}x |")
-    lines.append(f"| evaluation ({results['eval_images']:,} images) | {results['eval_images_per_s']:,.0f} images/s "
-                 f"({results['eval_seconds']:.2f} s) |")
+    lines.append(
+        f"| evaluation ({results['eval_images']:,} images) | {results['eval_images_per_s']:,.0f} images/s "
+        f"({results['eval_seconds']:.2f} s) |"
+    )
     for name, speed in results["train_images_per_s"].items():
         lines.append(f"| training `{name}` | {speed:,.0f} images/s |")
     for key in sorted(k for k in results if "_seconds_to_" in k):
@@ -220,10 +233,14 @@ def table(results: dict) -> str:
         lines.append(f"| {key} | {'not reached' if value is None else f'{value:.0f} s'} |")
     for name in ("quick", "original"):
         if results.get(f"{name}_final_test_accuracy") is not None:
-            lines.append(f"| `{name}` test accuracy after {results[f'{name}_epochs_run']} epochs | "
-                         f"{results[f'{name}_final_test_accuracy']:.2%} |")
-    lines.append(f"| drawn digits, preprocessed / naive ({results['drawn_count']:,}) | "
-                 f"{results['drawn_preprocessed_accuracy']:.2%} / {results['drawn_naive_accuracy']:.2%} |")
+            lines.append(
+                f"| `{name}` test accuracy after {results[f'{name}_epochs_run']} epochs | "
+                f"{results[f'{name}_final_test_accuracy']:.2%} |"
+            )
+    lines.append(
+        f"| drawn digits, preprocessed / naive ({results['drawn_count']:,}) | "
+        f"{results['drawn_preprocessed_accuracy']:.2%} / {results['drawn_naive_accuracy']:.2%} |"
+    )
     cold = results.get("cold_start_s")
     lines.append(f"| app cold start | {'not measured' if cold is None else f'{cold:.1f} s'} |")
     return "\n".join(["| measure | value |", "| --- | --- |", *lines])
@@ -232,8 +249,12 @@ def table(results: dict) -> str:
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[1])
     parser.add_argument("--quick", action="store_true", help="a short version: seconds, not minutes")
-    parser.add_argument("--original-epochs", type=int, default=30,
-                        help="at most this many epochs of the original recipe (its own is 30)")
+    parser.add_argument(
+        "--original-epochs",
+        type=int,
+        default=30,
+        help="at most this many epochs of the original recipe (its own is 30)",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS, help=f"where to write the results (default {RESULTS})")
     args = parser.parse_args(argv)
     results = run(args.quick, args.original_epochs)

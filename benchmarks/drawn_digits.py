@@ -26,7 +26,7 @@ CANVAS = 280
 def render_drawn(digit: np.ndarray, rng: np.random.Generator, canvas: int = CANVAS) -> np.ndarray:
     """One 28x28 MNIST digit as a person might draw it: an RGBA canvas or a dark-on-light scan."""
     rows, columns = np.flatnonzero(digit.any(axis=1)), np.flatnonzero(digit.any(axis=0))
-    crop = digit[rows[0]:rows[-1] + 1, columns[0]:columns[-1] + 1]
+    crop = digit[rows[0] : rows[-1] + 1, columns[0] : columns[-1] + 1]
     # Scale the digit so its longer side is 90-250 px, with solid pen strokes.
     scale = rng.uniform(90, 250) / max(crop.shape)
     size = (max(1, round(crop.shape[1] * scale)), max(1, round(crop.shape[0] * scale)))
@@ -44,7 +44,7 @@ def render_drawn(digit: np.ndarray, rng: np.random.Generator, canvas: int = CANV
     top = int(rng.integers(0, canvas - ink.shape[0] + 1))
     left = int(rng.integers(0, canvas - ink.shape[1] + 1))
     image = np.zeros((canvas, canvas), np.uint8)
-    image[top:top + ink.shape[0], left:left + ink.shape[1]] = ink
+    image[top : top + ink.shape[0], left : left + ink.shape[1]] = ink
     if rng.random() < 0.5:
         # The canvas: white strokes on a transparent layer.
         return np.dstack([image, image, image, image])
@@ -65,8 +65,12 @@ def drawn_accuracy(predictor: Predictor, x: np.ndarray, y: np.ndarray, seed: int
         naive.append(squeezed if squeezed is not None else np.zeros((28, 28), np.float32))
     predicted = predictor.probabilities(np.stack(prepared)).argmax(axis=1)
     predicted_naive = predictor.probabilities(np.stack(naive)).argmax(axis=1)
-    return {"count": len(x), "preprocessed_accuracy": float(np.mean(predicted == y)),
-            "naive_accuracy": float(np.mean(predicted_naive == y)), "found_empty": int(empty)}
+    return {
+        "count": len(x),
+        "preprocessed_accuracy": float(np.mean(predicted == y)),
+        "naive_accuracy": float(np.mean(predicted_naive == y)),
+        "found_empty": int(empty),
+    }
 
 
 def main(argv=None) -> None:
@@ -76,9 +80,11 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     _, (x_test, y_test) = load_mnist()
     predictor = Predictor(load_model(active_version().model_file))
-    result = drawn_accuracy(predictor, x_test[:args.count], y_test[:args.count], args.seed)
-    print(f"{result['count']} re-drawn test digits: {result['preprocessed_accuracy']:.2%} through the "
-          f"preprocessing, {result['naive_accuracy']:.2%} with the naive resize")
+    result = drawn_accuracy(predictor, x_test[: args.count], y_test[: args.count], args.seed)
+    print(
+        f"{result['count']} re-drawn test digits: {result['preprocessed_accuracy']:.2%} through the "
+        f"preprocessing, {result['naive_accuracy']:.2%} with the naive resize"
+    )
 
 
 if __name__ == "__main__":

@@ -93,7 +93,11 @@ def inspectable_layers(model: keras.Model) -> list[keras.layers.Layer]:
 def layer_table(model: keras.Model) -> list[dict]:
     """One row per layer: name, kind, output shape and parameter count."""
     return [
-        {"layer": layer.name, "kind": type(layer).__name__,
-         "output shape": str(tuple(layer.output.shape[1:])), "parameters": int(layer.count_params())}
+        {
+            "layer": layer.name,
+            "kind": type(layer).__name__,
+            "output shape": str(tuple(layer.output.shape[1:])),
+            "parameters": int(layer.count_params()),
+        }
         for layer in model.layers
     ]

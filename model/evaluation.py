@@ -49,14 +49,15 @@ def evaluation_from_probabilities(labels: np.ndarray, probabilities: np.ndarray)
     labels = np.asarray(labels).astype(np.int64)
     probabilities = np.asarray(probabilities, dtype=np.float32)
     if probabilities.ndim != 2 or probabilities.shape[1] != NUM_CLASSES or len(probabilities) != len(labels):
-        raise ValueError(f"Expected (N, {NUM_CLASSES}) probabilities for {len(labels)} labels, "
-                         f"got {probabilities.shape}.")
+        raise ValueError(
+            f"Expected (N, {NUM_CLASSES}) probabilities for {len(labels)} labels, got {probabilities.shape}."
+        )
     if len(labels) == 0:
         raise ValueError("Nothing to evaluate: no labelled images.")
     if labels.min() < 0 or labels.max() >= NUM_CLASSES:
         raise ValueError("Labels must be digits 0-9.")
     predictions = probabilities.argmax(axis=1)
-    confusion = np.bincount(labels * NUM_CLASSES + predictions, minlength=NUM_CLASSES ** 2)
+    confusion = np.bincount(labels * NUM_CLASSES + predictions, minlength=NUM_CLASSES**2)
     confusion = confusion.reshape(NUM_CLASSES, NUM_CLASSES)
     correct = np.diag(confusion).astype(np.float64)
     predicted_counts, support = confusion.sum(axis=0), confusion.sum(axis=1)
@@ -65,8 +66,15 @@ def evaluation_from_probabilities(labels: np.ndarray, probabilities: np.ndarray)
     total = precision + recall
     f1 = np.divide(2 * precision * recall, total, out=np.zeros(NUM_CLASSES), where=total > 0)
     return Evaluation(
-        accuracy=float(correct.sum() / len(labels)), confusion=confusion, probabilities=probabilities,
-        labels=labels, predictions=predictions, precision=precision, recall=recall, f1=f1, support=support,
+        accuracy=float(correct.sum() / len(labels)),
+        confusion=confusion,
+        probabilities=probabilities,
+        labels=labels,
+        predictions=predictions,
+        precision=precision,
+        recall=recall,
+        f1=f1,
+        support=support,
     )
 
 

@@ -51,7 +51,7 @@ class Predictor:
         outputs = []
         with self._lock:
             for start in range(0, len(batch), MAX_BATCH):
-                outputs.append(self._forward(tf.constant(batch[start:start + MAX_BATCH])).numpy())
+                outputs.append(self._forward(tf.constant(batch[start : start + MAX_BATCH])).numpy())
         if not outputs:
             return np.zeros((0, 10), np.float32)
         return np.concatenate(outputs)

@@ -48,8 +48,10 @@ class _Inspector:
         outputs = [activation_layer(model, name).output for name in self.names]
         self.maps_model = keras.Model(model.input, outputs, name=f"{model.name}_feature_maps")
         self.lock = threading.Lock()
-        self.maps = tf.function(lambda images: self.maps_model(images, training=False),
-                                input_signature=[tf.TensorSpec([None, 28, 28, 1], tf.float32)])
+        self.maps = tf.function(
+            lambda images: self.maps_model(images, training=False),
+            input_signature=[tf.TensorSpec([None, 28, 28, 1], tf.float32)],
+        )
         # The classifier's inputs and weights, to take gradients of logits rather than of
         # saturated softmax probabilities.
         head = model.layers[-1]
@@ -128,8 +130,11 @@ def kernels(model: keras.Model, layer_name: str) -> np.ndarray:
 
 def default_cam_layer(model: keras.Model) -> str:
     """The last convolution whose output is still a map (at least 4x4): Grad-CAM needs space to point at."""
-    candidates = [layer for layer in inspectable_layers(model)
-                  if isinstance(layer, keras.layers.Conv2D) and min(layer.output.shape[1:3]) >= 4]
+    candidates = [
+        layer
+        for layer in inspectable_layers(model)
+        if isinstance(layer, keras.layers.Conv2D) and min(layer.output.shape[1:3]) >= 4
+    ]
     if not candidates:
         raise ValueError("The model has no convolution layer with a spatial output.")
     return candidates[-1].name
@@ -147,8 +152,9 @@ def _normalise(heat: np.ndarray) -> np.ndarray:
     return heat / top if top > 0 else np.zeros_like(heat)
 
 
-def grad_cam(model: keras.Model, model_input: np.ndarray, class_index: int,
-             layer_name: str | None = None) -> np.ndarray:
+def grad_cam(
+    model: keras.Model, model_input: np.ndarray, class_index: int, layer_name: str | None = None
+) -> np.ndarray:
     """Grad-CAM for `class_index`: a (28, 28) heat map in [0, 1] of where the evidence is.
 
     The channels of `layer_name` (by default the last convolution with a spatial map) are

@@ -80,9 +80,7 @@ def load_mnist(path: str | os.PathLike | None = None) -> tuple[Split, Split]:
     try:
         (x_train, y_train), (x_test, y_test) = keras.datasets.mnist.load_data()
     except Exception as error:  # Any failure here is a download or cache problem.
-        raise DataError(
-            f"Could not download MNIST ({error}). Set MNIST_PATH to a local copy of mnist.npz."
-        ) from error
+        raise DataError(f"Could not download MNIST ({error}). Set MNIST_PATH to a local copy of mnist.npz.") from error
     return (x_train, y_train), (x_test, y_test)
 
 

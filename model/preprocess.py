@@ -125,7 +125,7 @@ def preprocess_digit(image) -> PreprocessResult | None:
     if mask is None:
         return None
     rows, columns = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
-    cropped = ink[rows[0]:rows[-1] + 1, columns[0]:columns[-1] + 1]
+    cropped = ink[rows[0] : rows[-1] + 1, columns[0] : columns[-1] + 1]
 
     # Scale the longer side to 20 px, keeping the aspect ratio, and stretch contrast so
     # the strongest ink is 1, as in MNIST.
@@ -139,7 +139,7 @@ def preprocess_digit(image) -> PreprocessResult | None:
     # the whole digit inside the frame.
     canvas = np.zeros((SIZE, SIZE), np.float32)
     top, left = (SIZE - scaled.shape[0]) // 2, (SIZE - scaled.shape[1]) // 2
-    canvas[top:top + scaled.shape[0], left:left + scaled.shape[1]] = scaled
+    canvas[top : top + scaled.shape[0], left : left + scaled.shape[1]] = scaled
     total = canvas.sum()
     if total > 0:
         indices = np.arange(SIZE)
@@ -172,8 +172,9 @@ def read_image(data: bytes) -> np.ndarray:
                 raise ValueError(f"Unsupported image format {picture.format}; use PNG, JPEG or BMP.")
             width, height = picture.size
             if width * height > MAX_PIXELS:
-                raise ValueError(f"The image is too large ({width}x{height} pixels); "
-                                 f"the limit is {MAX_PIXELS:,} pixels.")
+                raise ValueError(
+                    f"The image is too large ({width}x{height} pixels); the limit is {MAX_PIXELS:,} pixels."
+                )
             mode = "RGBA" if "A" in picture.getbands() or "transparency" in picture.info else "RGB"
             return np.asarray(picture.convert(mode))
     except ValueError:

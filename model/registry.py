@@ -75,10 +75,12 @@ def list_versions() -> list[ModelVersion]:
     versions = [default_version()]
     folder = registry_dir()
     if folder.is_dir():
-        trained = [_read_version(child.name, child) for child in folder.iterdir()
-                   if child.is_dir() and not child.name.startswith(".") and child.name != DEFAULT_ID]
-        versions += sorted((v for v in trained if v is not None),
-                           key=lambda v: v.metadata.created, reverse=True)
+        trained = [
+            _read_version(child.name, child)
+            for child in folder.iterdir()
+            if child.is_dir() and not child.name.startswith(".") and child.name != DEFAULT_ID
+        ]
+        versions += sorted((v for v in trained if v is not None), key=lambda v: v.metadata.created, reverse=True)
     return versions
 
 

@@ -53,8 +53,9 @@ def _mnist_or_message() -> tuple[Split, Split] | None:
     try:
         return _mnist(str(local) if local else None)
     except DataError as error:
-        st.warning(f"MNIST is not available: {error}\n\n"
-                   "Set `MNIST_PATH` to a local copy of `mnist.npz` and restart the app.")
+        st.warning(
+            f"MNIST is not available: {error}\n\nSet `MNIST_PATH` to a local copy of `mnist.npz` and restart the app."
+        )
         return None
 
 
@@ -84,8 +85,9 @@ def current_digit() -> dict | None:
 
 
 @st.cache_data(max_entries=4, show_spinner="Evaluating on the 10,000 test images...")
-def evaluation_on_test_set(cache_key: str, _predictor: Predictor, _x_test: np.ndarray,
-                           _y_test: np.ndarray) -> Evaluation:
+def evaluation_on_test_set(
+    cache_key: str, _predictor: Predictor, _x_test: np.ndarray, _y_test: np.ndarray
+) -> Evaluation:
     """A model version's evaluation on the test set, computed once per version (the cache key)."""
     return evaluate(_predictor, _x_test, _y_test)
 

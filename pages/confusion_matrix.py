@@ -21,10 +21,17 @@ worst = int(np.argmin(result.recall))
 columns[2].metric("Hardest digit", f"{worst} ({result.recall[worst]:.1%} found)")
 
 normalised = st.toggle("Row-normalised percentages", key="confusion_normalised")
-st.caption("Rows are the true digits, columns what the model said. The diagonal (grey) holds the correct "
-           "answers; every red cell is a kind of mistake. Click a cell to see its digits.")
-event = st.plotly_chart(confusion_figure(result.confusion, normalised), key="confusion_chart",
-                        on_select="rerun", selection_mode="points", config={"displayModeBar": False})
+st.caption(
+    "Rows are the true digits, columns what the model said. The diagonal (grey) holds the correct "
+    "answers; every red cell is a kind of mistake. Click a cell to see its digits."
+)
+event = st.plotly_chart(
+    confusion_figure(result.confusion, normalised),
+    key="confusion_chart",
+    on_select="rerun",
+    selection_mode="points",
+    config={"displayModeBar": False},
+)
 
 # A click on the matrix sets the pickers; the pickers work from the keyboard too.
 click = new_click(event, "confusion_last_click")
@@ -39,18 +46,27 @@ left, right = st.columns([1, 1])
 with left:
     st.subheader("Per-class metrics")
     st.dataframe(
-        {"digit": list(range(10)), "precision": result.precision, "recall": result.recall, "F1": result.f1,
-         "support": result.support},
-        hide_index=True, column_config={name: st.column_config.NumberColumn(format="%.4f")
-                                        for name in ("precision", "recall", "F1")},
+        {
+            "digit": list(range(10)),
+            "precision": result.precision,
+            "recall": result.recall,
+            "F1": result.f1,
+            "support": result.support,
+        },
+        hide_index=True,
+        column_config={name: st.column_config.NumberColumn(format="%.4f") for name in ("precision", "recall", "F1")},
     )
-    st.caption("Precision: of the digits the model called d, how many were d. Recall: of the true d's, "
-               "how many it found. F1 balances the two; support is how many test digits are d.")
+    st.caption(
+        "Precision: of the digits the model called d, how many were d. Recall: of the true d's, "
+        "how many it found. F1 balances the two; support is how many test digits are d."
+    )
 with right:
     st.subheader("Most confused pairs")
     pairs = result.most_confused(10)
-    st.dataframe({"true": [p[0] for p in pairs], "predicted": [p[1] for p in pairs],
-                  "count": [p[2] for p in pairs]}, hide_index=True)
+    st.dataframe(
+        {"true": [p[0] for p in pairs], "predicted": [p[1] for p in pairs], "count": [p[2] for p in pairs]},
+        hide_index=True,
+    )
     st.caption("The mistakes the model makes most often.")
 
 st.subheader("The digits behind a cell")
@@ -61,15 +77,20 @@ indices = result.cell(true, predicted)
 if len(indices) == 0:
     st.info(f"No test image of a {true} was predicted as {predicted}.")
     st.stop()
-shown = pickers[2].slider("How many to show", 1, min(len(indices), 60), min(len(indices), 12),
-                          key="confusion_count") if len(indices) > 1 else 1
+shown = (
+    pickers[2].slider("How many to show", 1, min(len(indices), 60), min(len(indices), 12), key="confusion_count")
+    if len(indices) > 1
+    else 1
+)
 kind = "correct answers" if true == predicted else "mistakes"
-st.caption(f"{len(indices):,} {kind}: true {true}, predicted {predicted}. Least confident first, each with "
-           "the model's top three guesses.")
+st.caption(
+    f"{len(indices):,} {kind}: true {true}, predicted {predicted}. Least confident first, each with "
+    "the model's top three guesses."
+)
 
 per_row = 6
 for start in range(0, shown, per_row):
-    for column, index in zip(st.columns(per_row), indices[start:start + per_row]):
+    for column, index in zip(st.columns(per_row), indices[start : start + per_row]):
         probabilities = result.probabilities[index]
         top3 = np.argsort(probabilities)[::-1][:3]
         column.image(x_test[index], width=96, caption=f"#{index}")

@@ -20,17 +20,28 @@ left, right = st.columns([1, 1.3], gap="large")
 image, label, origin = None, None, None
 with left:
     if source == "Draw":
-        stroke = st.slider("Stroke width", 5, 40, 22, key="draw_stroke",
-                           help="MNIST strokes are about a tenth of the digit's height.")
-        canvas = st_canvas(stroke_width=stroke, stroke_color="#FFFFFF", background_color="#000000",
-                           width=280, height=280, drawing_mode="freedraw", return_image_data=True,
-                           key="draw_canvas")
-        st.caption("Draw with the mouse or a finger; it predicts when you lift the pen. "
-                   "The toolbar under the canvas has undo, redo and clear.")
+        stroke = st.slider(
+            "Stroke width", 5, 40, 22, key="draw_stroke", help="MNIST strokes are about a tenth of the digit's height."
+        )
+        canvas = st_canvas(
+            stroke_width=stroke,
+            stroke_color="#FFFFFF",
+            background_color="#000000",
+            width=280,
+            height=280,
+            drawing_mode="freedraw",
+            return_image_data=True,
+            key="draw_canvas",
+        )
+        st.caption(
+            "Draw with the mouse or a finger; it predicts when you lift the pen. "
+            "The toolbar under the canvas has undo, redo and clear."
+        )
         image, origin = canvas.image_data, "drawing"
     elif source == "Upload an image":
-        upload = st.file_uploader("A photo or scan of one digit (PNG, JPEG or BMP)",
-                                  type=["png", "jpg", "jpeg", "bmp"], key="draw_upload")
+        upload = st.file_uploader(
+            "A photo or scan of one digit (PNG, JPEG or BMP)", type=["png", "jpg", "jpeg", "bmp"], key="draw_upload"
+        )
         if upload is not None:
             try:
                 image, origin = read_image(upload.getvalue()), f"upload {upload.name}"
@@ -74,10 +85,16 @@ with right:
     st.plotly_chart(probability_bars(probabilities), key="draw_probabilities")
 
 st.subheader("What the network sees")
-st.caption("MNIST digits were scaled so their longer side fits a 20x20 box, then centred by centre of mass "
-           "in 28x28. Your input gets the same treatment, step by step.")
-captions = {"input": "your input", "cropped": "cropped to the ink", "scaled": "scaled into 20x20",
-            "centred": "centred in 28x28 (the network's input)"}
+st.caption(
+    "MNIST digits were scaled so their longer side fits a 20x20 box, then centred by centre of mass "
+    "in 28x28. Your input gets the same treatment, step by step."
+)
+captions = {
+    "input": "your input",
+    "cropped": "cropped to the ink",
+    "scaled": "scaled into 20x20",
+    "centred": "centred in 28x28 (the network's input)",
+}
 for column, (name, step) in zip(st.columns(4), result.steps.items()):
     column.image(step, caption=captions[name], width=160, clamp=True)
 
@@ -85,8 +102,10 @@ if st.toggle("Compare with the naive whole-image resize", key="draw_naive"):
     naive = naive_resize(image)
     naive_probabilities = predictor.probabilities_one(naive)
     naive_digit = int(np.argmax(naive_probabilities))
-    st.caption("The original app squeezed the whole canvas into 28x28: the digit lands small, off-centre "
-               "and with the wrong stroke width, unlike anything in MNIST.")
+    st.caption(
+        "The original app squeezed the whole canvas into 28x28: the digit lands small, off-centre "
+        "and with the wrong stroke width, unlike anything in MNIST."
+    )
     first, second = st.columns([1, 3])
     first.image(naive, caption="naive 28x28", width=160, clamp=True)
     first.metric("Naive prediction", naive_digit, f"{naive_probabilities[naive_digit]:.1%} sure", delta_color="off")

@@ -20,8 +20,7 @@ if digit is None:
         st.stop()
     x_test, y_test = test_set
     index = st.session_state.setdefault("feature_test_index", int(np.random.default_rng().integers(len(x_test))))
-    digit = {"image": from_uint8(x_test[index]), "source": f"MNIST test image #{index}",
-             "label": int(y_test[index])}
+    digit = {"image": from_uint8(x_test[index]), "source": f"MNIST test image #{index}", "label": int(y_test[index])}
 image = digit["image"]
 probabilities = predictor.probabilities_one(image)
 predicted = int(np.argmax(probabilities))
@@ -30,21 +29,25 @@ top = st.columns([1, 3])
 top[0].image(image, caption=digit["source"], width=140, clamp=True)
 with top[1]:
     label = f", labelled {digit['label']}" if digit.get("label") is not None else ""
-    st.markdown(f"**Predicted {predicted}** with {probabilities[predicted]:.1%} confidence{label}. "
-                "Draw another digit on the Draw page to change it.")
+    st.markdown(
+        f"**Predicted {predicted}** with {probabilities[predicted]:.1%} confidence{label}. "
+        "Draw another digit on the Draw page to change it."
+    )
     st.plotly_chart(probability_bars(probabilities), key="feature_probabilities")
 
 # Every convolution and pooling layer, with its output shape.
 shapes = layer_shapes(model)
 names = list(shapes)
-layer = st.selectbox("Layer", names, key="feature_layer",
-                     format_func=lambda name: f"{name}: {' x '.join(map(str, shapes[name]))}")
+layer = st.selectbox(
+    "Layer", names, key="feature_layer", format_func=lambda name: f"{name}: {' x '.join(map(str, shapes[name]))}"
+)
 maps = feature_maps(model, image)[layer]
 height, width, channels = maps.shape
 
 options = st.columns(3)
-per_channel = options[0].radio("Colour scale", ["shared", "per channel"], horizontal=True,
-                               key="feature_scale") == "per channel"
+per_channel = (
+    options[0].radio("Colour scale", ["shared", "per channel"], horizontal=True, key="feature_scale") == "per channel"
+)
 strongest_first = options[1].toggle("Strongest channels first", key="feature_order")
 order = np.argsort(-maps.max(axis=(0, 1)), kind="stable") if strongest_first else np.arange(channels)
 columns = 16 if height * width == 1 else min(8, channels)
@@ -56,21 +59,29 @@ st.caption(
     + (" This layer's maps are 1 x 1: each square is one number." if height * width == 1 else "")
 )
 mosaic = tile_channels(maps, order, per_channel, columns)
-event = st.plotly_chart(mosaic_figure(mosaic, (height, width), order, columns), key="feature_grid",
-                        on_select="rerun", selection_mode="points", config={"displayModeBar": False})
+event = st.plotly_chart(
+    mosaic_figure(mosaic, (height, width), order, columns),
+    key="feature_grid",
+    on_select="rerun",
+    selection_mode="points",
+    config={"displayModeBar": False},
+)
 # A click on a tile picks its channel (the figure's customdata; -1 between tiles); the picker stays free.
 click = new_click(event, "feature_last_click", layer)
 if click is not None and click.get("customdata", -1) >= 0:
     st.session_state.feature_channel = int(click["customdata"])
 st.session_state.feature_channel = min(st.session_state.get("feature_channel", int(order[0])), channels - 1)
-channel = options[2].number_input("Channel", 0, channels - 1, key="feature_channel",
-                                  help="Or click a square in the grid.")
+channel = options[2].number_input(
+    "Channel", 0, channels - 1, key="feature_channel", help="Or click a square in the grid."
+)
 
 left, right = st.columns(2)
 with left:
     st.plotly_chart(image_figure(maps[..., channel], title=f"{layer}, channel {channel}"), key="feature_channel_big")
-    st.caption(f"Channel {channel} at full size: its strongest value is {maps[..., channel].max():.2f}, "
-               f"its mean {maps[..., channel].mean():.2f}. Hover to read values.")
+    st.caption(
+        f"Channel {channel} at full size: its strongest value is {maps[..., channel].max():.2f}, "
+        f"its mean {maps[..., channel].mean():.2f}. Hover to read values."
+    )
 with right:
     first = next(name for name in names if name.startswith("conv"))
     filters = kernels(model, first)[:, :, 0, :]
@@ -78,24 +89,44 @@ with right:
     # One symmetric scale for all filters, so white is zero.
     limit = float(np.abs(filters).max()) or 1.0
     filter_mosaic = tile_channels(filters, np.arange(filters.shape[-1]), False, filter_columns, (-limit, limit))
-    st.plotly_chart(mosaic_figure(filter_mosaic, filters.shape[:2], np.arange(filters.shape[-1]), filter_columns,
-                                  colorscale="RdBu", height=260), key="feature_filters")
-    st.caption(f"The {filters.shape[-1]} filters of {first}, each {filters.shape[0]} x {filters.shape[1]} weights "
-               "(red negative, blue positive): the first layer slides each over the digit to make its maps.")
+    st.plotly_chart(
+        mosaic_figure(
+            filter_mosaic,
+            filters.shape[:2],
+            np.arange(filters.shape[-1]),
+            filter_columns,
+            colorscale="RdBu",
+            height=260,
+        ),
+        key="feature_filters",
+    )
+    st.caption(
+        f"The {filters.shape[-1]} filters of {first}, each {filters.shape[0]} x {filters.shape[1]} weights "
+        "(red negative, blue positive): the first layer slides each over the digit to make its maps."
+    )
 
 st.subheader("Why did it say that?")
 choice = st.columns(2)
 method = choice[0].radio("Method", ["Grad-CAM", "Saliency"], horizontal=True, key="feature_method")
-target = choice[1].selectbox("Explain the class", list(range(10)), index=predicted, key="feature_class",
-                             format_func=lambda d: f"{d} (predicted)" if d == predicted else str(d))
+target = choice[1].selectbox(
+    "Explain the class",
+    list(range(10)),
+    index=predicted,
+    key="feature_class",
+    format_func=lambda d: f"{d} (predicted)" if d == predicted else str(d),
+)
 if method == "Grad-CAM":
     cam_layer = default_cam_layer(model)
     heat = grad_cam(model, image, target, cam_layer)
-    explanation = (f"Grad-CAM weighs the channels of {cam_layer} by how much they raise the score for {target}: "
-                   "bright regions are where the evidence for that digit is.")
+    explanation = (
+        f"Grad-CAM weighs the channels of {cam_layer} by how much they raise the score for {target}: "
+        "bright regions are where the evidence for that digit is."
+    )
 else:
     heat = saliency(model, image, target)
-    explanation = (f"Saliency shows which pixels would change the score for {target} most if they changed: "
-                   "a sharper but noisier view than Grad-CAM.")
+    explanation = (
+        f"Saliency shows which pixels would change the score for {target} most if they changed: "
+        "a sharper but noisier view than Grad-CAM."
+    )
 st.plotly_chart(overlay_figure(image, heat, f"{method} for {target}"), key="feature_explanation")
 st.caption(explanation)

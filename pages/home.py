@@ -21,18 +21,25 @@ columns = st.columns(4)
 columns[0].metric("Test accuracy", f"{meta.test_accuracy:.2%}" if meta.test_accuracy is not None else "unknown")
 columns[1].metric("Parameters", f"{meta.parameters or predictor.model.count_params():,}")
 columns[2].metric("Architecture", config.architecture if config else "?")
-columns[3].metric("Training time", f"{meta.training_seconds / 60:.0f} min" if meta.training_seconds is not None else "?")
+columns[3].metric(
+    "Training time", f"{meta.training_seconds / 60:.0f} min" if meta.training_seconds is not None else "?"
+)
 
 source = "the shipped default" if version.is_default else f"version {version.id}"
 if config is None:
-    st.write(f"This is {source}; its training settings are not recorded. "
-             "Test accuracy is measured on the 10,000 MNIST test images.")
+    st.write(
+        f"This is {source}; its training settings are not recorded. "
+        "Test accuracy is measured on the 10,000 MNIST test images."
+    )
 else:
     # Units of the augmentation strengths, as the recipe line shows them.
     units = {"rotation": "°", "elastic": " px"}
-    augmentation = ", ".join(
-        f"{name} {getattr(config, name):g}{units.get(name, '')}" for name in AUGMENTATIONS if getattr(config, name)
-    ) or "none"
+    augmentation = (
+        ", ".join(
+            f"{name} {getattr(config, name):g}{units.get(name, '')}" for name in AUGMENTATIONS if getattr(config, name)
+        )
+        or "none"
+    )
     images = f"{meta.train_images:,}" if meta.train_images is not None else "an unknown number of"
     st.write(
         f"This is {source}, trained with the `{meta.preset}` recipe: "

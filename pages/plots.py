@@ -15,21 +15,30 @@ def probability_bars(probabilities: np.ndarray, title: str = "") -> go.Figure:
     probabilities = np.asarray(probabilities, dtype=float)
     best = int(np.argmax(probabilities))
     colours = [ACCENT if digit == best else MUTED for digit in range(len(probabilities))]
-    figure = go.Figure(go.Bar(
-        x=[str(digit) for digit in range(len(probabilities))], y=probabilities, marker_color=colours,
-        text=[f"{p:.0%}" if p >= 0.01 else "" for p in probabilities], textposition="outside",
-        hovertemplate="digit %{x}: %{y:.2%}<extra></extra>",
-    ))
+    figure = go.Figure(
+        go.Bar(
+            x=[str(digit) for digit in range(len(probabilities))],
+            y=probabilities,
+            marker_color=colours,
+            text=[f"{p:.0%}" if p >= 0.01 else "" for p in probabilities],
+            textposition="outside",
+            hovertemplate="digit %{x}: %{y:.2%}<extra></extra>",
+        )
+    )
     figure.update_layout(
-        title=title or None, height=260, margin={"l": 10, "r": 10, "t": 30 if title else 10, "b": 10},
+        title=title or None,
+        height=260,
+        margin={"l": 10, "r": 10, "t": 30 if title else 10, "b": 10},
         yaxis={"range": [0, 1.12], "tickformat": ".0%", "title": "probability"},
-        xaxis={"title": "digit", "type": "category"}, showlegend=False,
+        xaxis={"title": "digit", "type": "category"},
+        showlegend=False,
     )
     return figure
 
 
-def tile_channels(maps: np.ndarray, order: np.ndarray, per_channel: bool, columns: int,
-                  limits: tuple[float, float] | None = None) -> np.ndarray:
+def tile_channels(
+    maps: np.ndarray, order: np.ndarray, per_channel: bool, columns: int, limits: tuple[float, float] | None = None
+) -> np.ndarray:
     """(H, W, C) maps -> one mosaic image, channels in `order`, one pixel of NaN between tiles.
 
     Values are scaled to [0, 1]: from `limits` when given, else with `per_channel` each
@@ -45,36 +54,58 @@ def tile_channels(maps: np.ndarray, order: np.ndarray, per_channel: bool, column
             low, high = float(tile.min()), float(tile.max())
         tile = (tile - low) / (high - low) if high > low else np.zeros_like(tile)
         row, column = divmod(position, columns)
-        mosaic[row * (height + 1):row * (height + 1) + height, column * (width + 1):column * (width + 1) + width] = tile
+        mosaic[
+            row * (height + 1) : row * (height + 1) + height, column * (width + 1) : column * (width + 1) + width
+        ] = tile
     return mosaic
 
 
-def mosaic_figure(mosaic: np.ndarray, tile: tuple[int, int], order: np.ndarray, columns: int,
-                  colorscale: str = "Viridis", height: int = 520) -> go.Figure:
+def mosaic_figure(
+    mosaic: np.ndarray,
+    tile: tuple[int, int],
+    order: np.ndarray,
+    columns: int,
+    colorscale: str = "Viridis",
+    height: int = 520,
+) -> go.Figure:
     """The channel mosaic as one heat map; hovering a tile names its channel."""
     tile_height, tile_width = tile
     rows_index = np.arange(mosaic.shape[0]) // (tile_height + 1)
     columns_index = np.arange(mosaic.shape[1]) // (tile_width + 1)
     position = rows_index[:, None] * columns + columns_index[None, :]
     channel = np.where(position < len(order), np.asarray(order)[np.minimum(position, len(order) - 1)], -1)
-    figure = go.Figure(go.Heatmap(
-        z=mosaic, customdata=channel, colorscale=colorscale, zmin=0, zmax=1, showscale=False,
-        hovertemplate="channel %{customdata}<br>value %{z:.2f}<extra></extra>", hoverongaps=False,
-    ))
+    figure = go.Figure(
+        go.Heatmap(
+            z=mosaic,
+            customdata=channel,
+            colorscale=colorscale,
+            zmin=0,
+            zmax=1,
+            showscale=False,
+            hovertemplate="channel %{customdata}<br>value %{z:.2f}<extra></extra>",
+            hoverongaps=False,
+        )
+    )
     figure.update_yaxes(autorange="reversed", visible=False, scaleanchor="x")
     figure.update_xaxes(visible=False)
     figure.update_layout(height=height, margin={"l": 0, "r": 0, "t": 0, "b": 0}, dragmode=False)
     return figure
 
 
-def image_figure(image: np.ndarray, colorscale: str = "Viridis", height: int = 320, symmetric: bool = False,
-                 title: str = "") -> go.Figure:
+def image_figure(
+    image: np.ndarray, colorscale: str = "Viridis", height: int = 320, symmetric: bool = False, title: str = ""
+) -> go.Figure:
     """One 2-D array as a heat map with its colour bar."""
     limit = float(np.max(np.abs(image))) or 1.0
-    figure = go.Figure(go.Heatmap(
-        z=image, colorscale=colorscale, zmin=-limit if symmetric else None, zmax=limit if symmetric else None,
-        hovertemplate="row %{y}, column %{x}: %{z:.3f}<extra></extra>",
-    ))
+    figure = go.Figure(
+        go.Heatmap(
+            z=image,
+            colorscale=colorscale,
+            zmin=-limit if symmetric else None,
+            zmax=limit if symmetric else None,
+            hovertemplate="row %{y}, column %{x}: %{z:.3f}<extra></extra>",
+        )
+    )
     figure.update_yaxes(autorange="reversed", scaleanchor="x", showticklabels=False)
     figure.update_xaxes(showticklabels=False)
     figure.update_layout(height=height, margin={"l": 0, "r": 0, "t": 30 if title else 0, "b": 0}, title=title or None)
@@ -83,14 +114,21 @@ def image_figure(image: np.ndarray, colorscale: str = "Viridis", height: int = 3
 
 def overlay_figure(image: np.ndarray, heat: np.ndarray, title: str = "", height: int = 360) -> go.Figure:
     """A heat map laid over the grey input digit."""
-    figure = go.Figure([
-        go.Heatmap(z=image, colorscale=[[0, "black"], [1, "white"]], zmin=0, zmax=1, showscale=False,
-                   hoverinfo="skip"),
-        # Transparent where the heat is zero, so the digit shows through.
-        go.Heatmap(z=heat, zmin=0, zmax=1, colorscale=[[0, "rgba(255,230,0,0)"], [0.3, "rgba(255,170,0,0.45)"],
-                                                       [1, "rgba(255,20,0,0.9)"]],
-                   hovertemplate="row %{y}, column %{x}: %{z:.2f}<extra></extra>"),
-    ])
+    figure = go.Figure(
+        [
+            go.Heatmap(
+                z=image, colorscale=[[0, "black"], [1, "white"]], zmin=0, zmax=1, showscale=False, hoverinfo="skip"
+            ),
+            # Transparent where the heat is zero, so the digit shows through.
+            go.Heatmap(
+                z=heat,
+                zmin=0,
+                zmax=1,
+                colorscale=[[0, "rgba(255,230,0,0)"], [0.3, "rgba(255,170,0,0.45)"], [1, "rgba(255,20,0,0.9)"]],
+                hovertemplate="row %{y}, column %{x}: %{z:.2f}<extra></extra>",
+            ),
+        ]
+    )
     figure.update_yaxes(autorange="reversed", scaleanchor="x", showticklabels=False)
     figure.update_xaxes(showticklabels=False)
     figure.update_layout(height=height, margin={"l": 0, "r": 0, "t": 30 if title else 0, "b": 0}, title=title or None)
@@ -101,8 +139,11 @@ def confusion_figure(confusion: np.ndarray, normalised: bool) -> go.Figure:
     """The confusion matrix, counts (or row percentages) in the cells, the diagonal greyed so errors stand out."""
     confusion = np.asarray(confusion)
     rows = confusion.sum(axis=1, keepdims=True)
-    values = np.divide(confusion * 100.0, rows, out=np.zeros(confusion.shape), where=rows > 0) if normalised \
+    values = (
+        np.divide(confusion * 100.0, rows, out=np.zeros(confusion.shape), where=rows > 0)
+        if normalised
         else confusion.astype(float)
+    )
     text = [[f"{v:.1f}%" if normalised else f"{int(v)}" for v in row] for row in values]
     diagonal = np.eye(len(confusion), dtype=bool)
     errors = np.where(diagonal, np.nan, values)
@@ -110,13 +151,36 @@ def confusion_figure(confusion: np.ndarray, normalised: bool) -> go.Figure:
     digits = [str(d) for d in range(len(confusion))]
     hover = "true %{y}, predicted %{x}: %{text}<extra></extra>"
     top = np.nanmax(errors) if np.isfinite(errors).any() and np.nanmax(errors) > 0 else 1.0
-    figure = go.Figure([
-        go.Heatmap(z=correct, x=digits, y=digits, text=text, texttemplate="%{text}", hovertemplate=hover,
-                   colorscale=[[0, "#e8ecef"], [1, "#e8ecef"]], showscale=False, xgap=2, ygap=2),
-        go.Heatmap(z=errors, x=digits, y=digits, text=text, texttemplate="%{text}", hovertemplate=hover,
-                   colorscale="Reds", zmin=0, zmax=top, xgap=2, ygap=2,
-                   colorbar={"title": "% of row" if normalised else "errors"}),
-    ])
+    figure = go.Figure(
+        [
+            go.Heatmap(
+                z=correct,
+                x=digits,
+                y=digits,
+                text=text,
+                texttemplate="%{text}",
+                hovertemplate=hover,
+                colorscale=[[0, "#e8ecef"], [1, "#e8ecef"]],
+                showscale=False,
+                xgap=2,
+                ygap=2,
+            ),
+            go.Heatmap(
+                z=errors,
+                x=digits,
+                y=digits,
+                text=text,
+                texttemplate="%{text}",
+                hovertemplate=hover,
+                colorscale="Reds",
+                zmin=0,
+                zmax=top,
+                xgap=2,
+                ygap=2,
+                colorbar={"title": "% of row" if normalised else "errors"},
+            ),
+        ]
+    )
     figure.update_yaxes(autorange="reversed", title="true digit", type="category")
     figure.update_xaxes(title="predicted digit", type="category", side="top")
     figure.update_layout(height=560, margin={"l": 10, "r": 10, "t": 40, "b": 10}, dragmode=False)
@@ -131,8 +195,11 @@ def training_curves(history: list[dict]) -> go.Figure:
         for prefix, name, dash in (("", "training", "solid"), ("val_", "validation", "dot")):
             values = [row.get(prefix + metric) for row in history]
             if any(value is not None for value in values):
-                figure.add_trace(go.Scatter(x=epochs, y=values, name=f"{name} {metric}", mode="lines+markers",
-                                            line={"dash": dash}), row=1, col=column)
+                figure.add_trace(
+                    go.Scatter(x=epochs, y=values, name=f"{name} {metric}", mode="lines+markers", line={"dash": dash}),
+                    row=1,
+                    col=column,
+                )
     figure.update_xaxes(title="epoch", dtick=max(1, len(epochs) // 10))
     figure.update_layout(height=320, margin={"l": 10, "r": 10, "t": 30, "b": 10})
     return figure
@@ -141,14 +208,20 @@ def training_curves(history: list[dict]) -> go.Figure:
 def comparison_bars(first: np.ndarray, second: np.ndarray, first_name: str, second_name: str) -> go.Figure:
     """Two values per digit, side by side."""
     digits = [str(d) for d in range(len(first))]
-    figure = go.Figure([
-        go.Bar(x=digits, y=first, name=f"A: {first_name}", hovertemplate="digit %{x}: %{y:.2%}<extra></extra>"),
-        go.Bar(x=digits, y=second, name=f"B: {second_name}", hovertemplate="digit %{x}: %{y:.2%}<extra></extra>"),
-    ])
+    figure = go.Figure(
+        [
+            go.Bar(x=digits, y=first, name=f"A: {first_name}", hovertemplate="digit %{x}: %{y:.2%}<extra></extra>"),
+            go.Bar(x=digits, y=second, name=f"B: {second_name}", hovertemplate="digit %{x}: %{y:.2%}<extra></extra>"),
+        ]
+    )
     low = float(min(np.min(first), np.min(second)))
-    figure.update_layout(barmode="group", height=300, margin={"l": 10, "r": 10, "t": 10, "b": 10},
-                         yaxis={"tickformat": ".1%", "range": [max(0.0, low - 0.01), 1.0]},
-                         xaxis={"title": "digit", "type": "category"})
+    figure.update_layout(
+        barmode="group",
+        height=300,
+        margin={"l": 10, "r": 10, "t": 10, "b": 10},
+        yaxis={"tickformat": ".1%", "range": [max(0.0, low - 0.01), 1.0]},
+        xaxis={"title": "digit", "type": "category"},
+    )
     return figure
 
 
@@ -156,11 +229,22 @@ def confusion_difference_figure(difference: np.ndarray) -> go.Figure:
     """The difference of two confusion matrices, blue for fewer, red for more."""
     limit = float(np.max(np.abs(difference * (1 - np.eye(len(difference)))))) or 1.0
     digits = [str(d) for d in range(len(difference))]
-    figure = go.Figure(go.Heatmap(
-        z=difference, x=digits, y=digits, text=[[f"{int(v):+d}" if v else "" for v in row] for row in difference],
-        texttemplate="%{text}", colorscale="RdBu", reversescale=True, zmin=-limit, zmax=limit, xgap=2, ygap=2,
-        hovertemplate="true %{y}, predicted %{x}: %{z:+d}<extra></extra>",
-    ))
+    figure = go.Figure(
+        go.Heatmap(
+            z=difference,
+            x=digits,
+            y=digits,
+            text=[[f"{int(v):+d}" if v else "" for v in row] for row in difference],
+            texttemplate="%{text}",
+            colorscale="RdBu",
+            reversescale=True,
+            zmin=-limit,
+            zmax=limit,
+            xgap=2,
+            ygap=2,
+            hovertemplate="true %{y}, predicted %{x}: %{z:+d}<extra></extra>",
+        )
+    )
     figure.update_yaxes(autorange="reversed", title="true digit", type="category")
     figure.update_xaxes(title="predicted digit", type="category", side="top")
     figure.update_layout(height=480, margin={"l": 10, "r": 10, "t": 40, "b": 10})

@@ -38,54 +38,102 @@ def settings_sidebar() -> tuple[TrainConfig | None, bool]:
     """
     with st.sidebar:
         st.header("Training settings")
-        name = st.selectbox("Preset", list(PRESETS), key="retrain_preset",
-                            help=f"quick: about a minute; standard: the shipped model's recipe "
-                                 f"({PRESETS['standard'].epochs} epochs: hours on a CPU); original: the project's "
-                                 f"first network and recipe.")
+        name = st.selectbox(
+            "Preset",
+            list(PRESETS),
+            key="retrain_preset",
+            help=f"quick: about a minute; standard: the shipped model's recipe "
+            f"({PRESETS['standard'].epochs} epochs: hours on a CPU); original: the project's "
+            f"first network and recipe.",
+        )
         base = preset(name)
         key = f"retrain_{name}_"
-        architecture = st.selectbox("Architecture", ARCHITECTURE_NAMES,
-                                    index=ARCHITECTURE_NAMES.index(base.architecture), key=key + "architecture")
-        width = st.select_slider("Model width", [0.25, 0.5, 0.75, 1.0, 1.5, 2.0], value=base.width,
-                                 key=key + "width", help="Multiplies every layer's channel count.")
+        architecture = st.selectbox(
+            "Architecture",
+            ARCHITECTURE_NAMES,
+            index=ARCHITECTURE_NAMES.index(base.architecture),
+            key=key + "architecture",
+        )
+        width = st.select_slider(
+            "Model width",
+            [0.25, 0.5, 0.75, 1.0, 1.5, 2.0],
+            value=base.width,
+            key=key + "width",
+            help="Multiplies every layer's channel count.",
+        )
         epochs = st.number_input("Epochs", value=base.epochs, step=1, key=key + "epochs")
         batch_size = st.number_input("Batch size", value=base.batch_size, step=16, key=key + "batch")
-        learning_rate = st.number_input("Learning rate", value=base.learning_rate, step=0.0005, format="%.5f",
-                                        key=key + "lr")
-        optimizer = st.selectbox("Optimizer", OPTIMIZERS, index=OPTIMIZERS.index(base.optimizer),
-                                 key=key + "optimizer")
-        schedule = st.selectbox("Learning-rate schedule", LR_SCHEDULES, index=LR_SCHEDULES.index(base.lr_schedule),
-                                key=key + "schedule")
-        dropout = st.slider("Dropout", 0.0, 0.8, float(base.dropout if base.dropout is not None
-                                                       else DEFAULT_DROPOUT[base.architecture]),
-                            0.05, key=key + "dropout")
-        augment = st.toggle("Augmentation", value=any(getattr(base, name) for name in AUGMENTATIONS),
-                            key=key + "augment")
+        learning_rate = st.number_input(
+            "Learning rate", value=base.learning_rate, step=0.0005, format="%.5f", key=key + "lr"
+        )
+        optimizer = st.selectbox("Optimizer", OPTIMIZERS, index=OPTIMIZERS.index(base.optimizer), key=key + "optimizer")
+        schedule = st.selectbox(
+            "Learning-rate schedule", LR_SCHEDULES, index=LR_SCHEDULES.index(base.lr_schedule), key=key + "schedule"
+        )
+        dropout = st.slider(
+            "Dropout",
+            0.0,
+            0.8,
+            float(base.dropout if base.dropout is not None else DEFAULT_DROPOUT[base.architecture]),
+            0.05,
+            key=key + "dropout",
+        )
+        augment = st.toggle(
+            "Augmentation", value=any(getattr(base, name) for name in AUGMENTATIONS), key=key + "augment"
+        )
         strengths = {
-            "rotation": st.slider("Rotation (degrees)", 0.0, 45.0, base.rotation or 10.0, 1.0, key=key + "rotation",
-                                  disabled=not augment),
-            "shift": st.slider("Shift (fraction)", 0.0, 0.3, base.shift or 0.1, 0.01, key=key + "shift",
-                               disabled=not augment),
-            "zoom": st.slider("Zoom (fraction)", 0.0, 0.3, base.zoom or 0.1, 0.01, key=key + "zoom",
-                              disabled=not augment),
-            "elastic": st.slider("Elastic distortion (pixels)", 0.0, 3.0, base.elastic, 0.1, key=key + "elastic",
-                                 disabled=not augment, help="How far pixels move, on average, along a smooth "
-                                                            "random field that bends the strokes; 0 turns it off."),
+            "rotation": st.slider(
+                "Rotation (degrees)", 0.0, 45.0, base.rotation or 10.0, 1.0, key=key + "rotation", disabled=not augment
+            ),
+            "shift": st.slider(
+                "Shift (fraction)", 0.0, 0.3, base.shift or 0.1, 0.01, key=key + "shift", disabled=not augment
+            ),
+            "zoom": st.slider(
+                "Zoom (fraction)", 0.0, 0.3, base.zoom or 0.1, 0.01, key=key + "zoom", disabled=not augment
+            ),
+            "elastic": st.slider(
+                "Elastic distortion (pixels)",
+                0.0,
+                3.0,
+                base.elastic,
+                0.1,
+                key=key + "elastic",
+                disabled=not augment,
+                help="How far pixels move, on average, along a smooth "
+                "random field that bends the strokes; 0 turns it off.",
+            ),
         }
-        train_size = st.number_input("Training images", value=base.train_size or 60000, step=1000,
-                                     key=key + "train_size", help="A seeded random subset of the 60,000; fewer "
-                                                                  "trains faster.")
-        validation = st.slider("Held out for validation", 0.0, 0.3, base.validation_split, 0.05,
-                               key=key + "validation", help="Gives the validation curves (and makes the run "
-                                                            "custom: it trains on fewer images than the preset).")
+        train_size = st.number_input(
+            "Training images",
+            value=base.train_size or 60000,
+            step=1000,
+            key=key + "train_size",
+            help="A seeded random subset of the 60,000; fewer trains faster.",
+        )
+        validation = st.slider(
+            "Held out for validation",
+            0.0,
+            0.3,
+            base.validation_split,
+            0.05,
+            key=key + "validation",
+            help="Gives the validation curves (and makes the run custom: it trains on fewer images than the preset).",
+        )
         seed = st.number_input("Seed", value=base.seed, step=1, key=key + "seed")
         start = st.button("Start training", type="primary", key="retrain_start", width="stretch")
     try:
         config = TrainConfig(
-            architecture=architecture, width=float(width), dropout=float(dropout), epochs=int(epochs),
-            batch_size=int(batch_size), learning_rate=float(learning_rate), optimizer=optimizer,
-            lr_schedule=schedule, **{name: float(value) if augment else 0.0 for name, value in strengths.items()},
-            train_size=None if int(train_size) == 60000 else int(train_size), validation_split=float(validation),
+            architecture=architecture,
+            width=float(width),
+            dropout=float(dropout),
+            epochs=int(epochs),
+            batch_size=int(batch_size),
+            learning_rate=float(learning_rate),
+            optimizer=optimizer,
+            lr_schedule=schedule,
+            **{name: float(value) if augment else 0.0 for name, value in strengths.items()},
+            train_size=None if int(train_size) == 60000 else int(train_size),
+            validation_split=float(validation),
             seed=int(seed),
         )
     except ValueError as error:
@@ -121,8 +169,9 @@ def job_panel(runner: JobRunner) -> None:
         # The run just ended: refresh the whole page, so the version list shows it.
         st.rerun(scope="app")
     config = saved_config(status.config)
-    title = f"`{status.preset}` run" + (f": {config.epochs} epochs of {config.architecture} x{config.width}"
-                                        if config else "")
+    title = f"`{status.preset}` run" + (
+        f": {config.epochs} epochs of {config.architecture} x{config.width}" if config else ""
+    )
     if status.is_active:
         shown = progress(status)
         st.markdown(f"**Training** {title}")
@@ -131,16 +180,20 @@ def job_panel(runner: JobRunner) -> None:
             runner.cancel()
             st.rerun(scope="app")
     elif status.state == "finished":
-        st.success(f"Finished {title}: test accuracy {status.test_accuracy or 0:.2%}. {status.message} "
-                   "Activate it below to use it on every page.")
+        st.success(
+            f"Finished {title}: test accuracy {status.test_accuracy or 0:.2%}. {status.message} "
+            "Activate it below to use it on every page."
+        )
     elif status.state == "cancelled":
         st.warning(f"Cancelled {title}. {status.message}")
     else:
         st.error(f"{status.state.capitalize()}: {title}. {status.message}")
     if status.history:
         st.plotly_chart(training_curves(status.history), key="retrain_curves")
-        st.caption("Loss and accuracy after each epoch, on the training images and on the held-out validation "
-                   "images. Validation falling behind training means over-fitting.")
+        st.caption(
+            "Loss and accuracy after each epoch, on the training images and on the held-out validation "
+            "images. Validation falling behind training means over-fitting."
+        )
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
@@ -157,16 +210,19 @@ def preview_section(config: TrainConfig | None) -> None:
     if config is None or train_set is None:
         return
     sample = train_set[0][:8]
-    preview = augmentation_preview(sample, tuple(getattr(config, name) for name in AUGMENTATIONS),
-                                   st.session_state.get("retrain_preview_seed", 0))
+    preview = augmentation_preview(
+        sample, tuple(getattr(config, name) for name in AUGMENTATIONS), st.session_state.get("retrain_preview_seed", 0)
+    )
     for column, original, changed in zip(st.columns(8), sample, preview):
         column.image(original, width=64)
         column.image(changed, width=64, clamp=True)
     if st.button("Another draw", key="retrain_preview"):
         st.session_state.retrain_preview_seed = int(time.time())
         st.rerun()
-    st.caption("Top: digits as they are; bottom: as the chosen augmentation changes them for one epoch. "
-               "Every epoch sees a new random change of each training image.")
+    st.caption(
+        "Top: digits as they are; bottom: as the chosen augmentation changes them for one epoch. "
+        "Every epoch sees a new random change of each training image."
+    )
 
 
 def versions_section(active: ModelVersion) -> list[ModelVersion]:
@@ -177,23 +233,33 @@ def versions_section(active: ModelVersion) -> list[ModelVersion]:
     for version in versions:
         meta = version.metadata
         config = saved_config(meta.config)
-        rows.append({
-            "version": version.id, "active": "yes" if version.id == active.id else "",
-            "test accuracy": meta.test_accuracy, "preset": meta.preset,
-            "epochs": config.epochs if config else None, "architecture": config.architecture if config else None,
-            "minutes": round(meta.training_seconds / 60, 1) if meta.training_seconds is not None else None,
-            "created": meta.created,
-        })
+        rows.append(
+            {
+                "version": version.id,
+                "active": "yes" if version.id == active.id else "",
+                "test accuracy": meta.test_accuracy,
+                "preset": meta.preset,
+                "epochs": config.epochs if config else None,
+                "architecture": config.architecture if config else None,
+                "minutes": round(meta.training_seconds / 60, 1) if meta.training_seconds is not None else None,
+                "created": meta.created,
+            }
+        )
     st.dataframe(rows, hide_index=True, column_config={"test accuracy": st.column_config.NumberColumn(format="%.4f")})
     manage = st.columns([2, 1, 1], vertical_alignment="bottom")
-    chosen = manage[0].selectbox("Version", [version.id for version in versions], key="retrain_version",
-                                 format_func=lambda i: "shipped default" if i == DEFAULT_ID else i)
+    chosen = manage[0].selectbox(
+        "Version",
+        [version.id for version in versions],
+        key="retrain_version",
+        format_func=lambda i: "shipped default" if i == DEFAULT_ID else i,
+    )
     if manage[1].button("Activate", key="retrain_activate", disabled=chosen == active.id):
         set_active(chosen)
         st.toast(f"{chosen} is now the active model on every page.")
         st.rerun()
-    if manage[2].button("Delete", key="retrain_delete", disabled=chosen == DEFAULT_ID,
-                        help="The shipped default cannot be deleted."):
+    if manage[2].button(
+        "Delete", key="retrain_delete", disabled=chosen == DEFAULT_ID, help="The shipped default cannot be deleted."
+    ):
         delete_version(chosen)
         st.toast(f"Deleted {chosen}.")
         st.rerun()
@@ -215,25 +281,32 @@ def compare_section(versions: list[ModelVersion]) -> None:
         meta = version.metadata
         config = saved_config(meta.config)
         column.metric(f"{version.id}: test accuracy", f"{meta.test_accuracy or 0:.2%}")
-        column.caption(f"{meta.parameters or 0:,} parameters, {config.epochs if config else '?'} epochs, "
-                       f"{(meta.training_seconds or 0) / 60:.1f} min of training")
+        column.caption(
+            f"{meta.parameters or 0:,} parameters, {config.epochs if config else '?'} epochs, "
+            f"{(meta.training_seconds or 0) / 60:.1f} min of training"
+        )
     test_set = mnist_test_set()
     if test_set is None:
         return
     evaluations = [evaluation_on_test_set(v.cache_key, p, *test_set) for v, p in zip((first, second), predictors)]
-    st.plotly_chart(comparison_bars(evaluations[0].recall, evaluations[1].recall, first.id, second.id),
-                    key="retrain_per_class")
+    st.plotly_chart(
+        comparison_bars(evaluations[0].recall, evaluations[1].recall, first.id, second.id), key="retrain_per_class"
+    )
     st.caption("Accuracy on each digit's test images (recall), for both versions.")
-    st.plotly_chart(confusion_difference_figure(evaluations[1].confusion - evaluations[0].confusion),
-                    key="retrain_confusion_difference")
+    st.plotly_chart(
+        confusion_difference_figure(evaluations[1].confusion - evaluations[0].confusion),
+        key="retrain_confusion_difference",
+    )
     st.caption("B minus A: off the diagonal, blue cells are mistakes B makes less often than A, red ones more often.")
     digit = current_digit()
     if digit is None:
         st.caption("Draw a digit on the Draw page to compare both versions' answers for it.")
         return
     for column, version, predictor in zip(st.columns(2), (first, second), predictors):
-        column.plotly_chart(probability_bars(predictor.probabilities_one(digit["image"]), version.id),
-                            key=f"retrain_probabilities_{version.id}")
+        column.plotly_chart(
+            probability_bars(predictor.probabilities_one(digit["image"]), version.id),
+            key=f"retrain_probabilities_{version.id}",
+        )
     st.caption(f"Both versions on the current digit ({digit['source']}).")
 
 

@@ -19,7 +19,8 @@ def test_every_layer_renders_without_an_exception(isolated_registry, mnist_file,
     assert not app.exception
     names = list(layer_shapes(load_model(default_version().model_file)))
     assert app.selectbox(key="feature_layer").options == [
-        app.selectbox(key="feature_layer").format_func(name) for name in names]
+        app.selectbox(key="feature_layer").format_func(name) for name in names
+    ]
     for name in names:
         app.selectbox(key="feature_layer").set_value(name).run()
         assert not app.exception, name
@@ -40,8 +41,11 @@ def test_explanations_render_for_any_class(isolated_registry, mnist_file, monkey
 def test_the_current_digit_from_the_draw_page_is_used(isolated_registry, mnist_file, monkeypatch, small_mnist):
     _, (x_test, y_test) = small_mnist
     app = AppTest.from_file(APP, default_timeout=120)
-    app.session_state["current_digit"] = {"image": x_test[3].astype(np.float32) / 255, "source": "drawing",
-                                          "label": None}
+    app.session_state["current_digit"] = {
+        "image": x_test[3].astype(np.float32) / 255,
+        "source": "drawing",
+        "label": None,
+    }
     app.run()
     app.switch_page("pages/feature_maps.py").run()
     assert not app.exception

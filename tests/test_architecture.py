@@ -16,18 +16,45 @@ def test_output_is_a_probability_distribution_over_ten_digits(architecture):
 def test_layers_are_named_for_the_pages():
     default = build_model("default")
     assert [layer.name for layer in inspectable_layers(default)] == [
-        "conv1", "conv2", "pool1", "conv3", "conv4", "pool2", "conv5"]
+        "conv1",
+        "conv2",
+        "pool1",
+        "conv3",
+        "conv4",
+        "pool2",
+        "conv5",
+    ]
     original = build_model("original")
     assert [layer.name for layer in inspectable_layers(original)] == [
-        "conv1", "conv2", "pool1", "conv3", "conv4", "pool2"]
+        "conv1",
+        "conv2",
+        "pool1",
+        "conv3",
+        "conv4",
+        "pool2",
+    ]
     assert default.get_layer("pool2").output.shape[1:] == (4, 4, 64)
 
 
 def test_original_matches_the_project_origin_layer_for_layer():
     kinds = [type(layer).__name__ for layer in build_model("original").layers[1:]]
-    assert kinds == ["Conv2D", "Conv2D", "BatchNormalization", "MaxPooling2D", "Conv2D", "Conv2D", "MaxPooling2D",
-                     "Dropout", "Flatten", "Dense", "BatchNormalization", "Dense", "BatchNormalization",
-                     "Dropout", "Dense"]
+    assert kinds == [
+        "Conv2D",
+        "Conv2D",
+        "BatchNormalization",
+        "MaxPooling2D",
+        "Conv2D",
+        "Conv2D",
+        "MaxPooling2D",
+        "Dropout",
+        "Flatten",
+        "Dense",
+        "BatchNormalization",
+        "Dense",
+        "BatchNormalization",
+        "Dropout",
+        "Dense",
+    ]
 
 
 def test_default_stays_within_half_a_million_parameters():

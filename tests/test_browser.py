@@ -26,6 +26,7 @@ def test_drawing_a_seven_with_the_mouse_predicts_seven(server):
         # CI installs Chromium (.ci/run): there, a missing browser is a failure, not a skip.
         (pytest.fail if os.environ.get("CI") else pytest.skip)("Chromium is not installed: apt-get install -y chromium")
     from playwright import sync_api as playwright
+
     with playwright.sync_playwright() as driver:
         browser = driver.chromium.launch(executable_path=str(CHROMIUM), args=BROWSER_ARGS)
         try:

@@ -49,8 +49,7 @@ def test_an_interrupted_run_keeps_its_last_finished_epoch(interrupted):
 def test_a_resumed_run_goes_on_with_its_weights_optimizer_and_history(interrupted, small_mnist):
     saved = read_state(interrupted, CONFIG)
     epochs = []
-    model, metadata = train(CONFIG, small_mnist, [StopAfterEpoch(99), _epoch_recorder(epochs)],
-                            checkpoint=interrupted)
+    model, metadata = train(CONFIG, small_mnist, [StopAfterEpoch(99), _epoch_recorder(epochs)], checkpoint=interrupted)
     assert epochs == [3]
     # The optimizer's step counter came back with the weights: the schedule went on from step 8.
     assert int(model.optimizer.iterations) == CONFIG.epochs * STEPS
@@ -102,8 +101,20 @@ def test_a_crash_while_saving_an_epoch_keeps_the_one_before(small_mnist, tmp_pat
 
 def test_command_line_resumes_only_when_asked(mnist_file, tmp_path, capsys):
     out = tmp_path / "run"
-    arguments = ["--preset", "quick", "--epochs", "2", "--train-size", "200", "--width", "0.25",
-                 "--mnist", str(mnist_file), "--out", str(out)]
+    arguments = [
+        "--preset",
+        "quick",
+        "--epochs",
+        "2",
+        "--train-size",
+        "200",
+        "--width",
+        "0.25",
+        "--mnist",
+        str(mnist_file),
+        "--out",
+        str(out),
+    ]
     folder = out / CHECKPOINT_DIR
     config = preset("quick").replace(epochs=2, train_size=200, width=0.25)
     with pytest.raises(KeyboardInterrupt):

@@ -8,18 +8,45 @@ def test_the_defaults_are_the_standard_recipe_and_the_presets_are_distinct():
     assert TrainConfig() == preset("standard")
     assert (TrainConfig().epochs, TrainConfig().dropout) == (70, 0.3)
     original = preset("original")
-    assert (original.architecture, original.optimizer, original.learning_rate, original.epochs,
-            original.batch_size, original.dropout) == ("original", "sgd", 0.01, 30, 32, 0.2)
+    assert (
+        original.architecture,
+        original.optimizer,
+        original.learning_rate,
+        original.epochs,
+        original.batch_size,
+        original.dropout,
+    ) == ("original", "sgd", 0.01, 30, 32, 0.2)
     assert len({config for config in PRESETS.values()}) == len(PRESETS)
 
 
-@pytest.mark.parametrize("field, value", [
-    ("architecture", "vgg"), ("width", 0), ("width", float("nan")), ("dropout", 0.95), ("epochs", 0),
-    ("epochs", 2.5), ("epochs", True), ("batch_size", 0), ("learning_rate", 0), ("learning_rate", -1),
-    ("optimizer", "lbfgs"), ("lr_schedule", "wild"), ("rotation", 200), ("shift", 0.9), ("zoom", -0.1),
-    ("elastic", -0.5), ("elastic", 5.0), ("elastic", float("inf")),
-    ("train_size", 5), ("train_size", 70000), ("validation_split", 0.8), ("seed", -1), ("epochs", "3"),
-])
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("architecture", "vgg"),
+        ("width", 0),
+        ("width", float("nan")),
+        ("dropout", 0.95),
+        ("epochs", 0),
+        ("epochs", 2.5),
+        ("epochs", True),
+        ("batch_size", 0),
+        ("learning_rate", 0),
+        ("learning_rate", -1),
+        ("optimizer", "lbfgs"),
+        ("lr_schedule", "wild"),
+        ("rotation", 200),
+        ("shift", 0.9),
+        ("zoom", -0.1),
+        ("elastic", -0.5),
+        ("elastic", 5.0),
+        ("elastic", float("inf")),
+        ("train_size", 5),
+        ("train_size", 70000),
+        ("validation_split", 0.8),
+        ("seed", -1),
+        ("epochs", "3"),
+    ],
+)
 def test_every_field_is_validated(field, value):
     with pytest.raises(ValueError, match=field):
         TrainConfig().replace(**{field: value})

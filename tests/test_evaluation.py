@@ -45,9 +45,15 @@ def test_cells_list_least_confident_first():
     assert result.cell(5, 3).tolist() == []
 
 
-@pytest.mark.parametrize("labels, probabilities", [
-    ([1, 2], np.zeros((3, 10))), ([1], np.zeros((1, 9))), ([], np.zeros((0, 10))), ([11], np.zeros((1, 10))),
-])
+@pytest.mark.parametrize(
+    "labels, probabilities",
+    [
+        ([1, 2], np.zeros((3, 10))),
+        ([1], np.zeros((1, 9))),
+        ([], np.zeros((0, 10))),
+        ([11], np.zeros((1, 10))),
+    ],
+)
 def test_bad_inputs_raise_value_error(labels, probabilities):
     with pytest.raises(ValueError):
         evaluation_from_probabilities(labels, probabilities)

@@ -50,8 +50,9 @@ def test_concurrent_sessions_get_their_own_answers(predictor):
         np.testing.assert_allclose(results[index], expected[index], atol=1e-6)
 
 
-@pytest.mark.parametrize("bad", [np.zeros((27, 28)), np.zeros((2, 28, 28, 3)), np.full((28, 28), np.nan),
-                                 np.array([["a"] * 28] * 28)])
+@pytest.mark.parametrize(
+    "bad", [np.zeros((27, 28)), np.zeros((2, 28, 28, 3)), np.full((28, 28), np.nan), np.array([["a"] * 28] * 28)]
+)
 def test_bad_inputs_raise_value_error(predictor, bad):
     with pytest.raises(ValueError):
         predictor.probabilities(bad)

@@ -65,8 +65,9 @@ def test_grad_cam_is_finite_in_unit_range_and_brighter_on_the_ink(trained, digit
     heat = grad_cam(trained, image, label)
     assert heat.shape == (28, 28) and np.all(np.isfinite(heat))
     assert heat.min() >= 0.0 and heat.max() == pytest.approx(1.0)
-    corners = np.concatenate([heat[:4, :4].ravel(), heat[:4, -4:].ravel(), heat[-4:, :4].ravel(),
-                              heat[-4:, -4:].ravel()])
+    corners = np.concatenate(
+        [heat[:4, :4].ravel(), heat[:4, -4:].ravel(), heat[-4:, :4].ravel(), heat[-4:, -4:].ravel()]
+    )
     assert heat[image > 0.5].mean() > corners.mean() + 0.2
     assert default_cam_layer(trained) == "conv4"
 

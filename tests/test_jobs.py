@@ -12,8 +12,9 @@ from training.jobs import JobBusy, JobRunner
 
 pytestmark = pytest.mark.slow
 
-SMALL = TrainConfig(width=0.25, epochs=2, batch_size=64, train_size=600, validation_split=0.2,
-                    rotation=0.0, shift=0.0, zoom=0.0)
+SMALL = TrainConfig(
+    width=0.25, epochs=2, batch_size=64, train_size=600, validation_split=0.2, rotation=0.0, shift=0.0, zoom=0.0
+)
 SLOW = SMALL.replace(epochs=200, train_size=60000, validation_split=0.0)
 
 
@@ -98,4 +99,3 @@ def test_bad_arguments_are_refused_before_anything_starts(runner):
     with pytest.raises(ValueError):
         runner.start(SMALL, threads=0)
     assert runner.status() is None
-

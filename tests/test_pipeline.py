@@ -22,8 +22,9 @@ def test_the_preview_shows_the_augmentation_and_nothing_without_one(small_mnist)
     rotated = augment_preview(digits, TrainConfig(rotation=30.0, shift=0.0, zoom=0.0), seed=1)
     assert rotated.shape == (8, 28, 28) and 0.0 <= rotated.min() and rotated.max() <= 1.0
     assert np.mean(np.abs(rotated - plain)) > 0.01
-    np.testing.assert_array_equal(rotated, augment_preview(digits, TrainConfig(rotation=30.0, shift=0.0, zoom=0.0),
-                                                           seed=1))
+    np.testing.assert_array_equal(
+        rotated, augment_preview(digits, TrainConfig(rotation=30.0, shift=0.0, zoom=0.0), seed=1)
+    )
 
 
 def test_datasets_batch_scale_and_keep_labels(small_mnist):

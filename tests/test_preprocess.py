@@ -13,7 +13,7 @@ from model.preprocess import MAX_PIXELS, from_uint8, naive_resize, preprocess_di
 def bar(height=280, width=280, rows=(60, 200), columns=(130, 150), value=255) -> np.ndarray:
     """A vertical bar, a stand-in for a drawn "1", light on dark."""
     image = np.zeros((height, width), np.uint8)
-    image[rows[0]:rows[1], columns[0]:columns[1]] = value
+    image[rows[0] : rows[1], columns[0] : columns[1]] = value
     return image
 
 
@@ -63,15 +63,18 @@ def test_lopsided_digit_is_shifted_but_never_cut():
     assert result.model_input.sum() == pytest.approx(result.steps["scaled"].sum(), rel=1e-5)
 
 
-@pytest.mark.parametrize("convert", [
-    lambda g: g,                                                       # Light ink on dark, grayscale.
-    lambda g: 255 - g,                                                 # Dark ink on light paper.
-    lambda g: np.stack([255 - g] * 3, axis=-1),                        # RGB scan.
-    lambda g: np.stack([g, g, g, np.full_like(g, 255)], axis=-1),      # Opaque RGBA.
-    lambda g: np.stack([np.zeros_like(g)] * 3 + [g], axis=-1),         # Canvas: black ink, transparent paper.
-    lambda g: g.astype(np.float32) / 255,                              # Floats in 0-1.
-    lambda g: g.astype(np.float64),                                    # Floats in 0-255.
-])
+@pytest.mark.parametrize(
+    "convert",
+    [
+        lambda g: g,  # Light ink on dark, grayscale.
+        lambda g: 255 - g,  # Dark ink on light paper.
+        lambda g: np.stack([255 - g] * 3, axis=-1),  # RGB scan.
+        lambda g: np.stack([g, g, g, np.full_like(g, 255)], axis=-1),  # Opaque RGBA.
+        lambda g: np.stack([np.zeros_like(g)] * 3 + [g], axis=-1),  # Canvas: black ink, transparent paper.
+        lambda g: g.astype(np.float32) / 255,  # Floats in 0-1.
+        lambda g: g.astype(np.float64),  # Floats in 0-255.
+    ],
+)
 def test_every_layout_and_polarity_gives_the_same_input(convert):
     reference = preprocess_digit(bar()).model_input
     np.testing.assert_allclose(preprocess_digit(convert(bar())).model_input, reference, atol=1e-3)
@@ -90,13 +93,16 @@ def test_grey_paper_is_background_not_ink():
     assert preprocess_digit(photo).model_input.max() == pytest.approx(1.0)
 
 
-@pytest.mark.parametrize("image", [
-    np.zeros((280, 280), np.uint8),
-    np.full((280, 280), 255, np.uint8),
-    np.zeros((280, 280, 4), np.uint8),
-    bar(rows=(100, 103), columns=(100, 103)),     # A 3x3 speck on a big canvas.
-    np.full((50, 50), 0.1, np.float32),           # Faint uniform noise level.
-])
+@pytest.mark.parametrize(
+    "image",
+    [
+        np.zeros((280, 280), np.uint8),
+        np.full((280, 280), 255, np.uint8),
+        np.zeros((280, 280, 4), np.uint8),
+        bar(rows=(100, 103), columns=(100, 103)),  # A 3x3 speck on a big canvas.
+        np.full((50, 50), 0.1, np.float32),  # Faint uniform noise level.
+    ],
+)
 def test_blank_or_near_blank_images_give_none(image):
     assert preprocess_digit(image) is None
     assert naive_resize(image) is None
@@ -117,10 +123,19 @@ def test_naive_resize_squeezes_the_whole_image():
     assert height == 14 and width <= 3
 
 
-@pytest.mark.parametrize("bad", [
-    np.zeros((5,)), np.zeros((4, 4, 2)), np.zeros((0, 10)), np.array([["x"]]), np.zeros((2, 2, 2, 2)),
-    np.full((10, 10), np.nan), -np.ones((10, 10), np.int32), np.zeros((5000, 2)),
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        np.zeros((5,)),
+        np.zeros((4, 4, 2)),
+        np.zeros((0, 10)),
+        np.array([["x"]]),
+        np.zeros((2, 2, 2, 2)),
+        np.full((10, 10), np.nan),
+        -np.ones((10, 10), np.int32),
+        np.zeros((5000, 2)),
+    ],
+)
 def test_non_images_raise_value_error(bad):
     with pytest.raises(ValueError):
         preprocess_digit(bad)

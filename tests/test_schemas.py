@@ -6,8 +6,15 @@ from model.schemas import JobStatus, RunMetadata
 
 
 def test_metadata_round_trips_through_json():
-    metadata = RunMetadata(config={"epochs": 3}, preset="quick", history=[{"epoch": 1, "loss": 0.5}],
-                           test_accuracy=0.99, parameters=1000, training_seconds=12.5, created="2026-11-25T00:00:00")
+    metadata = RunMetadata(
+        config={"epochs": 3},
+        preset="quick",
+        history=[{"epoch": 1, "loss": 0.5}],
+        test_accuracy=0.99,
+        parameters=1000,
+        training_seconds=12.5,
+        created="2026-11-25T00:00:00",
+    )
     assert RunMetadata.from_dict(json.loads(json.dumps(metadata.to_dict()))) == metadata
 
 
@@ -26,10 +33,18 @@ def test_whole_numbers_in_float_fields_become_floats():
     assert isinstance(metadata.training_seconds, float) and isinstance(metadata.test_accuracy, float)
 
 
-@pytest.mark.parametrize("values", [
-    {"test_accuracy": "99%"}, {"parameters": 1.5}, {"parameters": True}, {"config": [1]}, {"history": {}},
-    {"created": None}, {"preset": 3},
-])
+@pytest.mark.parametrize(
+    "values",
+    [
+        {"test_accuracy": "99%"},
+        {"parameters": 1.5},
+        {"parameters": True},
+        {"config": [1]},
+        {"history": {}},
+        {"created": None},
+        {"preset": 3},
+    ],
+)
 def test_wrong_types_raise_value_error(values):
     with pytest.raises(ValueError, match="wrong type"):
         RunMetadata.from_dict(values)

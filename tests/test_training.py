@@ -12,8 +12,18 @@ from training.train import train
 
 pytestmark = pytest.mark.slow
 
-TINY = TrainConfig(width=0.25, epochs=2, batch_size=64, learning_rate=0.003, train_size=400,
-                   validation_split=0.25, rotation=8.0, shift=0.05, zoom=0.05, elastic=1.0)
+TINY = TrainConfig(
+    width=0.25,
+    epochs=2,
+    batch_size=64,
+    learning_rate=0.003,
+    train_size=400,
+    validation_split=0.25,
+    rotation=8.0,
+    shift=0.05,
+    zoom=0.05,
+    elastic=1.0,
+)
 
 
 @pytest.fixture(scope="module")
@@ -74,8 +84,22 @@ def test_interrupted_save_keeps_the_previous_model(tiny_run, tmp_path, monkeypat
 
 def test_command_line_writes_model_and_metadata(mnist_file, tmp_path, capsys):
     out = tmp_path / "run"
-    code = main(["--preset", "quick", "--epochs", "1", "--train-size", "300", "--width", "0.25",
-                 "--mnist", str(mnist_file), "--out", str(out)])
+    code = main(
+        [
+            "--preset",
+            "quick",
+            "--epochs",
+            "1",
+            "--train-size",
+            "300",
+            "--width",
+            "0.25",
+            "--mnist",
+            str(mnist_file),
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 0
     metadata = read_metadata(out)
     # Changed settings are no longer the preset's: the run is recorded as custom.
@@ -101,8 +125,17 @@ def test_command_line_refuses_bad_settings_before_training(tmp_path, capsys):
 def test_short_runs_settle_batch_normalisation(small_mnist):
     # 6 steps: without recalibration the moving statistics are still near their initial
     # values and the model is close to chance on the test images.
-    config = TrainConfig(width=0.5, epochs=2, batch_size=64, learning_rate=0.003, train_size=200,
-                         rotation=0.0, shift=0.0, zoom=0.0, lr_schedule="constant")
+    config = TrainConfig(
+        width=0.5,
+        epochs=2,
+        batch_size=64,
+        learning_rate=0.003,
+        train_size=200,
+        rotation=0.0,
+        shift=0.0,
+        zoom=0.0,
+        lr_schedule="constant",
+    )
     model, metadata = train(config, small_mnist)
     assert metadata.test_accuracy > 0.5
     norm = model.get_layer("conv1_norm")

@@ -44,11 +44,17 @@ class ProgressCallback(keras.callbacks.Callback):
         self.epoch = epoch
 
     def _report(self, kind: str, batch: int | None, logs) -> None:
-        self.on_progress(ProgressEvent(
-            kind=kind, epoch=self.epoch + 1, epochs=self.params.get("epochs"), batch=batch or 0,
-            batches=self.params.get("steps"), elapsed=time.perf_counter() - self.start,
-            logs={key: float(value) for key, value in (logs or {}).items()},
-        ))
+        self.on_progress(
+            ProgressEvent(
+                kind=kind,
+                epoch=self.epoch + 1,
+                epochs=self.params.get("epochs"),
+                batch=batch or 0,
+                batches=self.params.get("steps"),
+                elapsed=time.perf_counter() - self.start,
+                logs={key: float(value) for key, value in (logs or {}).items()},
+            )
+        )
 
     def on_train_batch_end(self, batch, logs=None):
         self._report("batch", batch + 1, logs)

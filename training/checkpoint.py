@@ -49,8 +49,10 @@ def read_state(folder: str | Path, config: TrainConfig) -> ResumeState | None:
         raise ValueError(f"The checkpoint {path} cannot be read ({error}); delete {folder} to start afresh.") from error
     if saved != config:
         changed = sorted(name for name, value in config.to_dict().items() if saved.to_dict()[name] != value)
-        raise ValueError(f"The checkpoint in {folder} was made with other settings ({', '.join(changed)}); "
-                         f"run with the same settings to resume it, or delete {folder} to start afresh.")
+        raise ValueError(
+            f"The checkpoint in {folder} was made with other settings ({', '.join(changed)}); "
+            f"run with the same settings to resume it, or delete {folder} to start afresh."
+        )
     if not weights_file.exists():
         raise ValueError(f"The checkpoint's weights file {weights_file} is missing; delete {folder} to start afresh.")
     return ResumeState(epoch, history, seconds, weights_file)
@@ -80,16 +82,29 @@ class Recorder(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         self.seconds = self.previous_seconds + time.perf_counter() - self.start
-        self.history.append({"epoch": epoch + 1, **{key: float(value) for key, value in (logs or {}).items()},
-                             "seconds": round(self.seconds, 2)})
+        self.history.append(
+            {
+                "epoch": epoch + 1,
+                **{key: float(value) for key, value in (logs or {}).items()},
+                "seconds": round(self.seconds, 2),
+            }
+        )
         if self.folder is not None:
             self._save(epoch + 1)
 
     def _save(self, epoch: int) -> None:
         weights = self.folder / f"epoch-{epoch}.weights.h5"
         atomic_write(weights, lambda temporary: self.model.save_weights(temporary), suffix=".weights.h5")
-        write_json({"config": self.config.to_dict(), "epoch": epoch, "weights": weights.name,
-                    "history": self.history, "seconds": round(self.seconds, 2)}, self.folder / STATE_FILE)
+        write_json(
+            {
+                "config": self.config.to_dict(),
+                "epoch": epoch,
+                "weights": weights.name,
+                "history": self.history,
+                "seconds": round(self.seconds, 2),
+            },
+            self.folder / STATE_FILE,
+        )
         for older in self.folder.glob("epoch-*.weights.h5"):
             if older != weights:
                 older.unlink(missing_ok=True)

@@ -30,10 +30,14 @@ def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, dict]:
     parser.add_argument("--preset", choices=sorted(PRESETS), default="standard")
     parser.add_argument("--out", required=True, type=Path, help="folder for model.keras and metadata.json")
     parser.add_argument("--mnist", type=Path, help="path to mnist.npz (default: MNIST_PATH, else download)")
-    parser.add_argument("--track-test", action="store_true",
-                        help="evaluate on the test set after every epoch (reporting only)")
-    parser.add_argument("--resume", action="store_true",
-                        help=f"go on with an interrupted run after its last finished epoch (OUT/{CHECKPOINT_DIR})")
+    parser.add_argument(
+        "--track-test", action="store_true", help="evaluate on the test set after every epoch (reporting only)"
+    )
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help=f"go on with an interrupted run after its last finished epoch (OUT/{CHECKPOINT_DIR})",
+    )
     for field in dataclasses.fields(TrainConfig):
         flag = "--" + field.name.replace("_", "-")
         if field.name in ("architecture", "optimizer", "lr_schedule"):
@@ -43,8 +47,11 @@ def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, dict]:
         else:
             parser.add_argument(flag, dest=field.name, type=float)
     args = parser.parse_args(argv)
-    overrides = {field.name: getattr(args, field.name) for field in dataclasses.fields(TrainConfig)
-                 if getattr(args, field.name) is not None}
+    overrides = {
+        field.name: getattr(args, field.name)
+        for field in dataclasses.fields(TrainConfig)
+        if getattr(args, field.name) is not None
+    }
     return args, overrides
 
 
@@ -82,25 +89,39 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     if state is not None and not args.resume:
-        print(f"error: {checkpoint} holds a run interrupted after epoch {state.epoch}; add --resume to go on "
-              "with it, or delete that folder to start afresh.", file=sys.stderr)
+        print(
+            f"error: {checkpoint} holds a run interrupted after epoch {state.epoch}; add --resume to go on "
+            "with it, or delete that folder to start afresh.",
+            file=sys.stderr,
+        )
         return 2
     if state is None and args.resume:
         print(f"No interrupted run in {checkpoint}: starting afresh.", flush=True)
     print(f"Training ({preset_name(config)} settings): {config}", flush=True)
 
     try:
-        model, metadata = train(config, data, [ProgressCallback(show)], verbose=1 if sys.stdout.isatty() else 0,
-                                track_test=args.track_test, checkpoint=checkpoint)
+        model, metadata = train(
+            config,
+            data,
+            [ProgressCallback(show)],
+            verbose=1 if sys.stdout.isatty() else 0,
+            track_test=args.track_test,
+            checkpoint=checkpoint,
+        )
     except KeyboardInterrupt:
         state = read_state(checkpoint, config)
-        print("Interrupted: no model was written."
-              + (f" --resume goes on after epoch {state.epoch}." if state is not None else ""), file=sys.stderr)
+        print(
+            "Interrupted: no model was written."
+            + (f" --resume goes on after epoch {state.epoch}." if state is not None else ""),
+            file=sys.stderr,
+        )
         return 130
     metadata = save_run(model, metadata.replace(data_sha256=data_source_sha256(args.mnist)), args.out)
     remove_state(checkpoint)
-    print(f"test accuracy {metadata.test_accuracy:.4%}, test loss {metadata.test_loss:.4f}, "
-          f"{metadata.parameters:,} parameters, {metadata.training_seconds:.0f} s; wrote {args.out}")
+    print(
+        f"test accuracy {metadata.test_accuracy:.4%}, test loss {metadata.test_loss:.4f}, "
+        f"{metadata.parameters:,} parameters, {metadata.training_seconds:.0f} s; wrote {args.out}"
+    )
     return 0
 
 

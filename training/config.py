@@ -56,23 +56,33 @@ class TrainConfig:
         checks = [
             (self.architecture in ARCHITECTURE_NAMES, f"architecture must be one of {ARCHITECTURE_NAMES}"),
             (_number(self.width) and 0.1 <= self.width <= 4.0, "width must be between 0.1 and 4"),
-            (self.dropout is None or (_number(self.dropout) and 0.0 <= self.dropout < 0.9),
-             "dropout must be in [0, 0.9)"),
+            (
+                self.dropout is None or (_number(self.dropout) and 0.0 <= self.dropout < 0.9),
+                "dropout must be in [0, 0.9)",
+            ),
             (_integer(self.epochs) and 1 <= self.epochs <= 500, "epochs must be an integer from 1 to 500"),
-            (_integer(self.batch_size) and 1 <= self.batch_size <= 8192,
-             "batch_size must be an integer from 1 to 8192"),
-            (_number(self.learning_rate) and 0.0 < self.learning_rate <= 10.0,
-             "learning_rate must be above 0 and at most 10"),
+            (
+                _integer(self.batch_size) and 1 <= self.batch_size <= 8192,
+                "batch_size must be an integer from 1 to 8192",
+            ),
+            (
+                _number(self.learning_rate) and 0.0 < self.learning_rate <= 10.0,
+                "learning_rate must be above 0 and at most 10",
+            ),
             (self.optimizer in OPTIMIZERS, f"optimizer must be one of {OPTIMIZERS}"),
             (self.lr_schedule in LR_SCHEDULES, f"lr_schedule must be one of {LR_SCHEDULES}"),
             (_number(self.rotation) and 0.0 <= self.rotation <= 180.0, "rotation must be 0-180 degrees"),
             (_number(self.shift) and 0.0 <= self.shift <= 0.5, "shift must be between 0 and 0.5"),
             (_number(self.zoom) and 0.0 <= self.zoom <= 0.5, "zoom must be between 0 and 0.5"),
             (_number(self.elastic) and 0.0 <= self.elastic <= 4.0, "elastic must be between 0 and 4 pixels"),
-            (self.train_size is None or (_integer(self.train_size) and 10 <= self.train_size <= 60000),
-             "train_size must be an integer from 10 to 60000, or None for all"),
-            (_number(self.validation_split) and 0.0 <= self.validation_split <= 0.5,
-             "validation_split must be between 0 and 0.5"),
+            (
+                self.train_size is None or (_integer(self.train_size) and 10 <= self.train_size <= 60000),
+                "train_size must be an integer from 10 to 60000, or None for all",
+            ),
+            (
+                _number(self.validation_split) and 0.0 <= self.validation_split <= 0.5,
+                "validation_split must be between 0 and 0.5",
+            ),
             (_integer(self.seed) and 0 <= self.seed < 2**31, "seed must be a non-negative integer"),
         ]
         for ok, message in checks:
@@ -109,13 +119,24 @@ def _integer(value) -> bool:
 PRESETS: dict[str, TrainConfig] = {
     # Under a minute on 2 CPU cores, at least 99.0% test accuracy: a half-width network,
     # two epochs of 45,000 images.
-    "quick": TrainConfig(width=0.5, dropout=0.1, epochs=2, learning_rate=0.004, rotation=0.0, shift=0.0, zoom=0.0,
-                         train_size=45000),
+    "quick": TrainConfig(
+        width=0.5, dropout=0.1, epochs=2, learning_rate=0.004, rotation=0.0, shift=0.0, zoom=0.0, train_size=45000
+    ),
     # The shipped model's recipe: the defaults.
     "standard": TrainConfig(),
     # The project's origin: its network, SGD with momentum, 30 epochs of batch 32, no augmentation.
-    "original": TrainConfig(architecture="original", dropout=0.2, epochs=30, batch_size=32, learning_rate=0.01,
-                            optimizer="sgd", lr_schedule="constant", rotation=0.0, shift=0.0, zoom=0.0),
+    "original": TrainConfig(
+        architecture="original",
+        dropout=0.2,
+        epochs=30,
+        batch_size=32,
+        learning_rate=0.01,
+        optimizer="sgd",
+        lr_schedule="constant",
+        rotation=0.0,
+        shift=0.0,
+        zoom=0.0,
+    ),
 }
 # What a run whose settings are no preset's records as its preset.
 CUSTOM = "custom"

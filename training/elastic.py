@@ -35,8 +35,10 @@ class RandomElastic(keras.layers.Layer):
         kernel = np.exp(-0.5 * (np.arange(-radius, radius + 1) / smoothness) ** 2)
         kernel /= kernel.sum()
         # One depthwise kernel per axis, applied to both displacement fields at once.
-        self.kernels = [np.tile(kernel.astype(np.float32).reshape(shape), (1, 1, 2, 1))
-                        for shape in ((len(kernel), 1, 1, 1), (1, len(kernel), 1, 1))]
+        self.kernels = [
+            np.tile(kernel.astype(np.float32).reshape(shape), (1, 1, 2, 1))
+            for shape in ((len(kernel), 1, 1, 1), (1, len(kernel), 1, 1))
+        ]
         # Uniform noise on [-1, 1] smoothed by the kernel along both axes has this standard deviation.
         self.noise_deviation = math.sqrt(1 / 3) * float(np.sum(kernel**2))
         self.seed_generator = keras.random.SeedGenerator(seed)
@@ -49,13 +51,18 @@ class RandomElastic(keras.layers.Layer):
         for kernel in self.kernels:
             noise = tf.nn.depthwise_conv2d(noise, kernel, (1, 1, 1, 1), "SAME")
         field = noise * (self.displacement / self.noise_deviation)
-        rows, columns = tf.meshgrid(tf.range(shape[1], dtype=tf.float32), tf.range(shape[2], dtype=tf.float32),
-                                    indexing="ij")
+        rows, columns = tf.meshgrid(
+            tf.range(shape[1], dtype=tf.float32), tf.range(shape[2], dtype=tf.float32), indexing="ij"
+        )
         return sample_bilinear(images, rows + field[..., 0], columns + field[..., 1])
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "displacement": self.displacement, "smoothness": self.smoothness,
-                "seed": self.seed}
+        return {
+            **super().get_config(),
+            "displacement": self.displacement,
+            "smoothness": self.smoothness,
+            "seed": self.seed,
+        }
 
 
 def sample_bilinear(images, rows, columns):
@@ -68,8 +75,12 @@ def sample_bilinear(images, rows, columns):
     for row in (top, top + 1):
         for column in (left, left + 1):
             weight = (1.0 - tf.abs(rows - row)) * (1.0 - tf.abs(columns - column))
-            inside = ((row >= 0) & (row <= tf.cast(height - 1, tf.float32))
-                      & (column >= 0) & (column <= tf.cast(width - 1, tf.float32)))
+            inside = (
+                (row >= 0)
+                & (row <= tf.cast(height - 1, tf.float32))
+                & (column >= 0)
+                & (column <= tf.cast(width - 1, tf.float32))
+            )
             row_index = tf.clip_by_value(tf.cast(row, tf.int32), 0, height - 1)
             column_index = tf.clip_by_value(tf.cast(column, tf.int32), 0, width - 1)
             values = tf.gather(flat, tf.reshape(row_index * width + column_index, (shape[0], -1)), batch_dims=1)

@@ -79,8 +79,9 @@ class JobRunner:
         except (OSError, ValueError):
             return None
         if status.is_active and not self.lock_held() and not _starting(status):
-            status = status.replace(state="crashed",
-                                    message="The training process stopped without finishing; no model was written.")
+            status = status.replace(
+                state="crashed", message="The training process stopped without finishing; no model was written."
+            )
         return status
 
     def is_running(self) -> bool:
@@ -89,8 +90,13 @@ class JobRunner:
 
     # Acting.
 
-    def start(self, config: TrainConfig, threads: int = 1, mnist_path: str | os.PathLike | None = None,
-              timeout: float = START_TIMEOUT) -> JobStatus:
+    def start(
+        self,
+        config: TrainConfig,
+        threads: int = 1,
+        mnist_path: str | os.PathLike | None = None,
+        timeout: float = START_TIMEOUT,
+    ) -> JobStatus:
         """Starts training `config` in a new process; raises JobBusy if a job is running.
 
         `threads` caps TensorFlow's thread pools, so the app stays responsive. Returns the
@@ -106,13 +112,23 @@ class JobRunner:
             self.folder.mkdir(parents=True, exist_ok=True)
             (self.folder / CANCEL_FILE).unlink(missing_ok=True)
             job_id = f"{int(time.time() * 1000):x}"
-            self._write(JobStatus(state="starting", job=job_id, preset=preset_name(config), config=config.to_dict(),
-                                  started=time.time(), epochs=config.epochs))
+            self._write(
+                JobStatus(
+                    state="starting",
+                    job=job_id,
+                    preset=preset_name(config),
+                    config=config.to_dict(),
+                    started=time.time(),
+                    epochs=config.epochs,
+                )
+            )
             context = multiprocessing.get_context("spawn")
             locked = context.Event()
             source = str(mnist_path) if mnist_path is not None else os.environ.get("MNIST_PATH")
             process = context.Process(
-                target=run_job, name=f"training-{job_id}", daemon=False,
+                target=run_job,
+                name=f"training-{job_id}",
+                daemon=False,
                 args=(str(self.registry), job_id, config.to_dict(), threads, source, locked),
             )
             process.start()
@@ -146,8 +162,11 @@ class JobRunner:
                 os.kill(status.pid, 9)
             while self.lock_held() and time.monotonic() < deadline + 5:
                 time.sleep(0.1)
-            self._write((self.status() or status).replace(
-                state="cancelled", message="Cancelled (the process was stopped); no model was written."))
+            self._write(
+                (self.status() or status).replace(
+                    state="cancelled", message="Cancelled (the process was stopped); no model was written."
+                )
+            )
         return True
 
     def _write(self, status: JobStatus) -> None:
@@ -169,8 +188,14 @@ class _Reporter:
     def __call__(self, event) -> None:
         if (self.runner.folder / CANCEL_FILE).exists():
             raise Cancelled()
-        self.status = self.status.replace(epoch=event.epoch, epochs=event.epochs, batch=event.batch,
-                                          batches=event.batches, elapsed=event.elapsed, message="")
+        self.status = self.status.replace(
+            epoch=event.epoch,
+            epochs=event.epochs,
+            batch=event.batch,
+            batches=event.batches,
+            elapsed=event.elapsed,
+            message="",
+        )
         if event.kind == "epoch":
             self.status = self.status.replace(history=[*self.status.history, {"epoch": event.epoch, **event.logs}])
         elif time.monotonic() - self.last_write < STATUS_INTERVAL:
@@ -183,8 +208,7 @@ class _Reporter:
         self.runner._write(self.status)
 
 
-def run_job(registry: str, job_id: str, config_values: dict, threads: int, mnist_path: str | None,
-            locked=None) -> None:
+def run_job(registry: str, job_id: str, config_values: dict, threads: int, mnist_path: str | None, locked=None) -> None:
     """The training process: holds the lock, trains, reports progress, publishes a version."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     with contextlib.suppress(OSError):
@@ -195,10 +219,19 @@ def run_job(registry: str, job_id: str, config_values: dict, threads: int, mnist
     lock = open(folder / LOCK_FILE, "a+")  # noqa: SIM115 - held until this process exits.
     fcntl.flock(lock, fcntl.LOCK_EX)
     config = TrainConfig.from_dict(config_values)
-    reporter = _Reporter(runner, JobStatus(
-        state="running", job=job_id, preset=preset_name(config), config=config_values, started=time.time(),
-        pid=os.getpid(), epochs=config.epochs, message="Loading MNIST and TensorFlow...",
-    ))
+    reporter = _Reporter(
+        runner,
+        JobStatus(
+            state="running",
+            job=job_id,
+            preset=preset_name(config),
+            config=config_values,
+            started=time.time(),
+            pid=os.getpid(),
+            epochs=config.epochs,
+            message="Loading MNIST and TensorFlow...",
+        ),
+    )
     runner._write(reporter.status)
     if locked is not None:
         locked.set()
@@ -220,8 +253,13 @@ def run_job(registry: str, job_id: str, config_values: dict, threads: int, mnist
         reporter.end("saving", "Saving the new version...")
         metadata = metadata.replace(data_sha256=data_source_sha256(mnist_path))
         version = publish_version(model, metadata, new_version_id(metadata.preset))
-        reporter.end("finished", f"Saved as version {version.id}.", version=version.id,
-                     test_accuracy=metadata.test_accuracy, finished=time.time())
+        reporter.end(
+            "finished",
+            f"Saved as version {version.id}.",
+            version=version.id,
+            test_accuracy=metadata.test_accuracy,
+            finished=time.time(),
+        )
     except Cancelled:
         reporter.end("cancelled", "Cancelled; no model was written.", finished=time.time())
     except BaseException as error:  # Anything else: report it, write no model.
@@ -230,4 +268,3 @@ def run_job(registry: str, job_id: str, config_values: dict, threads: int, mnist
     finally:
         (folder / CANCEL_FILE).unlink(missing_ok=True)
         lock.close()
-

@@ -51,7 +51,7 @@ def recalibrate_batch_norm(model: keras.Model, images: np.ndarray, limit: int = 
         total = total_squares = 0.0
         count = 0
         for start in range(0, len(inputs), batch_size):
-            values = forward(tf.constant(inputs[start:start + batch_size])).numpy().astype(np.float64)
+            values = forward(tf.constant(inputs[start : start + batch_size])).numpy().astype(np.float64)
             values = values.reshape(-1, values.shape[-1])
             total = total + values.sum(axis=0)
             total_squares = total_squares + np.square(values).sum(axis=0)
@@ -63,12 +63,22 @@ def recalibrate_batch_norm(model: keras.Model, images: np.ndarray, limit: int = 
 
 def library_versions() -> dict[str, str]:
     """The versions that matter for reproducing a run."""
-    return {"python": platform.python_version(), "tensorflow": tf.__version__, "keras": keras.__version__,
-            "numpy": np.__version__}
+    return {
+        "python": platform.python_version(),
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "numpy": np.__version__,
+    }
 
 
-def train(config: TrainConfig, data=None, callbacks: Sequence[keras.callbacks.Callback] = (), verbose: int = 0,
-          track_test: bool = False, checkpoint: str | Path | None = None) -> tuple[keras.Model, RunMetadata]:
+def train(
+    config: TrainConfig,
+    data=None,
+    callbacks: Sequence[keras.callbacks.Callback] = (),
+    verbose: int = 0,
+    track_test: bool = False,
+    checkpoint: str | Path | None = None,
+) -> tuple[keras.Model, RunMetadata]:
     """Trains a model from `config`; returns (model, metadata).
 
     `data` is `((x_train, y_train), (x_test, y_test))` as `load_mnist` returns it (loaded,
@@ -89,20 +99,27 @@ def train(config: TrainConfig, data=None, callbacks: Sequence[keras.callbacks.Ca
     (x_all, y_all), (x_test, y_test) = data
     (x_train, y_train), validation = split_data(config, x_all, y_all)
     # A resumed run seeds its random streams by the epoch it starts from.
-    stream_seed = config.seed if initial_epoch == 0 else int(
-        np.random.SeedSequence([config.seed, initial_epoch]).generate_state(1)[0] % 2**31)
+    stream_seed = (
+        config.seed
+        if initial_epoch == 0
+        else int(np.random.SeedSequence([config.seed, initial_epoch]).generate_state(1)[0] % 2**31)
+    )
     keras.utils.set_random_seed(stream_seed)
 
     batch_size = min(config.batch_size, len(x_train))
     steps_per_epoch = math.ceil(len(x_train) / batch_size)
-    train_set = make_dataset(x_train, y_train, batch_size, augmentation_layers(config.replace(seed=stream_seed)),
-                             shuffle_seed=stream_seed)
+    train_set = make_dataset(
+        x_train, y_train, batch_size, augmentation_layers(config.replace(seed=stream_seed)), shuffle_seed=stream_seed
+    )
     validation_set = make_dataset(*validation, 1000) if validation is not None else None
 
     with distribution_strategy().scope():
         model = build_model(config.architecture, config.width, config.dropout)
-        model.compile(optimizer=make_optimizer(config, steps_per_epoch),
-                      loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        model.compile(
+            optimizer=make_optimizer(config, steps_per_epoch),
+            loss="sparse_categorical_crossentropy",
+            metrics=["accuracy"],
+        )
         if previous.weights_file is not None:
             model.optimizer.build(model.trainable_variables)
             model.load_weights(previous.weights_file)
@@ -112,8 +129,15 @@ def train(config: TrainConfig, data=None, callbacks: Sequence[keras.callbacks.Ca
     extra = [TestAccuracy(x_test, y_test)] if track_test else []
     extra += [recorder, *callbacks]
     start = time.perf_counter()
-    model.fit(train_set, epochs=config.epochs, initial_epoch=initial_epoch, validation_data=validation_set,
-              callbacks=extra, verbose=verbose, shuffle=False)
+    model.fit(
+        train_set,
+        epochs=config.epochs,
+        initial_epoch=initial_epoch,
+        validation_data=validation_set,
+        callbacks=extra,
+        verbose=verbose,
+        shuffle=False,
+    )
     if config.epochs * steps_per_epoch < BATCH_NORM_SETTLE_STEPS:
         recalibrate_batch_norm(model, x_train)
     seconds = previous.seconds + time.perf_counter() - start
@@ -135,4 +159,3 @@ def train(config: TrainConfig, data=None, callbacks: Sequence[keras.callbacks.Ca
         created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     )
     return model, metadata
-
