@@ -82,7 +82,7 @@ shown = (
     if len(indices) > 1
     else 1
 )
-kind = "correct answers" if true == predicted else "mistakes"
+kind = ("correct answer" if true == predicted else "mistake") + ("s" if len(indices) > 1 else "")
 st.caption(
     f"{len(indices):,} {kind}: true {true}, predicted {predicted}. Least confident first, each with "
     "the model's top three guesses."

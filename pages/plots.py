@@ -60,6 +60,26 @@ def tile_channels(
     return mosaic
 
 
+def click_targets(
+    x: list, y: list, hovertemplate: str, customdata: list | None = None, text: list | None = None
+) -> go.Scatter:
+    """Invisible markers on heat-map cells, which a click selects (`on_select`): Plotly cannot select heat-map cells.
+
+    They also carry the hover text. Lay them out with `hoverdistance=-1`, so that a click
+    anywhere picks the nearest one.
+    """
+    return go.Scatter(
+        x=x,
+        y=y,
+        customdata=customdata,
+        text=text,
+        mode="markers",
+        marker={"symbol": "square", "size": 24, "opacity": 0},
+        hovertemplate=hovertemplate,
+        showlegend=False,
+    )
+
+
 def mosaic_figure(
     mosaic: np.ndarray,
     tile: tuple[int, int],
@@ -68,27 +88,27 @@ def mosaic_figure(
     colorscale: str = "Viridis",
     height: int = 520,
 ) -> go.Figure:
-    """The channel mosaic as one heat map; hovering a tile names its channel."""
+    """The channel mosaic as one heat map; hovering a tile names its channel, clicking it selects a point
+    whose customdata is the channel."""
     tile_height, tile_width = tile
-    rows_index = np.arange(mosaic.shape[0]) // (tile_height + 1)
-    columns_index = np.arange(mosaic.shape[1]) // (tile_width + 1)
-    position = rows_index[:, None] * columns + columns_index[None, :]
-    channel = np.where(position < len(order), np.asarray(order)[np.minimum(position, len(order) - 1)], -1)
+    rows, places = np.divmod(np.arange(len(order)), columns)
     figure = go.Figure(
-        go.Heatmap(
-            z=mosaic,
-            customdata=channel,
-            colorscale=colorscale,
-            zmin=0,
-            zmax=1,
-            showscale=False,
-            hovertemplate="channel %{customdata}<br>value %{z:.2f}<extra></extra>",
-            hoverongaps=False,
-        )
+        [
+            go.Heatmap(z=mosaic, colorscale=colorscale, zmin=0, zmax=1, showscale=False, hoverinfo="skip"),
+            click_targets(
+                x=(places * (tile_width + 1) + (tile_width - 1) / 2).tolist(),
+                y=(rows * (tile_height + 1) + (tile_height - 1) / 2).tolist(),
+                customdata=[int(channel) for channel in order],
+                hovertemplate="channel %{customdata}<extra></extra>",
+            ),
+        ]
     )
-    figure.update_yaxes(autorange="reversed", visible=False, scaleanchor="x")
-    figure.update_xaxes(visible=False)
-    figure.update_layout(height=height, margin={"l": 0, "r": 0, "t": 0, "b": 0}, dragmode=False)
+    # Fixed ranges: the click targets' markers would pad an automatic range.
+    figure.update_yaxes(range=[mosaic.shape[0] - 0.5, -0.5], visible=False, scaleanchor="x")
+    figure.update_xaxes(range=[-0.5, mosaic.shape[1] - 0.5], visible=False)
+    figure.update_layout(
+        height=height, margin={"l": 0, "r": 0, "t": 0, "b": 0}, dragmode=False, hoverdistance=-1, showlegend=False
+    )
     return figure
 
 
@@ -149,7 +169,6 @@ def confusion_figure(confusion: np.ndarray, normalised: bool) -> go.Figure:
     errors = np.where(diagonal, np.nan, values)
     correct = np.where(diagonal, values, np.nan)
     digits = [str(d) for d in range(len(confusion))]
-    hover = "true %{y}, predicted %{x}: %{text}<extra></extra>"
     top = np.nanmax(errors) if np.isfinite(errors).any() and np.nanmax(errors) > 0 else 1.0
     figure = go.Figure(
         [
@@ -159,7 +178,7 @@ def confusion_figure(confusion: np.ndarray, normalised: bool) -> go.Figure:
                 y=digits,
                 text=text,
                 texttemplate="%{text}",
-                hovertemplate=hover,
+                hoverinfo="skip",
                 colorscale=[[0, "#e8ecef"], [1, "#e8ecef"]],
                 showscale=False,
                 xgap=2,
@@ -171,7 +190,7 @@ def confusion_figure(confusion: np.ndarray, normalised: bool) -> go.Figure:
                 y=digits,
                 text=text,
                 texttemplate="%{text}",
-                hovertemplate=hover,
+                hoverinfo="skip",
                 colorscale="Reds",
                 zmin=0,
                 zmax=top,
@@ -179,11 +198,21 @@ def confusion_figure(confusion: np.ndarray, normalised: bool) -> go.Figure:
                 ygap=2,
                 colorbar={"title": "% of row" if normalised else "errors"},
             ),
+            # A click on a cell selects its target: x is the predicted digit, y the true one.
+            click_targets(
+                x=[digits[column] for row in range(len(digits)) for column in range(len(digits))],
+                y=[digits[row] for row in range(len(digits)) for column in range(len(digits))],
+                text=[cell for row in text for cell in row],
+                hovertemplate="true %{y}, predicted %{x}: %{text}<extra></extra>",
+            ),
         ]
     )
-    figure.update_yaxes(autorange="reversed", title="true digit", type="category")
-    figure.update_xaxes(title="predicted digit", type="category", side="top")
-    figure.update_layout(height=560, margin={"l": 10, "r": 10, "t": 40, "b": 10}, dragmode=False)
+    # Fixed ranges: the click targets' markers would pad an automatic range.
+    figure.update_yaxes(range=[len(digits) - 0.5, -0.5], title="true digit", type="category")
+    figure.update_xaxes(range=[-0.5, len(digits) - 0.5], title="predicted digit", type="category", side="top")
+    figure.update_layout(
+        height=560, margin={"l": 10, "r": 10, "t": 40, "b": 10}, dragmode=False, hoverdistance=-1, showlegend=False
+    )
     return figure
 
 
