@@ -117,9 +117,12 @@ def new_version_id(label: str = "run") -> str:
     return f"{stamp}-{safe}-{secrets.token_hex(2)}"
 
 
-def publish_version(model, metadata: RunMetadata, version_id: str) -> ModelVersion:
-    """Writes a new version atomically: into a hidden temporary folder, then one rename into place."""
-    folder = registry_dir()
+def publish_version(
+    model, metadata: RunMetadata, version_id: str, registry: str | os.PathLike | None = None
+) -> ModelVersion:
+    """Writes a new version into `registry` (default: `registry_dir()`) atomically: into a hidden
+    temporary folder, then one rename into place."""
+    folder = Path(registry) if registry is not None else registry_dir()
     folder.mkdir(parents=True, exist_ok=True)
     if version_id == DEFAULT_ID or (folder / version_id).exists():
         raise ValueError(f"Version {version_id!r} exists already.")

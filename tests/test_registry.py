@@ -70,3 +70,12 @@ def test_bad_ids_and_a_broken_active_file_fall_back_to_the_default(isolated_regi
 def test_version_ids_are_unique_and_safe():
     ids = {new_version_id("quick/../x") for _ in range(20)}
     assert len(ids) == 20 and all("/" not in i and not i.startswith(".") for i in ids)
+
+
+def test_a_version_can_be_published_into_a_registry_other_than_the_environment_s(
+    isolated_registry, tiny_model, tmp_path
+):
+    other = tmp_path / "other"
+    version = publish_version(tiny_model, RunMetadata(), "elsewhere", registry=other)
+    assert version.path == other / "elsewhere" and (other / "elsewhere" / "model.keras").is_file()
+    assert not isolated_registry.exists()

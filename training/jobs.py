@@ -252,7 +252,7 @@ def run_job(registry: str, job_id: str, config_values: dict, threads: int, mnist
             raise Cancelled()
         reporter.end("saving", "Saving the new version...")
         metadata = metadata.replace(data_sha256=data_source_sha256(mnist_path))
-        version = publish_version(model, metadata, new_version_id(metadata.preset))
+        version = publish_version(model, metadata, new_version_id(metadata.preset), runner.registry)
         reporter.end(
             "finished",
             f"Saved as version {version.id}.",
