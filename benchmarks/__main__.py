@@ -186,7 +186,7 @@ def run(quick: bool, original_epochs: int = 30) -> dict:
         "quick": quick,
         "machine": machine(),
         "versions": {**library_versions(), "streamlit": streamlit.__version__},
-        "measured": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "measured": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
     }
     results.update(latency(predictor, canvas, calls=20 if quick else 300))
     results.update(

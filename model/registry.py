@@ -112,7 +112,7 @@ def set_active(version_id: str) -> ModelVersion:
 
 def new_version_id(label: str = "run") -> str:
     """A unique, sortable folder name: UTC time, a label and a random suffix."""
-    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%d-%H%M%S")
+    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%d-%H%M%S")
     safe = "".join(character for character in label if character.isalnum() or character in "-_")[:20] or "run"
     return f"{stamp}-{safe}-{secrets.token_hex(4)}"
 

@@ -23,6 +23,7 @@ import traceback
 from pathlib import Path
 
 from model.files import read_json, write_json
+from model.mnist import data_source_sha256, load_mnist
 from model.registry import new_version_id, publish_version, registry_dir
 from model.schemas import JobStatus
 from training.config import TrainConfig, preset_name
@@ -242,7 +243,6 @@ def run_job(registry: str, job_id: str, config_values: dict, threads: int, mnist
 
         tf.config.threading.set_intra_op_parallelism_threads(threads)
         tf.config.threading.set_inter_op_parallelism_threads(threads)
-        from model.mnist import data_source_sha256, load_mnist
         from training.callbacks import ProgressCallback
         from training.train import train
 

@@ -156,6 +156,6 @@ def train(
         data_sha256=data_sha,
         versions=library_versions(),
         devices=[device.name for device in tf.config.list_logical_devices()],
-        created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        created=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
     )
     return model, metadata
