@@ -9,13 +9,11 @@ import streamlit as st
 
 from model.evaluation import Evaluation, evaluate
 from model.inference import Predictor
-from model.mnist import DataError, load_mnist, mnist_path
+from model.mnist import DataError, Split, load_mnist, mnist_path
 from model.preprocess import from_uint8
 from model.registry import ModelUnavailable, ModelVersion, active_version
 from model.storage import load_model
 from pages.routing import ensure_routed
-
-Split = tuple[np.ndarray, np.ndarray]
 
 
 @st.cache_resource(max_entries=4, show_spinner="Loading the model...")

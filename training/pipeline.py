@@ -6,11 +6,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from model.mnist import Split
 from model.preprocess import from_uint8
 from training.config import TrainConfig
 from training.elastic import RandomElastic
-
-Split = tuple[np.ndarray, np.ndarray]
 
 
 def split_data(config: TrainConfig, x: np.ndarray, y: np.ndarray) -> tuple[Split, Split | None]:
