@@ -12,6 +12,7 @@ raises ValueError. `to_dict` gives what `json.dump` writes.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import types
 import typing
 from dataclasses import dataclass, field
@@ -32,7 +33,7 @@ class _Record:
     def from_dict(cls, values: Any):
         if not isinstance(values, dict):
             raise ValueError(f"{cls.__name__} must be a JSON object, got {type(values).__name__}.")
-        hints = typing.get_type_hints(cls)
+        hints = _type_hints(cls)
         known = {}
         for item in dataclasses.fields(cls):
             if item.name not in values:
@@ -53,6 +54,12 @@ class _Record:
 
     def replace(self, **changes: Any):
         return dataclasses.replace(self, **changes)
+
+
+@functools.cache
+def _type_hints(cls: type) -> dict[str, Any]:
+    # Resolved once per class: pages read these files on every rerun.
+    return typing.get_type_hints(cls)
 
 
 def _conforms(value: Any, kind: Any) -> bool:
