@@ -1,10 +1,15 @@
 """Entry point: `streamlit run app.py`. A small router over the pages in `pages/`."""
 
+from pathlib import Path
+
 import streamlit as st
 
 from pages.routing import route
 
-st.set_page_config(page_title="Inside a digit CNN", page_icon=":material/neurology:", layout="wide")
+# A local image: an emoji or `:material/...:` page icon makes the browser fetch it from another host.
+st.set_page_config(
+    page_title="Inside a digit CNN", page_icon=str(Path(__file__).parent / "pages" / "icon.png"), layout="wide"
+)
 
 route(
     [

@@ -2,17 +2,27 @@
 
 The registry folder is `MODEL_REGISTRY` when set, else `models/` in the project
 (gitignored). Each version is a sub-folder holding `model.keras` and `metadata.json`;
-`active.json` names the active one. Without a valid active version, the shipped
-default in `model/default/` is used.
+`active.json` names the active one: the version a new visitor starts with. Without a
+valid active version, the shipped default in `model/default/` is used.
+
+The operator caps the registry with `DIGITS_MAX_VERSIONS` (trained versions, default 20)
+and `DIGITS_MAX_REGISTRY_MB` (disk, default 1000), and manages it from a shell:
+
+    python -m model.registry list
+    python -m model.registry activate VERSION
+    python -m model.registry delete VERSION
 """
 
 from __future__ import annotations
 
+import argparse
 import datetime
 import os
 import secrets
 import shutil
+import sys
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +38,10 @@ ACTIVE_FILE = "active.json"
 
 class ModelUnavailable(RuntimeError):
     """No usable model: the message says what is missing."""
+
+
+class RegistryFull(RuntimeError):
+    """The registry holds as many versions, or as many megabytes, as the operator allows."""
 
 
 @dataclass(frozen=True)
@@ -117,12 +131,40 @@ def new_version_id(label: str = "run") -> str:
     return f"{stamp}-{safe}-{secrets.token_hex(4)}"
 
 
+def positive_setting(name: str, default: int) -> int:
+    """An operator setting from the environment: a positive whole number, `default` when unset."""
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(f"{name} must be a positive whole number, not {value!r}.")
+    return int(value)
+
+
+def check_room(registry: str | os.PathLike | None = None) -> None:
+    """Raises RegistryFull when one more version would pass the operator's caps."""
+    folder = Path(registry) if registry is not None else registry_dir()
+    if not folder.is_dir():
+        return
+    count = sum(1 for child in folder.iterdir() if child.is_dir() and not child.name.startswith("."))
+    limit = positive_setting("DIGITS_MAX_VERSIONS", 20)
+    if count >= limit:
+        raise RegistryFull(f"The registry holds {count} versions, the most allowed ({limit}); delete one first.")
+    used = sum(path.stat().st_size for path in folder.rglob("*") if path.is_file())
+    megabytes = positive_setting("DIGITS_MAX_REGISTRY_MB", 1000)
+    if used >= megabytes * 1024 * 1024:
+        raise RegistryFull(
+            f"The registry uses {used / 2**20:.0f} MB of the {megabytes} MB allowed; delete a version first."
+        )
+
+
 def publish_version(
     model, metadata: RunMetadata, version_id: str, registry: str | os.PathLike | None = None
 ) -> ModelVersion:
     """Writes a new version into `registry` (default: `registry_dir()`) atomically: into a hidden
-    temporary folder, then one rename into place."""
+    temporary folder, then one rename into place. Raises RegistryFull past the operator's caps."""
     folder = Path(registry) if registry is not None else registry_dir()
+    check_room(folder)
     folder.mkdir(parents=True, exist_ok=True)
     if version_id == DEFAULT_ID or (folder / version_id).exists():
         raise ValueError(f"Version {version_id!r} exists already.")
@@ -147,3 +189,36 @@ def delete_version(version_id: str) -> None:
     doomed = version.path.with_name(f".deleting-{version_id}")
     os.rename(version.path, doomed)
     shutil.rmtree(doomed, ignore_errors=True)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """The operator's command line: list, activate (make the default for new visitors) and delete versions."""
+    parser = argparse.ArgumentParser(prog="python -m model.registry", description="Manage the model versions.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("list", help="the versions, the default for new visitors marked *")
+    commands.add_parser("activate", help="make a version the default for new visitors").add_argument("version")
+    commands.add_parser("delete", help="delete a trained version").add_argument("version")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "list":
+            default = active_version().id
+            for version in list_versions():
+                accuracy = version.metadata.test_accuracy
+                shown = f"{accuracy:.2%}" if accuracy is not None else "?"
+                print(
+                    f"{'*' if version.id == default else ' '} {version.id}  {shown}  {version.metadata.preset}  "
+                    f"{version.metadata.created}"
+                )
+        elif args.command == "activate":
+            print(f"{set_active(args.version).id} is now the default for new visitors.")
+        else:
+            delete_version(args.version)
+            print(f"Deleted {args.version}.")
+    except (ModelUnavailable, ValueError, OSError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import numpy as np
@@ -11,8 +12,9 @@ from model.evaluation import Evaluation, evaluate
 from model.inference import Predictor
 from model.mnist import DataError, Split, load_mnist, mnist_path
 from model.preprocess import from_uint8
-from model.registry import ModelUnavailable, ModelVersion, active_version
+from model.registry import ModelUnavailable, ModelVersion, active_version, list_versions, positive_setting
 from model.storage import load_model
+from pages.access import operator_sidebar
 from pages.routing import ensure_routed
 
 
@@ -27,17 +29,54 @@ def predictor_for(version: ModelVersion) -> Predictor:
     return _predictor(version.cache_key, str(version.model_file))
 
 
-def active_model(page_file: str) -> tuple[ModelVersion, Predictor]:
-    """A page's first call, with its `__file__`: the active version and its shared predictor.
+# The version this session looks at, and the sidebar widget that chooses it.
+CHOSEN = "app_chosen_version"
+VERSION = "app_version"
+# Heavy on-demand work (evaluating a version on the 10,000 test images) runs this many at a
+# time server-wide, so that a class opening a new version at once queues instead of piling up.
+HEAVY_WORK = threading.BoundedSemaphore(positive_setting("DIGITS_HEAVY_JOBS", 2))
 
-    Stops the page with a message if there is none.
+
+def _keep_choice() -> None:
+    st.session_state[CHOSEN] = st.session_state[VERSION]
+
+
+def chosen_model(page_file: str) -> tuple[ModelVersion, Predictor]:
+    """A page's first call, with its `__file__`: the version this visitor looks at, and its shared predictor.
+
+    Each session chooses its version in the sidebar (its own choice only); a new session
+    starts with the default version (`active.json`). Stops the page with a message when no
+    model can be loaded.
     """
     ensure_routed(page_file)
+    operator_sidebar()
     try:
-        version = active_version()
-        return version, predictor_for(version)
+        versions = {version.id: version for version in list_versions()}
+        default = active_version()
     except (ModelUnavailable, OSError, ValueError) as error:
         st.error(f"No model can be loaded: {error}")
+        st.stop()
+    # The choice lives under its own key: Streamlit drops a widget's value when the page changes.
+    chosen = st.session_state.get(CHOSEN)
+    if chosen not in versions:
+        if chosen is not None:
+            st.toast(f"Version {chosen} is gone; showing the default, {default.id}.")
+        chosen = st.session_state[CHOSEN] = default.id
+    st.session_state[VERSION] = chosen
+    version = versions[
+        st.sidebar.selectbox(
+            "Model version",
+            list(versions),
+            key=VERSION,
+            on_change=_keep_choice,
+            format_func=lambda i: f"{i} (default)" if i == default.id else i,
+            help="The model every page shows you. Your choice is yours alone; others keep theirs.",
+        )
+    ]
+    try:
+        return version, predictor_for(version)
+    except (OSError, ValueError) as error:
+        st.error(f"Version {version.id} cannot be loaded: {error}")
         st.stop()
 
 
@@ -87,7 +126,8 @@ def evaluation_on_test_set(
     cache_key: str, _predictor: Predictor, _x_test: np.ndarray, _y_test: np.ndarray
 ) -> Evaluation:
     """A model version's evaluation on the test set, computed once per version (the cache key)."""
-    return evaluate(_predictor, _x_test, _y_test)
+    with HEAVY_WORK:
+        return evaluate(_predictor, _x_test, _y_test)
 
 
 def send_to_pages(image_uint8: np.ndarray, index: int, label: int) -> None:

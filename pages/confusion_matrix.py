@@ -3,11 +3,11 @@
 import numpy as np
 import streamlit as st
 
-from pages.common import active_model, evaluation_on_test_set, mnist_test_set, new_click, send_to_pages
+from pages.common import chosen_model, evaluation_on_test_set, mnist_test_set, new_click, send_to_pages
 from pages.plots import confusion_figure
 
 st.title("Confusion matrix")
-version, predictor = active_model(__file__)
+version, predictor = chosen_model(__file__)
 test_set = mnist_test_set()
 if test_set is None:
     st.stop()

@@ -5,11 +5,11 @@ import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
 from model.preprocess import naive_resize, preprocess_digit, read_image
-from pages.common import active_model, mnist_test_set, set_current_digit
+from pages.common import chosen_model, mnist_test_set, set_current_digit
 from pages.plots import probability_bars
 
 st.title("Draw a digit")
-version, predictor = active_model(__file__)
+version, predictor = chosen_model(__file__)
 
 sources = ["Draw", "Upload an image", "MNIST test image"]
 # Other pages can choose the input (a test image sent from the Confusion matrix page).

@@ -5,11 +5,11 @@ import streamlit as st
 
 from model.inspection import default_cam_layer, feature_maps, grad_cam, kernels, layer_shapes, saliency
 from model.preprocess import from_uint8
-from pages.common import active_model, current_digit, mnist_test_set, new_click
+from pages.common import chosen_model, current_digit, mnist_test_set, new_click
 from pages.plots import image_figure, mosaic_figure, overlay_figure, probability_bars, tile_channels
 
 st.title("Feature maps")
-version, predictor = active_model(__file__)
+version, predictor = chosen_model(__file__)
 model = predictor.model
 
 digit = current_digit()

@@ -3,7 +3,7 @@
 import streamlit as st
 
 from model.architecture import layer_table
-from pages.common import active_model
+from pages.common import chosen_model
 from training.config import AUGMENTATIONS, saved_config
 
 st.title("Inside a handwritten-digit CNN")
@@ -12,11 +12,11 @@ st.write(
     "look at what every layer sees, find where it fails, and retrain it your way."
 )
 
-version, predictor = active_model(__file__)
+version, predictor = chosen_model(__file__)
 meta = version.metadata
 config = saved_config(meta.config)
 
-st.subheader("The active model")
+st.subheader("The model you are looking at")
 columns = st.columns(4)
 columns[0].metric("Test accuracy", f"{meta.test_accuracy:.2%}" if meta.test_accuracy is not None else "unknown")
 columns[1].metric("Parameters", f"{meta.parameters or predictor.model.count_params():,}")
@@ -59,5 +59,6 @@ st.markdown(
     "- **Confusion matrix**: accuracy on the 10,000 test images, which digits get mixed up, per-class "
     "precision and recall, and a gallery of the test digits behind every cell.\n"
     "- **Retrain**: choose settings in the sidebar and train a new version in the background, with live "
-    "curves; activate, delete and compare versions.\n"
+    "curves; compare versions, and choose the default version or delete one.\n"
+    "\nChoose the model version you look at in the sidebar, on any page: the choice is yours alone.\n"
 )

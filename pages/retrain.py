@@ -5,9 +5,19 @@ import time
 import streamlit as st
 
 from model.architecture import DEFAULT_DROPOUT
-from model.registry import DEFAULT_ID, ModelVersion, delete_version, list_versions, set_active
+from model.registry import (
+    DEFAULT_ID,
+    ModelUnavailable,
+    ModelVersion,
+    RegistryFull,
+    active_version,
+    delete_version,
+    list_versions,
+    set_active,
+)
+from pages.access import may_manage, public_mode, refuse_unless_manager
 from pages.common import (
-    active_model,
+    chosen_model,
     current_digit,
     evaluation_on_test_set,
     mnist_test_set,
@@ -120,7 +130,11 @@ def settings_sidebar() -> tuple[TrainConfig | None, bool]:
             help="Gives the validation curves (and makes the run custom: it trains on fewer images than the preset).",
         )
         seed = st.number_input("Seed", value=base.seed, step=1, key=key + "seed")
-        start = st.button("Start training", type="primary", key="retrain_start", width="stretch")
+        start = st.button(
+            "Start training", type="primary", key="retrain_start", width="stretch", disabled=not may_manage()
+        )
+        if not may_manage():
+            st.caption("Training is for the operator while the app runs in public mode.")
     try:
         config = TrainConfig(
             architecture=architecture,
@@ -144,15 +158,18 @@ def settings_sidebar() -> tuple[TrainConfig | None, bool]:
 
 def start_training(runner: JobRunner, config: TrainConfig | None) -> None:
     """Starts a background run, or says in the sidebar why not."""
+    if not may_manage():
+        st.sidebar.error("Training is for the operator while the app runs in public mode; nothing was started.")
+        return
     if config is None:
         st.sidebar.error("Fix the settings above first; nothing was started.")
         return
     try:
         runner.start(config)
         st.toast("Training started in the background.")
-    except JobBusy as error:
+    except (JobBusy, RegistryFull) as error:
         st.sidebar.warning(str(error))
-    except (RuntimeError, OSError) as error:
+    except (RuntimeError, OSError, ValueError) as error:
         st.sidebar.error(f"Training could not start: {error}")
 
 
@@ -176,13 +193,13 @@ def job_panel(runner: JobRunner) -> None:
         shown = progress(status)
         st.markdown(f"**Training** {title}")
         st.progress(shown.done, text=f"{shown.text}. {status.message}")
-        if st.button("Cancel", key="retrain_cancel"):
+        if may_manage() and st.button("Cancel", key="retrain_cancel") and refuse_unless_manager("Cancelling"):
             runner.cancel()
             st.rerun(scope="app")
     elif status.state == "finished":
         st.success(
             f"Finished {title}: test accuracy {status.test_accuracy or 0:.2%}. {status.message} "
-            "Activate it below to use it on every page."
+            "Choose it under Model version in the sidebar to look at it on every page."
         )
     elif status.state == "cancelled":
         st.warning(f"Cancelled {title}. {status.message}")
@@ -225,8 +242,8 @@ def preview_section(config: TrainConfig | None) -> None:
     )
 
 
-def versions_section(active: ModelVersion) -> list[ModelVersion]:
-    """The versions table, with Activate and Delete; returns the versions."""
+def versions_section(default: ModelVersion) -> list[ModelVersion]:
+    """The versions table, with Set as default and Delete (for whoever may manage); returns the versions."""
     st.subheader("Model versions")
     versions = list_versions()
     rows = []
@@ -236,7 +253,7 @@ def versions_section(active: ModelVersion) -> list[ModelVersion]:
         rows.append(
             {
                 "version": version.id,
-                "active": "yes" if version.id == active.id else "",
+                "default": "yes" if version.id == default.id else "",
                 "test accuracy": meta.test_accuracy,
                 "preset": meta.preset,
                 "epochs": config.epochs if config else None,
@@ -246,6 +263,9 @@ def versions_section(active: ModelVersion) -> list[ModelVersion]:
             }
         )
     st.dataframe(rows, hide_index=True, column_config={"test accuracy": st.column_config.NumberColumn(format="%.4f")})
+    st.caption("Each visitor chooses the version they look at in the sidebar; the default is where new visitors start.")
+    if public_mode() and not may_manage():
+        return versions
     manage = st.columns([2, 1, 1], vertical_alignment="bottom")
     chosen = manage[0].selectbox(
         "Version",
@@ -253,17 +273,29 @@ def versions_section(active: ModelVersion) -> list[ModelVersion]:
         key="retrain_version",
         format_func=lambda i: "shipped default" if i == DEFAULT_ID else i,
     )
-    if manage[1].button("Activate", key="retrain_activate", disabled=chosen == active.id):
-        set_active(chosen)
-        st.toast(f"{chosen} is now the active model on every page.")
-        st.rerun()
+    if manage[1].button(
+        "Set as default",
+        key="retrain_activate",
+        disabled=chosen == default.id,
+        help="New visitors start with this version.",
+    ) and refuse_unless_manager("Setting the default version"):
+        _change_registry(set_active, chosen, f"{chosen} is now the default for new visitors.")
     if manage[2].button(
         "Delete", key="retrain_delete", disabled=chosen == DEFAULT_ID, help="The shipped default cannot be deleted."
-    ):
-        delete_version(chosen)
-        st.toast(f"Deleted {chosen}.")
-        st.rerun()
+    ) and refuse_unless_manager("Deleting a version"):
+        _change_registry(delete_version, chosen, f"Deleted {chosen}.")
     return versions
+
+
+def _change_registry(change, version_id: str, done: str) -> None:
+    """Applies a registry change, then reruns with a toast; says why when it cannot."""
+    try:
+        change(version_id)
+    except (ModelUnavailable, ValueError, OSError) as error:
+        st.error(f"That did not work: {error}")
+        return
+    st.toast(done)
+    st.rerun()
 
 
 def compare_section(versions: list[ModelVersion]) -> None:
@@ -311,11 +343,11 @@ def compare_section(versions: list[ModelVersion]) -> None:
 
 
 st.title("Retrain")
-active, _ = active_model(__file__)
+chosen_model(__file__)
 runner = JobRunner()
 config, start = settings_sidebar()
 if start:
     start_training(runner, config)
 job_panel(runner)
 preview_section(config)
-compare_section(versions_section(active))
+compare_section(versions_section(active_version()))

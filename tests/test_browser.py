@@ -31,6 +31,8 @@ def test_drawing_a_seven_with_the_mouse_predicts_seven(server):
         browser = driver.chromium.launch(executable_path=str(CHROMIUM), args=BROWSER_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            requested = []
+            page.on("request", lambda request: requested.append(request.url))
             page.goto(f"{server}/draw", timeout=120_000)
             # The first request to a fresh server goes straight to a page: app.py's router still serves it
             # (pages/routing.py): its page title, set in app.py only, and still the Draw page.
@@ -51,5 +53,8 @@ def test_drawing_a_seven_with_the_mouse_predicts_seven(server):
             prediction.locator('[data-testid="stMetricValue"]').wait_for(timeout=60_000)
             value = prediction.locator('[data-testid="stMetricValue"]').inner_text(timeout=60_000)
             assert value.strip() == "7"
+            # Nothing the app serves makes the browser contact another host (fonts, icons, favicon).
+            elsewhere = [url for url in requested if not url.startswith((server, "data:", "blob:"))]
+            assert requested and not elsewhere
         finally:
             browser.close()

@@ -4,7 +4,9 @@ from model.architecture import build_model
 from model.registry import (
     DEFAULT_ID,
     ModelUnavailable,
+    RegistryFull,
     active_version,
+    check_room,
     delete_version,
     get_version,
     list_versions,
@@ -12,6 +14,7 @@ from model.registry import (
     publish_version,
     set_active,
 )
+from model.registry import main as registry_main
 from model.schemas import RunMetadata
 
 
@@ -79,3 +82,35 @@ def test_a_version_can_be_published_into_a_registry_other_than_the_environment_s
     version = publish_version(tiny_model, RunMetadata(), "elsewhere", registry=other)
     assert version.path == other / "elsewhere" and (other / "elsewhere" / "model.keras").is_file()
     assert not isolated_registry.exists()
+
+
+def test_the_operator_caps_the_number_of_versions_and_the_disk(isolated_registry, tiny_model, monkeypatch):
+    monkeypatch.setenv("DIGITS_MAX_VERSIONS", "2")
+    publish_version(tiny_model, RunMetadata(), "one")
+    publish_version(tiny_model, RunMetadata(), "two")
+    with pytest.raises(RegistryFull, match="2 versions"):
+        publish_version(tiny_model, RunMetadata(), "three")
+    monkeypatch.setenv("DIGITS_MAX_VERSIONS", "10")
+    monkeypatch.setenv("DIGITS_MAX_REGISTRY_MB", "1")
+    check_room()
+    (isolated_registry / "one" / "notes.bin").write_bytes(bytes(1 << 20))
+    with pytest.raises(RegistryFull, match="MB"):
+        check_room()
+    monkeypatch.setenv("DIGITS_MAX_REGISTRY_MB", "lots")
+    with pytest.raises(ValueError, match="DIGITS_MAX_REGISTRY_MB"):
+        check_room()
+    assert sorted(v.id for v in list_versions()) == [DEFAULT_ID, "one", "two"]
+
+
+def test_the_command_line_lists_activates_and_deletes(isolated_registry, tiny_model, capsys):
+    publish_version(tiny_model, RunMetadata(test_accuracy=0.5, created="2026-01-01"), "a-run")
+    assert registry_main(["activate", "a-run"]) == 0
+    assert active_version().id == "a-run" and "default for new visitors" in capsys.readouterr().out
+    assert registry_main(["list"]) == 0
+    listed = capsys.readouterr().out.splitlines()
+    assert listed[-1].startswith("* a-run  50.00%") and listed[0].startswith("  default")
+    assert registry_main(["delete", "a-run"]) == 0
+    assert active_version().id == DEFAULT_ID
+    assert registry_main(["delete", DEFAULT_ID]) == 1
+    assert "cannot be deleted" in capsys.readouterr().err
+    assert registry_main(["activate", "../etc"]) == 1

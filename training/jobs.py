@@ -24,7 +24,7 @@ from pathlib import Path
 
 from model.files import read_json, write_json
 from model.mnist import data_source_sha256, load_mnist
-from model.registry import new_version_id, publish_version, registry_dir
+from model.registry import check_room, new_version_id, positive_setting, publish_version, registry_dir
 from model.schemas import JobStatus
 from training.config import TrainConfig, preset_name
 
@@ -39,6 +39,11 @@ START_TIMEOUT = 120.0
 STATUS_INTERVAL = 0.5
 
 _start_lock = threading.Lock()
+
+
+def training_threads() -> int:
+    """TensorFlow threads for a training job: `DIGITS_TRAIN_THREADS`, else 1 (the app stays responsive)."""
+    return positive_setting("DIGITS_TRAIN_THREADS", 1)
 
 
 class JobBusy(RuntimeError):
@@ -94,22 +99,25 @@ class JobRunner:
     def start(
         self,
         config: TrainConfig,
-        threads: int = 1,
+        threads: int | None = None,
         mnist_path: str | os.PathLike | None = None,
         timeout: float = START_TIMEOUT,
     ) -> JobStatus:
-        """Starts training `config` in a new process; raises JobBusy if a job is running.
+        """Starts training `config` in a new process; raises JobBusy if a job is running, and
+        RegistryFull when the registry has no room for the version it would make.
 
-        `threads` caps TensorFlow's thread pools, so the app stays responsive. Returns the
-        first status once the process holds the lock.
+        `threads` caps TensorFlow's thread pools, so the app stays responsive (default:
+        `DIGITS_TRAIN_THREADS`, else 1). Returns the first status once the process holds the lock.
         """
         if not isinstance(config, TrainConfig):
             raise ValueError("config must be a TrainConfig.")
-        if not isinstance(threads, int) or threads < 1:
+        threads = training_threads() if threads is None else threads
+        if not isinstance(threads, int) or isinstance(threads, bool) or threads < 1:
             raise ValueError("threads must be a positive integer.")
         with _start_lock:
             if self.is_running():
                 raise JobBusy("A training run is in progress already; wait for it or cancel it.")
+            check_room(self.registry)
             self.folder.mkdir(parents=True, exist_ok=True)
             (self.folder / CANCEL_FILE).unlink(missing_ok=True)
             job_id = f"{int(time.time() * 1000):x}"

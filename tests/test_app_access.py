@@ -1,0 +1,116 @@
+"""Public mode and the per-visitor model choice, through AppTest sessions."""
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from model.architecture import build_model
+from model.registry import DEFAULT_ID, active_version, default_version, list_versions, publish_version
+from model.schemas import RunMetadata
+from tests.conftest import APP
+from training.jobs import JobRunner
+
+
+@pytest.fixture()
+def trained_version(isolated_registry):
+    """A second version beside the shipped default, with an accuracy no real model has."""
+    metadata = RunMetadata(test_accuracy=0.1234, created="2026-11-25T00:00:00")
+    return publish_version(build_model("default", width=0.25), metadata, "tiny-version")
+
+
+def open_page(page: str | None = None, password: str | None = None) -> AppTest:
+    app = AppTest.from_file(APP, default_timeout=120)
+    if password is not None:
+        app.secrets["operator_password"] = password
+    app.run()
+    return app.switch_page(page).run() if page else app
+
+
+def accuracy_shown(app: AppTest) -> str:
+    return next(metric.value for metric in app.metric if metric.label == "Test accuracy")
+
+
+def test_each_visitor_chooses_their_own_version(trained_version):
+    first, second = open_page(), open_page()
+    assert accuracy_shown(first) == accuracy_shown(second) == f"{default_version().metadata.test_accuracy:.2%}"
+    first.sidebar.selectbox(key="app_version").set_value(trained_version.id).run()
+    assert accuracy_shown(first) == "12.34%"
+    # The other session, and the default for new ones, stay as they were.
+    second.run()
+    assert accuracy_shown(second) == f"{default_version().metadata.test_accuracy:.2%}"
+    assert active_version().id == DEFAULT_ID
+    # The choice follows the visitor to every page.
+    first.switch_page("pages/feature_maps.py").run()
+    assert not first.exception and first.sidebar.selectbox(key="app_version").value == trained_version.id
+
+
+def test_a_deleted_choice_falls_back_to_the_default(trained_version):
+    app = open_page()
+    app.sidebar.selectbox(key="app_version").set_value(trained_version.id).run()
+    trained_version.path.rename(trained_version.path.with_name(".gone"))
+    app.run()
+    assert not app.exception and app.sidebar.selectbox(key="app_version").value == DEFAULT_ID
+
+
+def test_in_public_mode_a_visitor_cannot_train_set_the_default_or_delete(trained_version, mnist_file, monkeypatch):
+    monkeypatch.setenv("DIGITS_PUBLIC", "1")
+    monkeypatch.setenv("MNIST_PATH", str(mnist_file))
+    app = open_page("pages/retrain.py")
+    assert not app.exception
+    assert app.button(key="retrain_start").disabled
+    assert not any(button.key in ("retrain_activate", "retrain_delete", "retrain_cancel") for button in app.button)
+    assert JobRunner().status() is None
+    assert [version.id for version in list_versions()] == [DEFAULT_ID, trained_version.id]
+
+
+def _guarded_action():
+    import streamlit as st
+
+    from pages.access import refuse_unless_manager
+
+    st.write("done" if refuse_unless_manager("Deleting a version") else "refused")
+
+
+def test_every_action_checks_on_the_server_not_only_in_the_browser(isolated_registry, monkeypatch):
+    # The pages call refuse_unless_manager in each handler, whatever the browser sent.
+    monkeypatch.setenv("DIGITS_PUBLIC", "1")
+    app = AppTest.from_function(_guarded_action).run()
+    assert [block.value for block in app.markdown] == ["refused"]
+    assert "Deleting a version is for the operator" in app.error[0].value
+    app.session_state["app_operator"] = True
+    assert [block.value for block in app.run().markdown] == ["done"]
+    monkeypatch.setenv("DIGITS_PUBLIC", "0")
+    assert [block.value for block in AppTest.from_function(_guarded_action).run().markdown] == ["done"]
+
+
+def test_the_operator_unlocks_their_own_session_with_the_password(trained_version, mnist_file, monkeypatch):
+    monkeypatch.setenv("DIGITS_PUBLIC", "1")
+    monkeypatch.setenv("MNIST_PATH", str(mnist_file))
+    app = open_page("pages/retrain.py", password="s3cret")
+    app.sidebar.text_input(key="app_operator_password").set_value("wrong").run()
+    app.sidebar.button(key="app_operator_unlock").click().run()
+    assert any("Wrong password" in error.value for error in app.sidebar.error)
+    assert app.button(key="retrain_start").disabled
+
+    app.sidebar.text_input(key="app_operator_password").set_value("s3cret").run()
+    app.sidebar.button(key="app_operator_unlock").click().run()
+    assert not app.button(key="retrain_start").disabled
+    app.selectbox(key="retrain_version").set_value(trained_version.id).run()
+    app.button(key="retrain_activate").click().run()
+    assert active_version().id == trained_version.id
+    # A visitor's session is still locked.
+    assert open_page("pages/retrain.py", password="s3cret").button(key="retrain_start").disabled
+
+
+def test_without_a_password_public_mode_stays_locked_and_says_how_to_unlock(isolated_registry, monkeypatch):
+    monkeypatch.setenv("DIGITS_PUBLIC", "1")
+    app = open_page()
+    assert not app.exception
+    assert any("operator_password" in caption.value for caption in app.sidebar.caption)
+
+
+def test_outside_public_mode_everyone_manages(trained_version, mnist_file, monkeypatch):
+    monkeypatch.delenv("DIGITS_PUBLIC", raising=False)
+    monkeypatch.setenv("MNIST_PATH", str(mnist_file))
+    app = open_page("pages/retrain.py")
+    assert not app.button(key="retrain_start").disabled
+    assert any(button.key == "retrain_delete" for button in app.button)
