@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -38,8 +38,13 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def streamlit_server(env: dict | None = None, timeout: float = 120.0, log: Path | None = None) -> Iterator[str]:
-    """Starts the app, waits until its health check answers, yields its URL, then stops it by its PID."""
+def streamlit_server(
+    env: dict | None = None, timeout: float = 120.0, log: Path | None = None, options: Sequence[str] = ()
+) -> Iterator[str]:
+    """Starts the app, waits until its health check answers, yields its URL, then stops it by its PID.
+
+    `options` are more `streamlit run` options, such as `--secrets.files PATH`.
+    """
     port = free_port()
     output = open(log, "wb") if log else subprocess.DEVNULL  # noqa: SIM115 - closed below.
     process = subprocess.Popen(
@@ -57,6 +62,7 @@ def streamlit_server(env: dict | None = None, timeout: float = 120.0, log: Path 
             "true",
             "--browser.gatherUsageStats",
             "false",
+            *options,
         ],
         cwd=ROOT,
         stdout=output,

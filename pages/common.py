@@ -12,7 +12,7 @@ from model.evaluation import Evaluation, evaluate
 from model.inference import Predictor
 from model.mnist import DataError, Split, load_mnist, mnist_path
 from model.preprocess import from_uint8
-from model.registry import ModelUnavailable, ModelVersion, active_version, list_versions, positive_setting
+from model.registry import DEFAULT_ID, ModelUnavailable, ModelVersion, active_version, list_versions, positive_setting
 from model.storage import load_model
 from pages.access import operator_sidebar
 from pages.routing import ensure_routed
@@ -37,6 +37,11 @@ VERSION = "app_version"
 HEAVY_WORK = threading.BoundedSemaphore(positive_setting("DIGITS_HEAVY_JOBS", 2))
 
 
+def version_name(version_id: str) -> str:
+    """How the pages name a version: its id, or "shipped model" for the default in model/default/."""
+    return "shipped model" if version_id == DEFAULT_ID else version_id
+
+
 def _keep_choice() -> None:
     st.session_state[CHOSEN] = st.session_state[VERSION]
 
@@ -49,7 +54,6 @@ def chosen_model(page_file: str) -> tuple[ModelVersion, Predictor]:
     model can be loaded.
     """
     ensure_routed(page_file)
-    operator_sidebar()
     try:
         versions = {version.id: version for version in list_versions()}
         default = active_version()
@@ -69,10 +73,11 @@ def chosen_model(page_file: str) -> tuple[ModelVersion, Predictor]:
             list(versions),
             key=VERSION,
             on_change=_keep_choice,
-            format_func=lambda i: f"{i} (default)" if i == default.id else i,
+            format_func=lambda i: version_name(i) + (" · default" if i == default.id else ""),
             help="The model every page shows you. Your choice is yours alone; others keep theirs.",
         )
     ]
+    operator_sidebar()
     try:
         return version, predictor_for(version)
     except (OSError, ValueError) as error:

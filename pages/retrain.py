@@ -23,6 +23,7 @@ from pages.common import (
     mnist_test_set,
     mnist_train_set,
     predictor_for,
+    version_name,
 )
 from pages.plots import comparison_bars, confusion_difference_figure, probability_bars, training_curves
 from training.config import (
@@ -178,7 +179,12 @@ def job_panel(runner: JobRunner) -> None:
     """Polls the job's status file: progress, live curves, cancel; works in any tab, after any reload."""
     status = runner.status()
     if status is None:
-        st.info("No training run yet. Choose settings in the sidebar and press Start training.")
+        st.info(
+            "No training run yet. Choose settings in the sidebar and press Start training."
+            if may_manage()
+            else "No training run yet. In public mode the operator starts training runs; you can explore "
+            "the settings and the augmentation preview."
+        )
         return
     seen = st.session_state.get("retrain_seen_state")
     st.session_state.retrain_seen_state = (status.job, status.is_active)
@@ -271,7 +277,7 @@ def versions_section(default: ModelVersion) -> list[ModelVersion]:
         "Version",
         [version.id for version in versions],
         key="retrain_version",
-        format_func=lambda i: "shipped default" if i == DEFAULT_ID else i,
+        format_func=version_name,
     )
     if manage[1].button(
         "Set as default",
@@ -306,17 +312,17 @@ def compare_section(versions: list[ModelVersion]) -> None:
         return
     by_id = {version.id: version for version in versions}
     pick = st.columns(2)
-    first = by_id[pick[0].selectbox("A", list(by_id), index=0, key="retrain_compare_a")]
-    second = by_id[pick[1].selectbox("B", list(by_id), index=1, key="retrain_compare_b")]
+    first = by_id[pick[0].selectbox("A", list(by_id), index=0, key="retrain_compare_a", format_func=version_name)]
+    second = by_id[pick[1].selectbox("B", list(by_id), index=1, key="retrain_compare_b", format_func=version_name)]
     predictors = [predictor_for(first), predictor_for(second)]
     for column, version in zip(st.columns(2), (first, second)):
         meta = version.metadata
         config = saved_config(meta.config)
-        column.metric(f"{version.id}: test accuracy", f"{meta.test_accuracy or 0:.2%}")
-        column.caption(
-            f"{meta.parameters or 0:,} parameters, {config.epochs if config else '?'} epochs, "
-            f"{(meta.training_seconds or 0) / 60:.1f} min of training"
-        )
+        accuracy = f"{meta.test_accuracy:.2%}" if meta.test_accuracy is not None else "unknown"
+        column.metric(f"{version_name(version.id)}: test accuracy", accuracy)
+        parameters = f"{meta.parameters:,}" if meta.parameters is not None else "?"
+        minutes = f"{meta.training_seconds / 60:.1f}" if meta.training_seconds is not None else "?"
+        column.caption(f"{parameters} parameters, {config.epochs if config else '?'} epochs, {minutes} min of training")
     test_set = mnist_test_set()
     if test_set is None:
         return
