@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 
 import keras
 import numpy as np
 import tensorflow as tf
 
+from model.forward_worker import ForwardWorker, WorkerUnavailable
+
 # Batches larger than this are split: bounds memory, and is the fastest size on this CPU.
 MAX_BATCH = 256
+# Batches up to this size go to the forward worker, when there is one; larger ones (an
+# evaluation) are computed here, so they never hold up a stroke in the worker's queue.
+WORKER_BATCH = 16
 
 
 def as_model_input(images: np.ndarray) -> np.ndarray:
@@ -34,11 +40,17 @@ class Predictor:
 
     Single images go through one traced `tf.function` (about 1 ms here) instead of
     `model.predict()` (50-100 ms a call). A lock makes concurrent calls from several
-    Streamlit sessions safe.
+    Streamlit sessions safe. Given the model's file and a `ForwardWorker`, small batches
+    are computed in the worker's process (see model/forward_worker.py), falling back to
+    this process if the worker is unavailable.
     """
 
-    def __init__(self, model: keras.Model):
+    def __init__(self, model: keras.Model, model_file: str | None = None, worker: ForwardWorker | None = None):
+        if worker is not None and model_file is None:
+            raise ValueError("A forward worker needs the model's file.")
         self.model = model
+        self.model_file = model_file
+        self._worker = worker
         self._lock = threading.Lock()
         self._forward = tf.function(
             lambda images: model(images, training=False),
@@ -47,6 +59,18 @@ class Predictor:
 
     def probabilities(self, images: np.ndarray) -> np.ndarray:
         """Class probabilities, shaped (N, 10), for images in [0, 1] shaped (28, 28) or (N, 28, 28)."""
+        batch = as_model_input(images)
+        worker = self._worker
+        if worker is not None and 0 < len(batch) <= WORKER_BATCH:
+            try:
+                return worker.probabilities(self.model_file, batch)
+            except WorkerUnavailable as error:
+                logging.getLogger(__name__).warning("%s Computing in the app's process instead.", error)
+                self._worker = None
+        return self.probabilities_in_process(batch)
+
+    def probabilities_in_process(self, images: np.ndarray) -> np.ndarray:
+        """`probabilities`, always computed in this process."""
         batch = as_model_input(images)
         outputs = []
         with self._lock:

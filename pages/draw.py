@@ -2,80 +2,61 @@
 
 import numpy as np
 import streamlit as st
-from streamlit_drawable_canvas import st_canvas
 
-from model.preprocess import naive_resize, preprocess_digit, read_image
+from model.inference import Predictor
+from model.preprocess import PreprocessResult, naive_resize, preprocess_digit, read_image
+from pages.canvas import draw_canvas
 from pages.common import chosen_model, mnist_test_set, set_current_digit
 from pages.plots import probability_bars
 
-st.title("Draw a digit")
-version, predictor = chosen_model(__file__)
 
-sources = ["Draw", "Upload an image", "MNIST test image"]
-# Other pages can choose the input (a test image sent from the Confusion matrix page).
-st.session_state.setdefault("draw_source", "Draw")
-source = st.segmented_control("Input", sources, key="draw_source") or "Draw"
-left, right = st.columns([1, 1.3], gap="large")
-
-image, label, origin = None, None, None
-with left:
+def choose_input(source: str) -> tuple[np.ndarray | None, int | None, str | None]:
+    """The input widgets of the chosen source; returns (image or None, true label or None, where it came from)."""
     if source == "Draw":
         stroke = st.slider(
             "Stroke width", 5, 40, 22, key="draw_stroke", help="MNIST strokes are about a tenth of the digit's height."
         )
-        canvas = st_canvas(
-            stroke_width=stroke,
-            stroke_color="#FFFFFF",
-            background_color="#000000",
-            width=280,
-            height=280,
-            drawing_mode="freedraw",
-            return_image_data=True,
-            key="draw_canvas",
-        )
-        st.caption(
-            "Draw with the mouse or a finger; it predicts when you lift the pen. "
-            "The toolbar under the canvas has undo, redo and clear."
-        )
-        image, origin = canvas.image_data, "drawing"
-    elif source == "Upload an image":
+        try:
+            drawing = draw_canvas(stroke, key="draw_canvas")
+        except ValueError as error:
+            st.error(str(error))
+            drawing = None
+        st.caption("Draw with the mouse or a finger; it predicts when you lift the pen.")
+        return drawing, None, "drawing"
+    if source == "Upload an image":
         upload = st.file_uploader(
             "A photo or scan of one digit (PNG, JPEG or BMP)", type=["png", "jpg", "jpeg", "bmp"], key="draw_upload"
         )
-        if upload is not None:
-            try:
-                image, origin = read_image(upload.getvalue()), f"upload {upload.name}"
-            except ValueError as error:
-                st.error(f"Could not use {upload.name}: {error}")
-    else:
-        test_set = mnist_test_set()
-        if test_set is not None:
-            x_test, y_test = test_set
-            if st.button("Another random test image", key="draw_random") or "draw_test_index" not in st.session_state:
-                st.session_state.draw_test_index = int(np.random.default_rng().integers(len(x_test)))
-            index = st.session_state.draw_test_index
-            image, label, origin = x_test[index], int(y_test[index]), f"MNIST test image #{index}"
-            st.image(image, caption=f"{origin}, labelled {label}", width=200)
+        if upload is None:
+            return None, None, None
+        try:
+            return read_image(upload.getvalue()), None, f"upload {upload.name}"
+        except ValueError as error:
+            st.error(f"Could not use {upload.name}: {error}")
+            return None, None, None
+    test_set = mnist_test_set()
+    if test_set is None:
+        return None, None, None
+    x_test, y_test = test_set
+    if st.button("Another random test image", key="draw_random") or "draw_test_index" not in st.session_state:
+        st.session_state.draw_test_index = int(np.random.default_rng().integers(len(x_test)))
+    index = st.session_state.draw_test_index
+    origin = f"MNIST test image #{index}"
+    st.image(x_test[index], caption=f"{origin}, labelled {int(y_test[index])}", width=200)
+    return x_test[index], int(y_test[index]), origin
 
-try:
-    result = preprocess_digit(image) if image is not None else None
-except ValueError as error:
-    st.error(f"This image cannot be read as a digit: {error}")
-    result = None
 
-with right:
-    if result is None:
-        if source == "Draw":
-            st.info("Draw a digit on the black canvas to see what the network thinks it is.")
-        elif image is not None:
-            st.info("No digit found in this image: it looks empty. Try one with a darker or lighter digit.")
-        st.stop()
-
-    probabilities = predictor.probabilities_one(result.model_input)
-    digit = int(np.argmax(probabilities))
-    set_current_digit(result.model_input, origin, label)
-
+def show_prediction(probabilities: np.ndarray | None, label: int | None) -> None:
+    """The prediction, its confidence, the runner-up and all ten probabilities; dashes and an
+    empty chart while there is no digit (which also loads their code in the browser before
+    the first stroke)."""
     columns = st.columns(3)
+    if probabilities is None:
+        for column, name in zip(columns, ("Prediction", "Confidence", "Runner-up")):
+            column.metric(name, "–")
+        st.plotly_chart(probability_bars(np.zeros(10)), key="draw_probabilities")
+        return
+    digit = int(np.argmax(probabilities))
     columns[0].metric("Prediction", digit)
     columns[1].metric("Confidence", f"{probabilities[digit]:.1%}")
     runner_up = int(np.argsort(probabilities)[-2])
@@ -84,21 +65,24 @@ with right:
         (st.success if label == digit else st.error)(f"True label: {label}")
     st.plotly_chart(probability_bars(probabilities), key="draw_probabilities")
 
-st.subheader("What the network sees")
-st.caption(
-    "MNIST digits were scaled so their longer side fits a 20x20 box, then centred by centre of mass "
-    "in 28x28. Your input gets the same treatment, step by step."
-)
-captions = {
-    "input": "your input",
-    "cropped": "cropped to the ink",
-    "scaled": "scaled into 20x20",
-    "centred": "centred in 28x28 (the network's input)",
-}
-for column, (name, step) in zip(st.columns(4), result.steps.items()):
-    column.image(step, caption=captions[name], width=160, clamp=True)
 
-if st.toggle("Compare with the naive whole-image resize", key="draw_naive"):
+def show_preprocessing(result: PreprocessResult) -> None:
+    st.subheader("What the network sees")
+    st.caption(
+        "MNIST digits were scaled so their longer side fits a 20x20 box, then centred by centre of mass "
+        "in 28x28. Your input gets the same treatment, step by step."
+    )
+    captions = {
+        "input": "your input",
+        "cropped": "cropped to the ink",
+        "scaled": "scaled into 20x20",
+        "centred": "centred in 28x28 (the network's input)",
+    }
+    for column, (name, step) in zip(st.columns(4), result.steps.items()):
+        column.image(step, caption=captions[name], width=160, clamp=True)
+
+
+def show_naive_resize(image: np.ndarray, predictor: Predictor) -> None:
     naive = naive_resize(image)
     naive_probabilities = predictor.probabilities_one(naive)
     naive_digit = int(np.argmax(naive_probabilities))
@@ -110,3 +94,40 @@ if st.toggle("Compare with the naive whole-image resize", key="draw_naive"):
     first.image(naive, caption="naive 28x28", width=160, clamp=True)
     first.metric("Naive prediction", naive_digit, f"{naive_probabilities[naive_digit]:.1%} sure", delta_color="off")
     second.plotly_chart(probability_bars(naive_probabilities, "Naive resize"), key="draw_naive_probabilities")
+
+
+@st.fragment
+def workspace(source: str, predictor: Predictor) -> None:
+    """The input and everything computed from it: a stroke reruns only this part of the page."""
+    left, right = st.columns([1, 1.3], gap="large")
+    with left:
+        image, label, origin = choose_input(source)
+    try:
+        result = preprocess_digit(image) if image is not None else None
+    except ValueError as error:
+        st.error(f"This image cannot be read as a digit: {error}")
+        result = None
+    with right:
+        if result is None:
+            if source == "Draw":
+                st.info("Draw a digit on the black canvas to see what the network thinks it is.")
+            elif image is not None:
+                st.info("No digit found in this image: it looks empty. Try one with a darker or lighter digit.")
+            show_prediction(None, None)
+            return
+        probabilities = predictor.probabilities_one(result.model_input)
+        set_current_digit(result.model_input, origin, label)
+        show_prediction(probabilities, label)
+    show_preprocessing(result)
+    if st.toggle("Compare with the naive whole-image resize", key="draw_naive"):
+        show_naive_resize(image, predictor)
+
+
+st.title("Draw a digit")
+version, predictor = chosen_model(__file__)
+
+sources = ["Draw", "Upload an image", "MNIST test image"]
+# Other pages can choose the input (a test image sent from the Confusion matrix page).
+st.session_state.setdefault("draw_source", "Draw")
+source = st.segmented_control("Input", sources, key="draw_source") or "Draw"
+workspace(source, predictor)

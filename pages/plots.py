@@ -13,7 +13,8 @@ MUTED = "#9aa5b1"
 def probability_bars(probabilities: np.ndarray, title: str = "") -> go.Figure:
     """A bar per digit, the most likely one highlighted."""
     probabilities = np.asarray(probabilities, dtype=float)
-    best = int(np.argmax(probabilities))
+    # No highlight while there is nothing to show (all zeros, before a first drawing).
+    best = int(np.argmax(probabilities)) if probabilities.max(initial=0.0) > 0 else -1
     colours = [ACCENT if digit == best else MUTED for digit in range(len(probabilities))]
     figure = go.Figure(
         go.Bar(

@@ -42,7 +42,7 @@ def test_drawing_a_seven_with_the_mouse_predicts_seven(server):
             page.wait_for_function("document.title === 'Inside a digit CNN'", timeout=120_000)
             page.get_by_role("heading", name="Draw a digit").wait_for(timeout=120_000)
             assert page.url.endswith("/draw")
-            canvas = page.locator("canvas.upper-canvas")
+            canvas = page.locator(".digit-canvas canvas")
             canvas.wait_for(timeout=120_000)
             box = canvas.bounding_box()
             # A seven: the top bar, then the long diagonal, in one stroke.
@@ -53,9 +53,8 @@ def test_drawing_a_seven_with_the_mouse_predicts_seven(server):
                 page.mouse.move(box["x"] + x, box["y"] + y, steps=12)
             page.mouse.up()
             prediction = page.locator('[data-testid="stMetric"]', has_text="Prediction")
-            prediction.locator('[data-testid="stMetricValue"]').wait_for(timeout=60_000)
-            value = prediction.locator('[data-testid="stMetricValue"]').inner_text(timeout=60_000)
-            assert value.strip() == "7"
+            # A dash until the drawing arrives, then the digit.
+            playwright.expect(prediction.locator('[data-testid="stMetricValue"]')).to_have_text("7", timeout=60_000)
             # Nothing the app serves makes the browser contact another host (fonts, icons, favicon).
             elsewhere = [url for url in requested if not url.startswith((server, "data:", "blob:"))]
             assert requested and not elsewhere
