@@ -10,12 +10,14 @@ server; requests are answered one at a time (a 28x28 image takes about 1 ms).
     worker = ForwardWorker()
     worker.probabilities("model/default/model.keras", images)   # (N, 10)
 
-If the worker cannot start or stops answering, `probabilities` raises `WorkerUnavailable`
-and the caller computes in its own process instead.
+Until the worker has started and loaded a model (in the background), or if it stops
+answering, `probabilities` raises `WorkerUnavailable` and the caller computes in its own
+process instead.
 """
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import os
 import threading
@@ -28,6 +30,9 @@ MAX_MODELS = 4
 # Seconds to wait for the worker to start (it imports TensorFlow) and for one answer.
 START_TIMEOUT = 120.0
 ANSWER_TIMEOUT = 30.0
+# A caller waits this long for the worker to be free (it may be loading another model),
+# then computes in its own process.
+BUSY_TIMEOUT = 0.2
 
 
 class WorkerUnavailable(RuntimeError):
@@ -64,32 +69,77 @@ def _serve(connection) -> None:
 
 
 class ForwardWorker:
-    """The client of one worker process, started on first use, restarted after a failure; thread-safe."""
+    """The client of one worker process; thread-safe, and never makes a caller wait for a start.
+
+    The process starts, and loads each model, in a background thread on first use; until a
+    model is ready there, `probabilities` raises WorkerUnavailable at once and the caller
+    computes in its own process. A worker that dies is started again the same way.
+    """
 
     def __init__(self):
         self._lock = threading.Lock()
         self._process = None
         self._connection = None
+        self._ready: set[str] = set()
+        self._warming: set[str] = set()
+        # Models the worker could not load: not tried again.
+        self._failed: set[str] = set()
 
     def probabilities(self, model_file: str, images: np.ndarray) -> np.ndarray:
         """Class probabilities for model input images (float32, (N, 28, 28, 1)) from the worker."""
-        with self._lock:
-            connection = self._started()
-            try:
-                connection.send((model_file, images))
-                if not connection.poll(ANSWER_TIMEOUT):
-                    raise WorkerUnavailable(f"The forward worker did not answer within {ANSWER_TIMEOUT:.0f} s.")
-                status, value = connection.recv()
-            except (EOFError, OSError, WorkerUnavailable) as error:
-                self._stop()
-                raise WorkerUnavailable(str(error) or "The forward worker stopped.") from error
+        if model_file in self._failed:
+            raise WorkerUnavailable("The forward worker could not load this model.")
+        if model_file not in self._ready:
+            self._warm_up(model_file)
+            raise WorkerUnavailable("The forward worker is not ready for this model yet.")
+        if not self._lock.acquire(timeout=BUSY_TIMEOUT):
+            raise WorkerUnavailable("The forward worker is busy.")
+        try:
+            return self._ask(model_file, images)
+        finally:
+            self._lock.release()
+
+    def _ask(self, model_file: str, images: np.ndarray) -> np.ndarray:
+        """One request and its answer; the caller holds the lock."""
+        if self._process is None or not self._process.is_alive():
+            self._stop()
+            raise WorkerUnavailable("The forward worker stopped.")
+        try:
+            self._connection.send((model_file, images))
+            if not self._connection.poll(ANSWER_TIMEOUT):
+                raise WorkerUnavailable(f"The forward worker did not answer within {ANSWER_TIMEOUT:.0f} s.")
+            status, value = self._connection.recv()
+        except (EOFError, OSError, WorkerUnavailable) as error:
+            self._stop()
+            raise WorkerUnavailable(str(error) or "The forward worker stopped.") from error
         if status != "ok":
+            self._failed.add(model_file)
             raise WorkerUnavailable(f"The forward worker failed: {value}")
         return value
 
-    def _started(self):
+    def _warm_up(self, model_file: str) -> None:
+        """Starts the process if needed and loads `model_file` in it, in a background thread."""
+        with self._lock:
+            if model_file in self._warming:
+                return
+            self._warming.add(model_file)
+        threading.Thread(target=self._warm, args=(model_file,), name="forward-worker-warm-up", daemon=True).start()
+
+    def _warm(self, model_file: str) -> None:
+        try:
+            with self._lock:
+                self._start()
+                self._ask(model_file, np.zeros((1, 28, 28, 1), np.float32))
+                self._ready.add(model_file)
+        except WorkerUnavailable as error:
+            logging.getLogger(__name__).warning("%s", error)
+        finally:
+            self._warming.discard(model_file)
+
+    def _start(self) -> None:
+        """Starts the process unless it runs; the caller holds the lock."""
         if self._process is not None and self._process.is_alive():
-            return self._connection
+            return
         self._stop()
         context = multiprocessing.get_context("spawn")
         ours, theirs = context.Pipe()
@@ -104,15 +154,16 @@ class ForwardWorker:
                 process.kill()
             raise WorkerUnavailable(f"The forward worker did not start: {error}") from error
         self._process, self._connection = process, ours
-        return ours
 
     def _stop(self) -> None:
+        """Stops the process; the caller holds the lock."""
         if self._process is not None and self._process.is_alive():
             self._process.kill()
             self._process.join(5)
         if self._connection is not None:
             self._connection.close()
         self._process = self._connection = None
+        self._ready.clear()
 
 
 _worker = ForwardWorker()

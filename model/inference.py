@@ -65,8 +65,7 @@ class Predictor:
             try:
                 return worker.probabilities(self.model_file, batch)
             except WorkerUnavailable as error:
-                logging.getLogger(__name__).warning("%s Computing in the app's process instead.", error)
-                self._worker = None
+                logging.getLogger(__name__).debug("%s Computing in the app's process instead.", error)
         return self.probabilities_in_process(batch)
 
     def probabilities_in_process(self, images: np.ndarray) -> np.ndarray:

@@ -15,6 +15,7 @@ from model.registry import (
     list_versions,
     set_active,
 )
+from model.schemas import JobStatus
 from pages.access import may_manage, public_mode, refuse_unless_manager
 from pages.common import (
     chosen_model,
@@ -174,10 +175,27 @@ def start_training(runner: JobRunner, config: TrainConfig | None) -> None:
         st.sidebar.error(f"Training could not start: {error}")
 
 
-@st.fragment(run_every=1.0)
 def job_panel(runner: JobRunner) -> None:
-    """Polls the job's status file: progress, live curves, cancel; works in any tab, after any reload."""
+    """The last run's status. While a run is active the panel polls its status every second
+    (in any tab, after any reload); otherwise it is drawn once and costs nothing."""
     status = runner.status()
+    if status is not None and status.is_active:
+        live_job_panel(runner)
+    else:
+        show_job(runner, status)
+
+
+@st.fragment(run_every=1.0)
+def live_job_panel(runner: JobRunner) -> None:
+    status = runner.status()
+    if status is None or not status.is_active:
+        # The run ended: refresh the whole page, so the version list shows it and polling stops.
+        st.rerun(scope="app")
+    show_job(runner, status)
+
+
+def show_job(runner: JobRunner, status: JobStatus | None) -> None:
+    """Progress, live curves and Cancel for an active run; the outcome of a finished one."""
     if status is None:
         st.info(
             "No training run yet. Choose settings in the sidebar and press Start training."
@@ -186,11 +204,6 @@ def job_panel(runner: JobRunner) -> None:
             "the settings and the augmentation preview."
         )
         return
-    seen = st.session_state.get("retrain_seen_state")
-    st.session_state.retrain_seen_state = (status.job, status.is_active)
-    if seen == (status.job, True) and not status.is_active:
-        # The run just ended: refresh the whole page, so the version list shows it.
-        st.rerun(scope="app")
     config = saved_config(status.config)
     title = f"`{status.preset}` run" + (
         f": {config.epochs} epochs of {config.architecture} x{config.width}" if config else ""

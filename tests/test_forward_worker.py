@@ -1,5 +1,7 @@
 """The forward worker: a process of its own answers like the app's process, and failures fall back."""
 
+import time
+
 import numpy as np
 import pytest
 
@@ -8,47 +10,84 @@ from model.inference import Predictor
 from model.registry import default_version
 from model.storage import load_model
 
+# Each test starts worker processes, which import TensorFlow.
+pytestmark = pytest.mark.slow
+
+IMAGE = np.zeros((1, 28, 28, 1), np.float32)
+
+
+def ready(worker: ForwardWorker, model_file: str, timeout: float = 120.0) -> np.ndarray:
+    """The worker's first answer, once it has started and loaded the model in the background."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return worker.probabilities(model_file, IMAGE)
+        except WorkerUnavailable:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
 
 @pytest.fixture(scope="module")
-def worker():
+def shipped() -> str:
+    return str(default_version().model_file)
+
+
+@pytest.fixture(scope="module")
+def worker(shipped):
     worker = ForwardWorker()
+    ready(worker, shipped)
     yield worker
-    worker._stop()
+    with worker._lock:
+        worker._stop()
 
 
-@pytest.fixture(scope="module")
-def shipped():
-    return default_version().model_file
+def test_until_it_is_ready_the_worker_says_so_at_once(shipped):
+    worker = ForwardWorker()
+    started = time.monotonic()
+    with pytest.raises(WorkerUnavailable, match="not ready"):
+        worker.probabilities(shipped, IMAGE)
+    assert time.monotonic() - started < 1.0
+    ready(worker, shipped)
+    with worker._lock:
+        worker._stop()
 
 
 def test_the_worker_answers_like_the_app_process(worker, shipped, small_mnist):
-    predictor = Predictor(load_model(shipped), model_file=str(shipped), worker=worker)
-    images = small_mnist[1][0][:8] / np.float32(255)
-    np.testing.assert_allclose(predictor.probabilities(images), predictor.probabilities_in_process(images), atol=1e-5)
+    predictor = Predictor(load_model(shipped), model_file=shipped, worker=worker)
+    images = small_mnist[1][0][:8, :, :, None] / np.float32(255)
     np.testing.assert_allclose(
-        predictor.probabilities_one(images[0]), predictor.probabilities_in_process(images[:1])[0], atol=1e-5
+        worker.probabilities(shipped, images), predictor.probabilities_in_process(images), atol=1e-5
+    )
+    np.testing.assert_allclose(
+        predictor.probabilities(images[..., 0]), predictor.probabilities_in_process(images), atol=1e-5
     )
 
 
-def test_a_model_the_worker_cannot_load_is_reported(worker, tmp_path):
-    with pytest.raises(WorkerUnavailable, match="failed"):
-        worker.probabilities(str(tmp_path / "missing.keras"), np.zeros((1, 28, 28, 1), np.float32))
+def test_a_model_the_worker_cannot_load_is_not_tried_again(worker, tmp_path):
+    missing = str(tmp_path / "missing.keras")
+    with pytest.raises(WorkerUnavailable):
+        ready(worker, missing, timeout=10)
+    assert missing in worker._failed
+    with pytest.raises(WorkerUnavailable, match="could not load"):
+        worker.probabilities(missing, IMAGE)
 
 
 def test_a_killed_worker_is_started_again(worker, shipped):
-    images = np.zeros((1, 28, 28, 1), np.float32)
-    first = worker.probabilities(str(shipped), images)
+    first = worker.probabilities(shipped, IMAGE)
     worker._process.kill()
     worker._process.join(5)
-    np.testing.assert_allclose(worker.probabilities(str(shipped), images), first, atol=1e-6)
+    with pytest.raises(WorkerUnavailable):
+        worker.probabilities(shipped, IMAGE)
+    np.testing.assert_allclose(ready(worker, shipped), first, atol=1e-6)
 
 
-def test_without_a_working_worker_the_app_process_answers(shipped, small_mnist, tmp_path):
+def test_without_a_working_worker_the_app_process_answers(shipped, small_mnist):
     class Broken(ForwardWorker):
         def probabilities(self, model_file, images):
             raise WorkerUnavailable("The forward worker stopped.")
 
-    predictor = Predictor(load_model(shipped), model_file=str(shipped), worker=Broken())
+    predictor = Predictor(load_model(shipped), model_file=shipped, worker=Broken())
     image = small_mnist[1][0][0] / np.float32(255)
     np.testing.assert_allclose(
         predictor.probabilities_one(image), predictor.probabilities_in_process(image[None])[0], atol=1e-6
