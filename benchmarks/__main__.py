@@ -2,6 +2,7 @@
 
     python -m benchmarks            # the full run: up to 40 minutes on 2 cores (the original recipe's 30 epochs)
     python -m benchmarks --quick    # a short version, seconds, for the test suite
+    python -m benchmarks --app      # the app's figures only (cold start, strokes, 30 visitors), merged in
 
 Prints a table and writes `benchmarks/results.json` (or `--out`).
 """
@@ -19,10 +20,11 @@ import keras
 import numpy as np
 import streamlit
 
+from benchmarks import draw_latency, load
 from benchmarks.drawn_digits import drawn_accuracy, render_drawn
 from benchmarks.server import BROWSER_ARGS, CHROMIUM, streamlit_server
 from model.evaluation import evaluate
-from model.files import write_json
+from model.files import read_json, write_json
 from model.inference import Predictor
 from model.inspection import feature_maps, grad_cam
 from model.mnist import load_mnist
@@ -177,6 +179,18 @@ def cold_start(timeout: float = 180.0) -> float | None:
             browser.close()
 
 
+def app_figures(quick: bool) -> dict:
+    """The app as visitors feel it: cold start, stroke to prediction in a browser, a class of visitors at once."""
+    results = {"cold_start_s": None if quick else cold_start()}
+    results.update(draw_latency.run(strokes=3 if quick else 30) or {})
+    visitors, seconds = (2, 6.0) if quick else (30, 60.0)
+    measured = load.run(visitors, seconds)
+    results.update(
+        {f"load_{visitors}_{key}": measured[key] for key in ("p50_ms", "p95_ms", "errors", "rss_mb", "strokes")}
+    )
+    return results
+
+
 def run(quick: bool, original_epochs: int = 30) -> dict:
     data = load_mnist()
     (x_train, y_train), (x_test, y_test) = data
@@ -203,12 +217,11 @@ def run(quick: bool, original_epochs: int = 30) -> dict:
         results["train_images_per_s"] = training_throughput(small, ["quick"], images=256)
         results.update(seconds_to_accuracy(small, "quick", (0.99,), epochs=1, train_size=256))
         results["original_seconds_to_99_0"] = None
-        results["cold_start_s"] = None
     else:
         results["train_images_per_s"] = training_throughput(data, ["quick", "standard", "original"], images=12800)
         results.update(seconds_to_accuracy(data, "quick", (0.99, 0.994)))
         results.update(seconds_to_accuracy(data, "original", (0.99, 0.994), epochs=original_epochs))
-        results["cold_start_s"] = cold_start()
+    results.update(app_figures(quick))
     return results
 
 
@@ -241,9 +254,29 @@ def table(results: dict) -> str:
         f"| drawn digits, preprocessed / naive ({results['drawn_count']:,}) | "
         f"{results['drawn_preprocessed_accuracy']:.2%} / {results['drawn_naive_accuracy']:.2%} |"
     )
-    cold = results.get("cold_start_s")
-    lines.append(f"| app cold start | {'not measured' if cold is None else f'{cold:.1f} s'} |")
+    lines += app_table(results)
     return "\n".join(["| measure | value |", "| --- | --- |", *lines])
+
+
+def app_table(results: dict) -> list[str]:
+    """The table's rows of `app_figures`."""
+    cold = results.get("cold_start_s")
+    lines = [f"| app cold start | {'not measured' if cold is None else f'{cold:.1f} s'} |"]
+    if results.get("draw_roundtrip_p50_ms") is not None:
+        lines.append(
+            f"| pen-up to prediction, browser, p50 / p95 ({results['draw_roundtrip_strokes']} strokes) | "
+            f"{results['draw_roundtrip_p50_ms']:.0f} / {results['draw_roundtrip_p95_ms']:.0f} ms |"
+        )
+        lines.append(f"| pen-up to prediction, first stroke | {results['draw_first_stroke_ms']:.0f} ms |")
+    for key in sorted(k for k in results if k.startswith("load_") and k.endswith("_p50_ms")):
+        prefix = key.removesuffix("_p50_ms")
+        visitors = prefix.removeprefix("load_")
+        lines.append(
+            f"| {visitors} visitors, a stroke every 3 s: p50 / p95, errors, server memory "
+            f"({results[prefix + '_strokes']} strokes) | {results[key]:.0f} / {results[prefix + '_p95_ms']:.0f} ms, "
+            f"{results[prefix + '_errors']}, {results[prefix + '_rss_mb']:.0f} MB |"
+        )
+    return lines
 
 
 def main(argv=None) -> dict:
@@ -255,8 +288,14 @@ def main(argv=None) -> dict:
         default=30,
         help="at most this many epochs of the original recipe (its own is 30)",
     )
+    parser.add_argument("--app", action="store_true", help="only the app's figures, merged into the results file")
     parser.add_argument("--out", type=Path, default=RESULTS, help=f"where to write the results (default {RESULTS})")
     args = parser.parse_args(argv)
+    if args.app:
+        results = {**(read_json(args.out) if args.out.exists() else {}), **app_figures(args.quick)}
+        print("\n".join(["| measure | value |", "| --- | --- |", *app_table(results)]))
+        write_json(results, args.out)
+        return results
     results = run(args.quick, args.original_epochs)
     print(table(results))
     print(f"Machine: {results['machine']['cpu']}, {results['machine']['cores']} cores")

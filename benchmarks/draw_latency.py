@@ -44,20 +44,33 @@ SOURCE = f"""() => {{
 }}"""
 
 
+def _open(browser, url: str):
+    page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+    page.goto(f"{url}/draw", timeout=120_000)
+    canvas = page.locator(".digit-canvas canvas")
+    canvas.wait_for(timeout=120_000)
+    return page, canvas.bounding_box()
+
+
 def measure(url: str, strokes: int, timeout: float = 30.0) -> dict:
-    """Times the first stroke and `strokes` more on the Draw page at `url`; milliseconds."""
+    """Times a visitor's first stroke and `strokes` more on the Draw page at `url`; milliseconds.
+
+    The server is warmed first, as before a class: someone opens the page and draws once
+    (TensorFlow, the model and the forward worker load); the visitor timed is a new session.
+    """
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as driver:
         browser = driver.chromium.launch(executable_path=str(CHROMIUM), args=BROWSER_ARGS)
         try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.goto(f"{url}/draw", timeout=120_000)
-            canvas = page.locator(".digit-canvas canvas")
-            canvas.wait_for(timeout=120_000)
-            # A visitor looks at the page a moment before drawing; the page settles meanwhile.
+            warm, box = _open(browser, url)
+            _stroke(warm, box, [(60, 55), (215, 58)])
+            warm.wait_for_function(PREDICTED, polling="raf", timeout=120_000)
+            warm.context.close()
+            time.sleep(8.0)
+            page, box = _open(browser, url)
+            # A visitor looks at the page a moment before drawing.
             time.sleep(3.0)
-            box = canvas.bounding_box()
             # The top bar of a seven first; the prediction appears.
             released = _stroke(page, box, [(60, 55), (110, 52), (160, 55), (215, 58)])
             page.wait_for_function(PREDICTED, polling="raf", timeout=timeout * 1000)

@@ -66,7 +66,8 @@ def show_prediction(probabilities: np.ndarray | None, label: int | None) -> None
     st.plotly_chart(probability_bars(probabilities), key="draw_probabilities")
 
 
-def show_preprocessing(result: PreprocessResult) -> None:
+def show_preprocessing(result: PreprocessResult | None) -> None:
+    """MNIST's recipe step by step on the input; blank squares until there is a digit."""
     st.subheader("What the network sees")
     st.caption(
         "MNIST digits were scaled so their longer side fits a 20x20 box, then centred by centre of mass "
@@ -78,7 +79,8 @@ def show_preprocessing(result: PreprocessResult) -> None:
         "scaled": "scaled into 20x20",
         "centred": "centred in 28x28 (the network's input)",
     }
-    for column, (name, step) in zip(st.columns(4), result.steps.items()):
+    steps = result.steps if result is not None else dict.fromkeys(captions, np.zeros((28, 28), np.float32))
+    for column, (name, step) in zip(st.columns(4), steps.items()):
         column.image(step, caption=captions[name], width=160, clamp=True)
 
 
@@ -114,12 +116,15 @@ def workspace(source: str, predictor: Predictor) -> None:
             elif image is not None:
                 st.info("No digit found in this image: it looks empty. Try one with a darker or lighter digit.")
             show_prediction(None, None)
-            return
-        probabilities = predictor.probabilities_one(result.model_input)
-        set_current_digit(result.model_input, origin, label)
-        show_prediction(probabilities, label)
+        else:
+            probabilities = predictor.probabilities_one(result.model_input)
+            set_current_digit(result.model_input, origin, label)
+            show_prediction(probabilities, label)
+    # Shown, blank, before the first digit too: the page keeps its layout, and the browser
+    # has loaded the code of every element before the first stroke.
     show_preprocessing(result)
-    if st.toggle("Compare with the naive whole-image resize", key="draw_naive"):
+    compare = st.toggle("Compare with the naive whole-image resize", key="draw_naive", disabled=result is None)
+    if compare and result is not None:
         show_naive_resize(image, predictor)
 
 

@@ -37,4 +37,8 @@ def test_quick_benchmark_writes_every_key(tmp_path, mnist_file, monkeypatch, cap
     assert results["quick_epochs_run"] == 1
     assert 0.0 <= results["drawn_preprocessed_accuracy"] <= 1.0 and results["drawn_count"] == 100
     assert results["machine"]["cores"] >= 1 and "tensorflow" in results["versions"]
+    # The app's figures: strokes in a real browser, and two visitors through the websocket protocol.
+    assert results["draw_roundtrip_strokes"] == 3 and results["draw_roundtrip_p50_ms"] > 0
+    assert results["load_2_strokes"] >= 2 and results["load_2_errors"] == 0 and results["load_2_p95_ms"] > 0
+    assert results["load_2_rss_mb"] > 100
     assert "| inference p50 / p95 (ms) |" in capsys.readouterr().out

@@ -1,0 +1,206 @@
+"""A class at once: N visitors on the Draw page of one server, each drawing a stroke every few
+seconds, through Streamlit's own websocket protocol.
+
+    python -m benchmarks.load [--visitors 30] [--seconds 60] [--every 3]
+
+Each visitor is a websocket session that speaks what a browser speaks: it opens the Draw
+page, then sends what the canvas sends when the pen lifts (a new drawing, as a PNG data
+URL, which reruns the page's fragment) and times it until the server reports the run
+finished, with the new prediction among what it sent. A stroke without an answer within
+10 s, or an error from the server, counts as an error. The server's memory (its process
+and its children, the forward worker among them) is sampled every second.
+
+Real browsers would be the truest visitors, but 30 headless Chromium pages take about 1.6
+of this machine's 2 cores by themselves (measured), so they would measure the browsers;
+`benchmarks.draw_latency` measures one real browser end to end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import io
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+from streamlit.proto.BackMsg_pb2 import BackMsg
+from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+from benchmarks.server import streamlit_server
+
+STROKE_TIMEOUT = 10.0
+# Opening the page may wait for TensorFlow to load and for the model, on a fresh server.
+OPEN_TIMEOUT = 120.0
+
+
+def drawings(count: int, seed: int) -> list[str]:
+    """PNG data URLs of a canvas gaining one random stroke at a time, as the canvas sends them."""
+    rng = np.random.default_rng(seed)
+    canvas = Image.new("RGBA", (280, 280))
+    pen = ImageDraw.Draw(canvas)
+    urls = []
+    for _ in range(count):
+        x, y = rng.uniform(40, 240), rng.uniform(40, 200)
+        pen.line([(x, y), (x + rng.uniform(-30, 30), y + 40)], fill=(255, 255, 255, 255), width=22)
+        buffer = io.BytesIO()
+        canvas.save(buffer, format="PNG")
+        urls.append("data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode())
+    return urls
+
+
+class Visitor:
+    """One websocket session on the Draw page."""
+
+    def __init__(self, socket):
+        self.socket = socket
+        self.page_hash = ""
+        self.canvas_id = None
+        self.fragment_id = ""
+
+    async def rerun(
+        self,
+        widget_states: list | None = None,
+        fragment_id: str = "",
+        page_name: str = "",
+        timeout: float = STROKE_TIMEOUT,
+    ) -> str:
+        """Sends a rerun and reads until the run finishes (each message within `timeout` s);
+        returns what was predicted ("" if nothing)."""
+        message = BackMsg()
+        state = message.rerun_script
+        state.page_script_hash = self.page_hash
+        state.page_name = page_name
+        state.fragment_id = fragment_id
+        state.widget_states.widgets.extend(widget_states or [])
+        await self.socket.send(message.SerializeToString())
+        predicted = ""
+        while True:
+            reply = ForwardMsg()
+            reply.ParseFromString(await asyncio.wait_for(self.socket.recv(), timeout))
+            kind = reply.WhichOneof("type")
+            if kind == "new_session" and reply.new_session.page_script_hash:
+                self.page_hash = reply.new_session.page_script_hash
+            elif kind == "navigation" and reply.navigation.page_script_hash:
+                self.page_hash = reply.navigation.page_script_hash
+            elif kind == "delta" and reply.delta.WhichOneof("type") == "new_element":
+                element = reply.delta.new_element
+                if element.WhichOneof("type") == "bidi_component":
+                    self.canvas_id = element.bidi_component.id
+                    self.fragment_id = reply.delta.fragment_id
+                elif element.WhichOneof("type") == "metric" and element.metric.label == "Prediction":
+                    predicted = element.metric.body
+            elif kind == "script_finished":
+                if reply.script_finished == ForwardMsg.FINISHED_EARLY_FOR_RERUN:
+                    continue
+                return predicted
+
+    async def stroke(self, drawing: str) -> str:
+        widget = BackMsg().rerun_script.widget_states.widgets.add()
+        widget.id = self.canvas_id
+        widget.json_value = json.dumps({"drawing": drawing})
+        return await self.rerun([widget], fragment_id=self.fragment_id)
+
+
+def _rss_mb(port: int) -> float:
+    """Resident memory of the Streamlit server on `port` and all its descendants, in MB."""
+    processes = {}
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            fields = dict(line.split(":", 1) for line in status.read_text().splitlines() if ":" in line)
+            command = (status.parent / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        processes[int(status.parent.name)] = (int(fields["PPid"]), fields.get("VmRSS", "0 kB"), command)
+    roots = [
+        pid
+        for pid, (_, _, command) in processes.items()
+        if b"streamlit" in command[:3] and str(port).encode() in command
+    ]
+    total, stack = 0.0, list(roots)
+    while stack:
+        pid = stack.pop()
+        total += int(processes[pid][1].split()[0]) / 1024
+        stack += [child for child, (parent, _, _) in processes.items() if parent == pid]
+    return total
+
+
+async def _visitor(url: str, index: int, seconds: float, every: float, opened: asyncio.Barrier, results: dict) -> None:
+    import websockets
+
+    strokes = drawings(int(seconds / every) + 2, seed=index)
+    socket_url = url.replace("http://", "ws://") + "/_stcore/stream"
+    try:
+        # The class arrives a visitor every half second, and starts drawing once all are in.
+        await asyncio.sleep(0.5 * index)
+        async with websockets.connect(socket_url, subprotocols=["streamlit"], max_size=None, open_timeout=60) as socket:
+            visitor = Visitor(socket)
+            await visitor.rerun(page_name="draw", timeout=OPEN_TIMEOUT)
+            if visitor.canvas_id is None:
+                raise RuntimeError("the Draw page showed no canvas")
+            await opened.wait()
+            # The visitors' strokes are spread over the period; each keeps its rhythm.
+            await asyncio.sleep(every * index / results["visitors"])
+            deadline = time.perf_counter() + seconds
+            for number, drawing in enumerate(strokes):
+                if time.perf_counter() >= deadline:
+                    break
+                planned = time.perf_counter() + every
+                started = time.perf_counter()
+                try:
+                    predicted = await visitor.stroke(drawing)
+                    if not predicted.isdigit():
+                        raise RuntimeError(f"no prediction came back ({predicted!r})")
+                    results["times"].append((time.perf_counter() - started) * 1000)
+                except (TimeoutError, RuntimeError) as error:
+                    results["errors"].append(f"visitor {index}, stroke {number}: {type(error).__name__}: {error}")
+                await asyncio.sleep(max(0.0, planned - time.perf_counter()))
+    except Exception as error:  # The session did not open: every stroke of this visitor is lost.
+        results["errors"].append(f"visitor {index}: {type(error).__name__}: {error}")
+        await opened.abort()
+
+
+async def _run(url: str, port: int, visitors: int, seconds: float, every: float) -> dict:
+    results = {"times": [], "errors": [], "visitors": visitors}
+    opened = asyncio.Barrier(visitors)
+    tasks = [asyncio.create_task(_visitor(url, index, seconds, every, opened, results)) for index in range(visitors)]
+    memory = []
+    while not all(task.done() for task in tasks):
+        memory.append(_rss_mb(port))
+        await asyncio.sleep(1.0)
+    times = np.array(results["times"])
+    return {
+        "visitors": visitors,
+        "seconds": seconds,
+        "stroke_every_s": every,
+        "strokes": int(len(times)),
+        "p50_ms": float(np.percentile(times, 50)) if len(times) else None,
+        "p95_ms": float(np.percentile(times, 95)) if len(times) else None,
+        "errors": len(results["errors"]),
+        "error_examples": results["errors"][:5],
+        "rss_mb": float(max(memory)) if memory else None,
+    }
+
+
+def run(visitors: int = 30, seconds: float = 60.0, every: float = 3.0) -> dict:
+    """Starts the app and runs the visitors against it."""
+    with streamlit_server(timeout=180.0) as url:
+        return asyncio.run(_run(url, int(url.rsplit(":", 1)[1]), visitors, seconds, every))
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.load", description=__doc__.splitlines()[0])
+    parser.add_argument("--visitors", type=int, default=30)
+    parser.add_argument("--seconds", type=float, default=60.0, help="how long each visitor keeps drawing")
+    parser.add_argument("--every", type=float, default=3.0, help="seconds between a visitor's strokes")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    print(json.dumps(run(args.visitors, args.seconds, args.every), indent=2))
+
+
+if __name__ == "__main__":
+    main()
