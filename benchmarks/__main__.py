@@ -181,7 +181,10 @@ def cold_start(timeout: float = 180.0) -> float | None:
 
 def app_figures(quick: bool) -> dict:
     """The app as visitors feel it: cold start, stroke to prediction in a browser, a class of visitors at once."""
-    results = {"cold_start_s": None if quick else cold_start()}
+    results = {
+        "app_measured": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "cold_start_s": None if quick else cold_start(),
+    }
     results.update(draw_latency.run(strokes=3 if quick else 30) or {})
     visitors, seconds = (2, 6.0) if quick else (30, 60.0)
     measured = load.run(visitors, seconds)
