@@ -35,6 +35,11 @@ def as_model_input(images: np.ndarray) -> np.ndarray:
     return array
 
 
+def fitted(model: keras.Model, images: tf.Tensor) -> tf.Tensor:
+    """(N, 28, 28, 1) images shaped as the model's input takes them: (N, 28, 28, 1) or (N, 28, 28)."""
+    return tf.reshape(images, [-1, *model.inputs[0].shape[1:]])
+
+
 class Predictor:
     """Wraps a Keras model for fast, thread-safe inference.
 
@@ -53,7 +58,7 @@ class Predictor:
         self._worker = worker
         self._lock = threading.Lock()
         self._forward = tf.function(
-            lambda images: model(images, training=False),
+            lambda images: model(fitted(model, images), training=False),
             input_signature=[tf.TensorSpec([None, 28, 28, 1], tf.float32)],
         )
 

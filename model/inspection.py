@@ -15,7 +15,7 @@ import numpy as np
 import tensorflow as tf
 
 from model.architecture import inspectable_layers
-from model.inference import as_model_input
+from model.inference import as_model_input, fitted
 
 _cache: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _cache_lock = threading.Lock()
@@ -40,28 +40,53 @@ def layer_shapes(model: keras.Model) -> dict[str, tuple[int, int, int]]:
     return {layer.name: tuple(int(size) for size in layer.output.shape[1:]) for layer in inspectable_layers(model)}
 
 
+def _graph(model: keras.Model) -> tuple[keras.KerasTensor, dict[str, tuple[keras.KerasTensor, keras.KerasTensor]]]:
+    """The model's input and each layer's (input, output) tensors, all in one connected graph.
+
+    A functional model has its own. A Sequential model's layers are called several times
+    while Keras builds it (each layer's first call belongs to a different partial graph),
+    so its layers are called once more here, in order, on a new input.
+    """
+    if isinstance(model, keras.Sequential):
+        inputs = keras.Input(model.inputs[0].shape[1:])
+        tensors, x = {}, inputs
+        for layer in model.layers:
+            tensors[layer.name] = (x, layer(x))
+            x = tensors[layer.name][1]
+        return inputs, tensors
+    return model.inputs[0], {layer.name: (layer.input, layer.output) for layer in model.layers[1:]}
+
+
 class _Inspector:
     """The sub-models of one model, built once: all feature maps in one call, and gradient helpers."""
 
     def __init__(self, model: keras.Model):
+        self.model = model
         self.names = [layer.name for layer in inspectable_layers(model)]
-        outputs = [activation_layer(model, name).output for name in self.names]
-        self.maps_model = keras.Model(model.input, outputs, name=f"{model.name}_feature_maps")
         self.lock = threading.Lock()
-        self.maps = tf.function(
-            lambda images: self.maps_model(images, training=False),
-            input_signature=[tf.TensorSpec([None, 28, 28, 1], tf.float32)],
-        )
+        self.inputs, self.tensors = _graph(model)
+        if self.names:
+            outputs = [self.tensors[activation_layer(model, name).name][1] for name in self.names]
+            self.maps_model = keras.Model(self.inputs, outputs, name=f"{model.name}_feature_maps")
+            self.maps = tf.function(
+                lambda images: self.maps_model(fitted(model, images), training=False),
+                input_signature=[tf.TensorSpec([None, 28, 28, 1], tf.float32)],
+            )
         # The classifier's inputs and weights, to take gradients of logits rather than of
         # saturated softmax probabilities.
         head = model.layers[-1]
         self.head = head
-        self.features_model = keras.Model(model.input, head.input)
+        self.features_model = keras.Model(self.inputs, self.tensors[head.name][0])
         self.cam_functions: dict[str, tf.types.experimental.GenericFunction] = {}
         self.saliency_function = tf.function(self._saliency, input_signature=_SIGNATURE)
 
     def logits(self, features):
         head = self.head
+        if isinstance(head, keras.layers.Softmax) or (
+            isinstance(head, keras.layers.Activation) and getattr(head.activation, "__name__", "") == "softmax"
+        ):
+            # A softmax of its own: its input is the logits.
+            return features
         if isinstance(head, keras.layers.Dense):
             return tf.matmul(features, head.kernel) + (head.bias if head.use_bias else 0.0)
         return head(features)
@@ -69,11 +94,14 @@ class _Inspector:
     def cam_function(self, model: keras.Model, layer_name: str):
         """A traced Grad-CAM for one layer: (image, class) -> (28, 28) map before normalisation."""
         if layer_name not in self.cam_functions:
-            gradient_model = keras.Model(model.input, [activation_layer(model, layer_name).output, self.head.input])
+            gradient_model = keras.Model(
+                self.inputs,
+                [self.tensors[activation_layer(model, layer_name).name][1], self.tensors[self.head.name][0]],
+            )
 
             def cam(images, class_index):
                 with tf.GradientTape() as tape:
-                    activations, features = gradient_model(images, training=False)
+                    activations, features = gradient_model(fitted(model, images), training=False)
                     score = tf.gather(self.logits(features), class_index, axis=1)
                 gradients = tape.gradient(score, activations)
                 weights = tf.reduce_mean(gradients, axis=(1, 2), keepdims=True)
@@ -86,7 +114,9 @@ class _Inspector:
     def _saliency(self, images, class_index):
         with tf.GradientTape() as tape:
             tape.watch(images)
-            score = tf.gather(self.logits(self.features_model(images, training=False)), class_index, axis=1)
+            score = tf.gather(
+                self.logits(self.features_model(fitted(self.model, images), training=False)), class_index, axis=1
+            )
         return tf.abs(tape.gradient(score, images))[0, ..., 0]
 
 
@@ -113,6 +143,9 @@ def feature_maps(model: keras.Model, model_input: np.ndarray) -> dict[str, np.nd
     In layer order, each shaped (H, W, C) as the layer's output; one call of one cached sub-model.
     """
     inspector = _inspector(model)
+    if not inspector.names:
+        _one_input(model_input)
+        return {}
     with inspector.lock:
         outputs = inspector.maps(_one_input(model_input))
     if not isinstance(outputs, (list, tuple)):
@@ -126,6 +159,11 @@ def kernels(model: keras.Model, layer_name: str) -> np.ndarray:
     if not isinstance(layer, keras.layers.Conv2D):
         raise ValueError(f"{layer_name!r} is a {type(layer).__name__}, not a convolution layer.")
     return np.asarray(layer.kernel)
+
+
+def first_convolution(model: keras.Model) -> str | None:
+    """The name of the model's first convolution layer, or None when it has none."""
+    return next((layer.name for layer in inspectable_layers(model) if isinstance(layer, keras.layers.Conv2D)), None)
 
 
 def default_cam_layer(model: keras.Model) -> str:

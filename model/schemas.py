@@ -12,6 +12,7 @@ raises ValueError. `to_dict` gives what `json.dump` writes.
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import functools
 import types
 import typing
@@ -76,6 +77,11 @@ def _conforms(value: Any, kind: Any) -> bool:
     if kind is int:
         return isinstance(value, int) and not isinstance(value, bool)
     return isinstance(value, origin or kind)
+
+
+def utc_now() -> str:
+    """The time now as the files record it: ISO 8601 in UTC, to the second."""
+    return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
 
 
 @dataclass(frozen=True)

@@ -3,10 +3,143 @@
 import numpy as np
 import streamlit as st
 
-from model.inspection import default_cam_layer, feature_maps, grad_cam, kernels, layer_shapes, saliency
+from model.inspection import (
+    default_cam_layer,
+    feature_maps,
+    first_convolution,
+    grad_cam,
+    kernels,
+    layer_shapes,
+    saliency,
+)
 from model.preprocess import from_uint8
 from pages.common import chosen_model, current_digit, mnist_test_set, new_click
 from pages.plots import image_figure, mosaic_figure, overlay_figure, probability_bars, tile_channels
+
+
+def maps_section(model, image) -> None:
+    """Every convolution and pooling layer's channels as a mosaic, one channel large, the first filters."""
+    shapes = layer_shapes(model)
+    if not shapes:
+        st.info(
+            "This model has no convolution or pooling layers, so there are no feature maps to show: its "
+            "layers see the digit as a flat list of pixels. Saliency below still shows which pixels matter."
+        )
+        return
+    names = list(shapes)
+    layer = st.selectbox(
+        "Layer", names, key="feature_layer", format_func=lambda name: f"{name}: {' x '.join(map(str, shapes[name]))}"
+    )
+    maps = feature_maps(model, image)[layer]
+    height, width, channels = maps.shape
+
+    options = st.columns(3)
+    per_channel = (
+        options[0].radio("Colour scale", ["shared", "per channel"], horizontal=True, key="feature_scale")
+        == "per channel"
+    )
+    strongest_first = options[1].toggle("Strongest channels first", key="feature_order")
+    order = np.argsort(-maps.max(axis=(0, 1)), kind="stable") if strongest_first else np.arange(channels)
+    columns = 16 if height * width == 1 else min(8, channels)
+
+    st.subheader(f"{layer}: {channels} channels of {height} x {width}")
+    st.caption(
+        "Each square is one channel (one learned filter) of this layer: bright where the pattern it detects "
+        "appears in the digit. Early layers find edges and strokes; deeper ones, coarser parts of digits."
+        + (" This layer's maps are 1 x 1: each square is one number." if height * width == 1 else "")
+    )
+    mosaic = tile_channels(maps, order, per_channel, columns)
+    event = st.plotly_chart(
+        mosaic_figure(mosaic, (height, width), order, columns),
+        key="feature_grid",
+        on_select="rerun",
+        selection_mode="points",
+        config={"displayModeBar": False},
+    )
+    # A click on a tile picks its channel (the figure's customdata); the picker stays free.
+    click = new_click(event, "feature_last_click", layer)
+    if click is not None and click.get("customdata", -1) >= 0:
+        st.session_state.feature_channel = int(click["customdata"])
+    st.session_state.feature_channel = min(st.session_state.get("feature_channel", int(order[0])), channels - 1)
+    channel = options[2].number_input(
+        "Channel", 0, channels - 1, key="feature_channel", help="Or click a square in the grid."
+    )
+
+    left, right = st.columns(2)
+    with left:
+        st.plotly_chart(
+            image_figure(maps[..., channel], title=f"{layer}, channel {channel}"), key="feature_channel_big"
+        )
+        st.caption(
+            f"Channel {channel} at full size: its strongest value is {maps[..., channel].max():.2f}, "
+            f"its mean {maps[..., channel].mean():.2f}. Hover to read values."
+        )
+    with right:
+        filters_panel(model)
+
+
+def filters_panel(model) -> None:
+    """The first convolution's filters, one tile each."""
+    first = first_convolution(model)
+    if first is None:
+        st.caption("This model's first feature-map layer is a pooling layer: it has no filters to show.")
+        return
+    filters = kernels(model, first)[:, :, 0, :]
+    filter_columns = 8
+    # One symmetric scale for all filters, so white is zero.
+    limit = float(np.abs(filters).max()) or 1.0
+    filter_mosaic = tile_channels(filters, np.arange(filters.shape[-1]), False, filter_columns, (-limit, limit))
+    st.plotly_chart(
+        mosaic_figure(
+            filter_mosaic,
+            filters.shape[:2],
+            np.arange(filters.shape[-1]),
+            filter_columns,
+            colorscale="RdBu",
+            height=260,
+        ),
+        key="feature_filters",
+    )
+    st.caption(
+        f"The {filters.shape[-1]} filters of {first}, each {filters.shape[0]} x {filters.shape[1]} weights "
+        "(red negative, blue positive): the first layer slides each over the digit to make its maps."
+    )
+
+
+def explanation_section(model, image, predicted: int) -> None:
+    """Grad-CAM (for models with a convolution that keeps a map) or saliency, for any class."""
+    st.subheader("Why did it say that?")
+    try:
+        cam_layer = default_cam_layer(model)
+        methods = ["Grad-CAM", "Saliency"]
+    except ValueError:
+        cam_layer, methods = None, ["Saliency"]
+    choice = st.columns(2)
+    method = choice[0].radio("Method", methods, horizontal=True, key="feature_method")
+    target = choice[1].selectbox(
+        "Explain the class",
+        list(range(10)),
+        index=predicted,
+        key="feature_class",
+        format_func=lambda d: f"{d} (predicted)" if d == predicted else str(d),
+    )
+    if method == "Grad-CAM":
+        heat = grad_cam(model, image, target, cam_layer)
+        explanation = (
+            f"Grad-CAM weighs the channels of {cam_layer} by how much they raise the score for {target}: "
+            "bright regions are where the evidence for that digit is."
+        )
+    else:
+        heat = saliency(model, image, target)
+        explanation = (
+            f"Saliency shows which pixels would change the score for {target} most if they changed: "
+            "a sharper but noisier view than Grad-CAM."
+        )
+    if cam_layer is None:
+        explanation += " Grad-CAM needs a convolution whose output is still a map; this model has none."
+    st.plotly_chart(overlay_figure(image, heat, f"{method} for {target}"), key="feature_explanation")
+    st.caption(explanation)
+
 
 st.title("Feature maps")
 version, predictor = chosen_model(__file__)
@@ -35,98 +168,5 @@ with top[1]:
     )
     st.plotly_chart(probability_bars(probabilities), key="feature_probabilities")
 
-# Every convolution and pooling layer, with its output shape.
-shapes = layer_shapes(model)
-names = list(shapes)
-layer = st.selectbox(
-    "Layer", names, key="feature_layer", format_func=lambda name: f"{name}: {' x '.join(map(str, shapes[name]))}"
-)
-maps = feature_maps(model, image)[layer]
-height, width, channels = maps.shape
-
-options = st.columns(3)
-per_channel = (
-    options[0].radio("Colour scale", ["shared", "per channel"], horizontal=True, key="feature_scale") == "per channel"
-)
-strongest_first = options[1].toggle("Strongest channels first", key="feature_order")
-order = np.argsort(-maps.max(axis=(0, 1)), kind="stable") if strongest_first else np.arange(channels)
-columns = 16 if height * width == 1 else min(8, channels)
-
-st.subheader(f"{layer}: {channels} channels of {height} x {width}")
-st.caption(
-    "Each square is one channel (one learned filter) of this layer: bright where the pattern it detects "
-    "appears in the digit. Early layers find edges and strokes; deeper ones, coarser parts of digits."
-    + (" This layer's maps are 1 x 1: each square is one number." if height * width == 1 else "")
-)
-mosaic = tile_channels(maps, order, per_channel, columns)
-event = st.plotly_chart(
-    mosaic_figure(mosaic, (height, width), order, columns),
-    key="feature_grid",
-    on_select="rerun",
-    selection_mode="points",
-    config={"displayModeBar": False},
-)
-# A click on a tile picks its channel (the figure's customdata; -1 between tiles); the picker stays free.
-click = new_click(event, "feature_last_click", layer)
-if click is not None and click.get("customdata", -1) >= 0:
-    st.session_state.feature_channel = int(click["customdata"])
-st.session_state.feature_channel = min(st.session_state.get("feature_channel", int(order[0])), channels - 1)
-channel = options[2].number_input(
-    "Channel", 0, channels - 1, key="feature_channel", help="Or click a square in the grid."
-)
-
-left, right = st.columns(2)
-with left:
-    st.plotly_chart(image_figure(maps[..., channel], title=f"{layer}, channel {channel}"), key="feature_channel_big")
-    st.caption(
-        f"Channel {channel} at full size: its strongest value is {maps[..., channel].max():.2f}, "
-        f"its mean {maps[..., channel].mean():.2f}. Hover to read values."
-    )
-with right:
-    first = next(name for name in names if name.startswith("conv"))
-    filters = kernels(model, first)[:, :, 0, :]
-    filter_columns = 8
-    # One symmetric scale for all filters, so white is zero.
-    limit = float(np.abs(filters).max()) or 1.0
-    filter_mosaic = tile_channels(filters, np.arange(filters.shape[-1]), False, filter_columns, (-limit, limit))
-    st.plotly_chart(
-        mosaic_figure(
-            filter_mosaic,
-            filters.shape[:2],
-            np.arange(filters.shape[-1]),
-            filter_columns,
-            colorscale="RdBu",
-            height=260,
-        ),
-        key="feature_filters",
-    )
-    st.caption(
-        f"The {filters.shape[-1]} filters of {first}, each {filters.shape[0]} x {filters.shape[1]} weights "
-        "(red negative, blue positive): the first layer slides each over the digit to make its maps."
-    )
-
-st.subheader("Why did it say that?")
-choice = st.columns(2)
-method = choice[0].radio("Method", ["Grad-CAM", "Saliency"], horizontal=True, key="feature_method")
-target = choice[1].selectbox(
-    "Explain the class",
-    list(range(10)),
-    index=predicted,
-    key="feature_class",
-    format_func=lambda d: f"{d} (predicted)" if d == predicted else str(d),
-)
-if method == "Grad-CAM":
-    cam_layer = default_cam_layer(model)
-    heat = grad_cam(model, image, target, cam_layer)
-    explanation = (
-        f"Grad-CAM weighs the channels of {cam_layer} by how much they raise the score for {target}: "
-        "bright regions are where the evidence for that digit is."
-    )
-else:
-    heat = saliency(model, image, target)
-    explanation = (
-        f"Saliency shows which pixels would change the score for {target} most if they changed: "
-        "a sharper but noisier view than Grad-CAM."
-    )
-st.plotly_chart(overlay_figure(image, heat, f"{method} for {target}"), key="feature_explanation")
-st.caption(explanation)
+maps_section(model, image)
+explanation_section(model, image, predicted)

@@ -16,8 +16,10 @@ from model.registry import (
     set_active,
 )
 from model.schemas import JobStatus
+from model.upload import ModelRefused, import_model
 from pages.access import may_manage, public_mode, refuse_unless_manager
 from pages.common import (
+    HEAVY_WORK,
     chosen_model,
     current_digit,
     evaluation_on_test_set,
@@ -317,11 +319,39 @@ def _change_registry(change, version_id: str, done: str) -> None:
     st.rerun()
 
 
+def upload_section() -> None:
+    """Bring your own model: for whoever may manage, a `.keras` classifier becomes a version."""
+    if not may_manage():
+        return
+    st.subheader("Bring your own model")
+    st.caption(
+        "A Keras 3 `.keras` file of a classifier that takes one 28x28 (or 28x28x1) image with values in 0-1 "
+        "and ends in a softmax over the 10 digits, up to 10 MB. It loads in safe mode (no Lambda layers or "
+        "custom classes), is checked, measured on the test images and added as a version."
+    )
+    columns = st.columns([2, 1], vertical_alignment="bottom")
+    upload = columns[0].file_uploader("Model file", type=["keras"], key="retrain_upload")
+    label = columns[1].text_input("Name", value="uploaded", max_chars=20, key="retrain_upload_name")
+    if (
+        upload is not None
+        and st.button("Add as a version", key="retrain_upload_add")
+        and refuse_unless_manager("Uploading a model")
+    ):
+        try:
+            with st.spinner("Checking the model and measuring it on the test images..."), HEAVY_WORK:
+                version = import_model(upload.getvalue(), label, mnist_test_set())
+        except (ModelRefused, RegistryFull, ValueError, OSError) as error:
+            st.error(f"{upload.name} was not added. {error}")
+            return
+        st.toast(f"Added {version.id}; choose it under Model version in the sidebar.")
+        st.rerun()
+
+
 def compare_section(versions: list[ModelVersion]) -> None:
     """Two versions side by side: test accuracy, per-class recall, the confusion difference, the current digit."""
     st.subheader("Compare two versions")
     if len(versions) < 2:
-        st.info("Train a version to compare it with the shipped default.")
+        st.info("Train or upload a version to compare it with the shipped model.")
         return
     by_id = {version.id: version for version in versions}
     pick = st.columns(2)
@@ -369,4 +399,6 @@ if start:
     start_training(runner, config)
 job_panel(runner)
 preview_section(config)
-compare_section(versions_section(active_version()))
+versions = versions_section(active_version())
+upload_section()
+compare_section(versions)

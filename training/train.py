@@ -5,7 +5,6 @@ The command line around it is `training/cli.py`.
 
 from __future__ import annotations
 
-import datetime
 import math
 import platform
 import time
@@ -18,7 +17,7 @@ import tensorflow as tf
 
 from model.architecture import build_model
 from model.mnist import data_source_sha256, load_mnist
-from model.schemas import RunMetadata
+from model.schemas import RunMetadata, utc_now
 from training.callbacks import TestAccuracy
 from training.checkpoint import Recorder, ResumeState, read_state
 from training.config import TrainConfig, preset_name
@@ -156,6 +155,6 @@ def train(
         data_sha256=data_sha,
         versions=library_versions(),
         devices=[device.name for device in tf.config.list_logical_devices()],
-        created=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        created=utc_now(),
     )
     return model, metadata

@@ -1,0 +1,143 @@
+"""Bring your own model: three architectures built here, checked, imported, and every page works on them."""
+
+import io
+import zipfile
+
+import keras
+import numpy as np
+import pytest
+from keras import layers
+from streamlit.testing.v1 import AppTest
+
+from model.inference import Predictor
+from model.inspection import default_cam_layer, feature_maps, grad_cam, layer_shapes, saliency
+from model.registry import list_versions
+from model.storage import load_model
+from model.upload import ModelRefused, import_model, read_model
+from tests.conftest import APP
+
+
+def functional_cnn() -> keras.Model:
+    """28x28x1 input, average pooling, and a softmax layer of its own."""
+    inputs = keras.Input((28, 28, 1))
+    x = layers.Conv2D(8, 3, activation="relu")(inputs)
+    x = layers.AveragePooling2D(2)(x)
+    x = layers.Conv2D(16, 3, activation="relu")(x)
+    x = layers.Flatten()(layers.MaxPooling2D(2)(x))
+    return keras.Model(inputs, layers.Softmax()(layers.Dense(10)(x)))
+
+
+def sequential_cnn() -> keras.Model:
+    """28x28 input (no channel axis), reshaped inside."""
+    return keras.Sequential(
+        [
+            keras.Input((28, 28)),
+            layers.Reshape((28, 28, 1)),
+            layers.Conv2D(4, 5, activation="relu"),
+            layers.MaxPooling2D(2),
+            layers.GlobalAveragePooling2D(),
+            layers.Dense(10, activation="softmax"),
+        ]
+    )
+
+
+def perceptron() -> keras.Model:
+    """No convolution at all."""
+    return keras.Sequential(
+        [
+            keras.Input((28, 28)),
+            layers.Flatten(),
+            layers.Dense(32, activation="relu"),
+            layers.Dense(10, activation="softmax"),
+        ]
+    )
+
+
+BUILDERS = {"functional-cnn": functional_cnn, "sequential-cnn": sequential_cnn, "perceptron": perceptron}
+
+
+def keras_bytes(model: keras.Model, tmp_path) -> bytes:
+    path = tmp_path / "model.keras"
+    model.save(path)
+    return path.read_bytes()
+
+
+@pytest.fixture()
+def test_set(small_mnist):
+    return small_mnist[1]
+
+
+@pytest.mark.parametrize("name", list(BUILDERS))
+def test_each_architecture_is_imported_measured_and_inspectable(name, isolated_registry, tmp_path, test_set):
+    version = import_model(keras_bytes(BUILDERS[name](), tmp_path), name, test_set)
+    assert version.id in [v.id for v in list_versions()]
+    assert version.metadata.preset == "uploaded" and 0.0 <= version.metadata.test_accuracy <= 1.0
+    model = load_model(version.model_file)
+    image = test_set[0][0] / np.float32(255)
+    probabilities = Predictor(model).probabilities_one(image)
+    assert probabilities.shape == (10,) and probabilities.sum() == pytest.approx(1.0, abs=1e-5)
+    maps = feature_maps(model, image)
+    assert list(maps) == list(layer_shapes(model))
+    assert saliency(model, image, 3).shape == (28, 28)
+    if name == "perceptron":
+        assert maps == {}
+        with pytest.raises(ValueError):
+            default_cam_layer(model)
+    else:
+        assert maps and grad_cam(model, image, 3).shape == (28, 28)
+
+
+def unsafe_lambda() -> keras.Model:
+    inputs = keras.Input((28, 28, 1))
+    outputs = layers.Dense(10, activation="softmax")(layers.Flatten()(layers.Lambda(lambda x: x * 2)(inputs)))
+    return keras.Model(inputs, outputs)
+
+
+@pytest.mark.parametrize(
+    "build, reason",
+    [
+        (
+            lambda: keras.Sequential([keras.Input((28, 28)), layers.Flatten(), layers.Dense(5, activation="softmax")]),
+            "10 values",
+        ),
+        (
+            lambda: keras.Sequential(
+                [keras.Input((32, 32, 3)), layers.Flatten(), layers.Dense(10, activation="softmax")]
+            ),
+            "28x28",
+        ),
+        (lambda: keras.Sequential([keras.Input((28, 28)), layers.Flatten(), layers.Dense(10)]), "softmax"),
+        (unsafe_lambda, "safe mode"),
+    ],
+)
+def test_models_the_pages_cannot_use_are_refused_with_the_reason(build, reason, isolated_registry, tmp_path):
+    with pytest.raises(ModelRefused, match=reason):
+        import_model(keras_bytes(build(), tmp_path))
+    assert [v.id for v in list_versions()] == ["default"]
+
+
+def test_broken_and_oversized_files_are_refused():
+    with pytest.raises(ModelRefused, match="safe mode"):
+        read_model(b"not a keras file")
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("config.json", "{}")
+    with pytest.raises(ModelRefused, match="safe mode"):
+        read_model(buffer.getvalue())
+    with pytest.raises(ModelRefused, match="MB"):
+        read_model(bytes(11 * 1024 * 1024))
+
+
+def test_every_page_works_on_an_uploaded_model(isolated_registry, mnist_file, monkeypatch, tmp_path, test_set):
+    monkeypatch.setenv("MNIST_PATH", str(mnist_file))
+    versions = [import_model(keras_bytes(build(), tmp_path), name, test_set) for name, build in BUILDERS.items()]
+    app = AppTest.from_file(APP, default_timeout=120).run()
+    for version in versions:
+        app.sidebar.selectbox(key="app_version").set_value(version.id).run()
+        for page in ("pages/home.py", "pages/draw.py", "pages/feature_maps.py", "pages/confusion_matrix.py"):
+            app.switch_page(page).run()
+            assert not app.exception, (version.id, page)
+        if version.id.split("-")[2] == "perceptron":
+            app.switch_page("pages/feature_maps.py").run()
+            assert any("no convolution or pooling layers" in info.value for info in app.info)
+            assert app.radio(key="feature_method").options == ["Saliency"]
