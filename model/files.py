@@ -15,6 +15,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+# A run's folder: the model, and its metadata (`model.schemas.RunMetadata`).
+MODEL_FILE = "model.keras"
+METADATA_FILE = "metadata.json"
+
 
 def atomic_write(path: str | os.PathLike, write: Callable[[str], None], suffix: str = "") -> None:
     """Calls `write(temporary_path)`, then renames the temporary file to `path`."""

@@ -6,6 +6,7 @@ The app (Confusion matrix, Draw, Retrain pages) and training both read MNIST thr
 from __future__ import annotations
 
 import os
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -35,37 +36,45 @@ def mnist_path(path: str | os.PathLike | None = None) -> Path | None:
 def _check(name: str, array: np.ndarray, source: Path, full: bool) -> None:
     shape, dtype = EXPECTED[name]
     if array.dtype != dtype:
-        raise DataError(f"{source}: {name} has dtype {array.dtype}, expected {np.dtype(dtype).name}.")
+        raise DataError(f"{source.name}: {name} has dtype {array.dtype}, expected {np.dtype(dtype).name}.")
     wanted = shape if full else (None,) + shape[1:]
     if array.ndim != len(shape) or any(w is not None and w != s for w, s in zip(wanted, array.shape)):
-        raise DataError(f"{source}: {name} has shape {array.shape}, expected {shape}.")
+        raise DataError(f"{source.name}: {name} has shape {array.shape}, expected {shape}.")
     if name.startswith("y") and array.size and int(array.max()) > 9:
-        raise DataError(f"{source}: {name} holds label {int(array.max())}; labels must be 0-9.")
+        raise DataError(f"{source.name}: {name} holds label {int(array.max())}; labels must be 0-9.")
 
 
 def read_npz(path: str | os.PathLike, full: bool = True) -> tuple[Split, Split]:
-    """Reads and checks an MNIST `.npz`; `full=False` accepts any number of images (for tests)."""
+    """Reads and checks an MNIST `.npz`; `full=False` accepts any number of images (for tests).
+
+    Raises DataError saying what is wrong; messages name the file, not the server's folders.
+    """
     source = Path(path)
     if not source.is_file():
-        raise DataError(f"MNIST file not found: {source}. Set MNIST_PATH to a copy of mnist.npz.")
+        raise DataError(f"MNIST file not found: {source.name} does not exist. Set MNIST_PATH to a copy of mnist.npz.")
+    if not zipfile.is_zipfile(source):
+        raise DataError(
+            f"{source.name} is not a .npz archive ({source.stat().st_size:,} bytes, not a zip file): "
+            "it is truncated, or another kind of file."
+        )
     try:
         with np.load(source, allow_pickle=False) as archive:
             missing = sorted(set(EXPECTED) - set(archive.files))
             if missing:
-                raise DataError(f"{source}: missing arrays {missing}; found {sorted(archive.files)}.")
+                raise DataError(f"{source.name}: missing arrays {missing}; found {sorted(archive.files)}.")
             arrays = {name: archive[name] for name in EXPECTED}
     except DataError:
         raise
     except ValueError as error:
         # numpy refuses object arrays when pickles are not allowed.
-        raise DataError(f"{source}: not an MNIST .npz of plain numeric arrays ({error}).") from error
-    except (OSError, EOFError) as error:
-        raise DataError(f"{source}: not a readable .npz file ({error}).") from error
+        raise DataError(f"{source.name}: not an MNIST .npz of plain numeric arrays ({error}).") from error
+    except Exception as error:  # A damaged archive: bad CRC, truncated member, zlib errors.
+        raise DataError(f"{source.name} is damaged and cannot be read ({type(error).__name__}: {error}).") from error
     for name, array in arrays.items():
         _check(name, array, source, full)
     for split in ("train", "test"):
         if len(arrays[f"x_{split}"]) != len(arrays[f"y_{split}"]):
-            raise DataError(f"{source}: x_{split} and y_{split} hold different numbers of items.")
+            raise DataError(f"{source.name}: x_{split} and y_{split} hold different numbers of items.")
     return (arrays["x_train"], arrays["y_train"]), (arrays["x_test"], arrays["y_test"])
 
 

@@ -9,6 +9,7 @@ ones the network learned from.
 from __future__ import annotations
 
 import io
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -24,10 +25,23 @@ INK_LEVEL = 0.2
 # Fewer ink pixels than this fraction of the image (and than MIN_INK_PIXELS) is an empty canvas.
 MIN_INK_FRACTION = 0.0005
 MIN_INK_PIXELS = 4
-# Uploads larger than this many pixels are refused, against decompression bombs.
-MAX_PIXELS = 4096 * 4096
+# A digit's largest connected stroke must span at least this fraction of the image's longer
+# side: a dot or two specks are too little ink to be a digit (every blob is enlarged to 20 px).
+MIN_DIGIT_FRACTION = 0.15
+# An upload is decoded only if it takes at most this many bytes decoded (width x height x
+# bands; a JPEG after decoding at reduced scale): about 4 megapixels in colour with
+# transparency, 5.6 in colour, 16.7 (4096x4096) in grey. Bigger ones are refused from their
+# header. Reducing an RGBA image copies it once, so one upload peaks near twice this.
+MAX_DECODED_BYTES = 16 * 2**20
+# Decoded uploads are reduced (in whole-pixel steps, as uint8) until their longer side is at
+# most this many pixels, before any conversion to floats.
+WORKING_SIDE = 512
 # The largest array accepted for preprocessing, on each side.
 MAX_SIDE = 4096
+
+
+class TooLittleInk(ValueError):
+    """Some ink, but too little or too small for a digit."""
 
 
 def from_uint8(images: np.ndarray) -> np.ndarray:
@@ -115,15 +129,46 @@ def _has_ink(ink: np.ndarray) -> np.ndarray | None:
     return mask if mask.sum() >= needed else None
 
 
+def largest_stroke_extent(mask: np.ndarray) -> int:
+    """The longer side, in pixels, of the bounding box of the largest 8-connected group of ink
+    pixels (measured on a grid of at most 64x64 cells: a cell is ink if any of its pixels is)."""
+    step = max(1, -(-max(mask.shape) // 64))
+    height, width = -(-mask.shape[0] // step) * step, -(-mask.shape[1] // step) * step
+    padded = np.zeros((height, width), bool)
+    padded[: mask.shape[0], : mask.shape[1]] = mask
+    grid = padded.reshape(height // step, step, width // step, step).any(axis=(1, 3))
+    seen = np.zeros_like(grid)
+    largest = 0
+    for start in zip(*np.nonzero(grid)):
+        if seen[start]:
+            continue
+        seen[start] = True
+        stack, rows, columns = [start], [], []
+        while stack:
+            row, column = stack.pop()
+            rows.append(row)
+            columns.append(column)
+            for near_row in range(max(row - 1, 0), min(row + 2, grid.shape[0])):
+                for near_column in range(max(column - 1, 0), min(column + 2, grid.shape[1])):
+                    if grid[near_row, near_column] and not seen[near_row, near_column]:
+                        seen[near_row, near_column] = True
+                        stack.append((near_row, near_column))
+        largest = max(largest, max(rows) - min(rows) + 1, max(columns) - min(columns) + 1)
+    return largest * step
+
+
 def preprocess_digit(image) -> PreprocessResult | None:
     """MNIST's recipe on any image; None when there is no ink (never a prediction for a blank canvas).
 
-    Raises ValueError, with the reason, for arrays that are not images.
+    Raises TooLittleInk when the ink is too small to be a digit (a dot, a few specks), and
+    ValueError, with the reason, for arrays that are not images.
     """
     ink, inverted = to_ink(image)
     mask = _has_ink(ink)
     if mask is None:
         return None
+    if largest_stroke_extent(mask) < MIN_DIGIT_FRACTION * max(mask.shape):
+        raise TooLittleInk("Too little ink for a digit: draw a bigger digit.")
     rows, columns = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
     cropped = ink[rows[0] : rows[-1] + 1, columns[0] : columns[-1] + 1]
 
@@ -161,23 +206,45 @@ def naive_resize(image) -> np.ndarray | None:
 
 
 def read_image(data: bytes) -> np.ndarray:
-    """Decodes an uploaded PNG, JPEG or BMP into an RGB or RGBA uint8 array.
+    """Decodes an uploaded PNG, JPEG or BMP into an RGB or RGBA uint8 array, reduced so that its
+    longer side is at most WORKING_SIDE pixels.
 
-    Raises ValueError with a message for the user when the file is not such an image,
-    is broken, or has more than MAX_PIXELS pixels (checked before decoding).
+    Raises ValueError with a message for the user when the file is not such an image, is
+    broken, or would take more than MAX_DECODED_BYTES decoded (checked from its header,
+    before decoding). Memory stays within about MAX_DECODED_BYTES plus the file.
     """
     try:
-        with Image.open(io.BytesIO(data)) as picture:
-            if picture.format not in ("PNG", "JPEG", "BMP"):
-                raise ValueError(f"Unsupported image format {picture.format}; use PNG, JPEG or BMP.")
-            width, height = picture.size
-            if width * height > MAX_PIXELS:
-                raise ValueError(
-                    f"The image is too large ({width}x{height} pixels); the limit is {MAX_PIXELS:,} pixels."
-                )
-            mode = "RGBA" if "A" in picture.getbands() or "transparency" in picture.info else "RGB"
-            return np.asarray(picture.convert(mode))
-    except ValueError:
-        raise
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            picture = Image.open(io.BytesIO(data))
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ValueError(
+            f"The image is far too large: over {Image.MAX_IMAGE_PIXELS:,} pixels. Send a photo or scan of one digit."
+        ) from None
     except Exception as error:  # Pillow raises many kinds of errors on broken files.
         raise ValueError(f"This file is not a readable image ({type(error).__name__}).") from error
+    with picture:
+        if picture.format not in ("PNG", "JPEG", "BMP"):
+            raise ValueError(f"Unsupported image format {picture.format}; use PNG, JPEG or BMP.")
+        # JPEG decodes at 1/2, 1/4 or 1/8 scale directly, close to the size needed.
+        if picture.format == "JPEG":
+            picture.draft(picture.mode, (WORKING_SIDE, WORKING_SIDE))
+        width, height = picture.size
+        bands = 4 if picture.mode in ("P", "PA") else len(picture.getbands())
+        if width * height * bands > MAX_DECODED_BYTES:
+            raise ValueError(
+                f"The image is too large to process ({width}x{height} pixels, {bands} bands); it may take "
+                f"{MAX_DECODED_BYTES // 2**20} MB decoded, about {MAX_DECODED_BYTES // 4 // 10**6} megapixels "
+                "in colour. Crop it to the digit, or send it smaller."
+            )
+        try:
+            picture.load()
+            mode = "RGBA" if "A" in picture.getbands() or "transparency" in picture.info else "RGB"
+            if picture.mode not in ("RGB", "RGBA", "L", "LA"):
+                picture = picture.convert(mode)
+            factor = -(-max(picture.size) // WORKING_SIDE)
+            if factor > 1:
+                picture = picture.reduce(factor)
+            return np.asarray(picture.convert(mode))
+        except Exception as error:  # A file whose header is fine but whose data is broken.
+            raise ValueError(f"This file is not a readable image ({type(error).__name__}).") from error

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import fcntl
 import os
 import secrets
 import shutil
@@ -34,6 +35,9 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DIR = Path(__file__).resolve().parent / "default"
 DEFAULT_ID = "default"
 ACTIVE_FILE = "active.json"
+# Hidden folders of versions being written, and being deleted.
+STAGING_PREFIX = ".staging-"
+DELETING_PREFIX = ".deleting-"
 
 
 class ModelUnavailable(RuntimeError):
@@ -49,6 +53,9 @@ class ModelVersion:
     id: str
     path: Path
     metadata: RunMetadata
+    # Why the version cannot be used (its files are missing or malformed), "" when it looks whole.
+    # A model file that Keras cannot load is found only when loading it (`model.storage.ModelBroken`).
+    problem: str = ""
 
     @property
     def model_file(self) -> Path:
@@ -68,24 +75,27 @@ def registry_dir() -> Path:
     return Path(os.environ.get("MODEL_REGISTRY") or PROJECT_ROOT / "models")
 
 
-def _read_version(version_id: str, path: Path) -> ModelVersion | None:
-    if not (path / MODEL_FILE).is_file() or not (path / METADATA_FILE).is_file():
-        return None
+def _read_version(version_id: str, path: Path) -> ModelVersion:
+    """The version in a folder; one with missing or malformed files says so in `problem`."""
+    for name in (MODEL_FILE, METADATA_FILE):
+        if not (path / name).is_file():
+            return ModelVersion(version_id, path, RunMetadata(), problem=f"{name} is missing.")
     try:
         return ModelVersion(version_id, path, read_metadata(path))
-    except (OSError, ValueError):
-        return None
+    except (OSError, ValueError) as error:
+        return ModelVersion(version_id, path, RunMetadata(), problem=f"{METADATA_FILE} is malformed: {error}")
 
 
 def default_version() -> ModelVersion:
     version = _read_version(DEFAULT_ID, DEFAULT_DIR)
-    if version is None:
-        raise ModelUnavailable(f"The shipped model is missing from {DEFAULT_DIR}; restore it with git.")
+    if version.problem:
+        raise ModelUnavailable(f"The shipped model cannot be used ({version.problem}); restore model/default with git.")
     return version
 
 
 def list_versions() -> list[ModelVersion]:
-    """The shipped default first, then trained versions, newest first."""
+    """The shipped default first, then trained versions, newest first, then broken ones (`problem`),
+    listed so that they can be deleted."""
     versions = [default_version()]
     folder = registry_dir()
     if folder.is_dir():
@@ -94,7 +104,7 @@ def list_versions() -> list[ModelVersion]:
             for child in folder.iterdir()
             if child.is_dir() and not child.name.startswith(".") and child.name != DEFAULT_ID
         ]
-        versions += sorted((v for v in trained if v is not None), key=lambda v: v.metadata.created, reverse=True)
+        versions += sorted(trained, key=lambda v: (not v.problem, v.metadata.created, v.id), reverse=True)
     return versions
 
 
@@ -103,24 +113,43 @@ def get_version(version_id: str) -> ModelVersion:
         return default_version()
     if not version_id or "/" in version_id or version_id.startswith("."):
         raise ModelUnavailable(f"Not a version id: {version_id!r}.")
-    version = _read_version(version_id, registry_dir() / version_id)
-    if version is None:
-        raise ModelUnavailable(f"Model version {version_id!r} is missing or incomplete.")
-    return version
+    path = registry_dir() / version_id
+    if not path.is_dir():
+        raise ModelUnavailable(f"There is no version {version_id!r}.")
+    return _read_version(version_id, path)
+
+
+def active_id() -> str:
+    """The id `active.json` names, or the shipped default's when the file is absent or malformed."""
+    try:
+        chosen = read_json(registry_dir() / ACTIVE_FILE)
+    except (OSError, ValueError):
+        return DEFAULT_ID
+    if not isinstance(chosen, dict) or not isinstance(chosen.get("id"), str) or not chosen["id"]:
+        return DEFAULT_ID
+    return chosen["id"]
 
 
 def active_version() -> ModelVersion:
-    """The active version, falling back to the shipped default when none is set or it is gone."""
+    """The active version, falling back to the shipped default when none is set, or it is gone or broken."""
     try:
-        chosen = read_json(registry_dir() / ACTIVE_FILE).get("id", DEFAULT_ID)
-        return get_version(chosen)
-    except (OSError, ValueError, AttributeError, ModelUnavailable):
+        version = get_version(active_id())
+    except ModelUnavailable:
         return default_version()
+    return default_version() if version.problem else version
 
 
 def set_active(version_id: str) -> ModelVersion:
+    """Makes a version the default for new visitors; refuses one whose files are broken."""
     version = get_version(version_id)
-    write_json({"id": version.id}, registry_dir() / ACTIVE_FILE)
+    if version.problem:
+        raise ModelUnavailable(f"Version {version_id} cannot be used: {version.problem}")
+    try:
+        write_json({"id": version.id}, registry_dir() / ACTIVE_FILE)
+    except OSError as error:
+        raise ModelUnavailable(
+            f"The default version cannot be changed: the registry cannot be written ({error.strerror})."
+        ) from None
     return version
 
 
@@ -168,14 +197,44 @@ def publish_version(
     folder.mkdir(parents=True, exist_ok=True)
     if version_id == DEFAULT_ID or (folder / version_id).exists():
         raise ValueError(f"Version {version_id!r} exists already.")
-    staging = Path(tempfile.mkdtemp(prefix=f".{version_id}-", dir=folder))
+    staging = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{version_id}-", dir=folder))
+    # Locked while it is written, so that `clean_leftovers` (in any process) leaves it alone.
+    handle = os.open(staging, os.O_RDONLY)
     try:
+        fcntl.flock(handle, fcntl.LOCK_EX)
         written = save_run(model, metadata, staging)
         os.rename(staging, folder / version_id)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+    finally:
+        os.close(handle)
     return ModelVersion(version_id, folder / version_id, written)
+
+
+def clean_leftovers(registry: str | os.PathLike | None = None) -> list[str]:
+    """Removes what a killed process left in the registry: a version half written (its staging
+    folder, unless a live process still writes it) or half deleted. Returns the names removed."""
+    folder = Path(registry) if registry is not None else registry_dir()
+    if not folder.is_dir():
+        return []
+    removed = []
+    for child in folder.iterdir():
+        if not child.is_dir() or not child.name.startswith((STAGING_PREFIX, DELETING_PREFIX)):
+            continue
+        try:
+            handle = os.open(child, os.O_RDONLY)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            continue  # Being written now.
+        finally:
+            os.close(handle)
+        shutil.rmtree(child, ignore_errors=True)
+        removed.append(child.name)
+    return removed
 
 
 def delete_version(version_id: str) -> None:
@@ -183,11 +242,19 @@ def delete_version(version_id: str) -> None:
     if version_id == DEFAULT_ID:
         raise ValueError("The shipped default model cannot be deleted.")
     version = get_version(version_id)
-    if active_version().id == version_id:
+    if active_id() == version_id:
         set_active(DEFAULT_ID)
-    # Renamed first, so a half-deleted folder is never listed as a version.
-    doomed = version.path.with_name(f".deleting-{version_id}")
-    os.rename(version.path, doomed)
+    # Renamed first, so a half-deleted folder is never listed as a version. A unique name, so
+    # that two deletes at once cannot collide: the second finds the version gone.
+    doomed = version.path.with_name(f"{DELETING_PREFIX}{version_id}-{secrets.token_hex(4)}")
+    try:
+        os.rename(version.path, doomed)
+    except FileNotFoundError:
+        raise ModelUnavailable(f"Version {version_id} was deleted already.") from None
+    except OSError as error:
+        raise ModelUnavailable(
+            f"Version {version_id} cannot be deleted: the registry cannot be written ({error.strerror})."
+        ) from None
     shutil.rmtree(doomed, ignore_errors=True)
 
 
@@ -205,10 +272,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             for version in list_versions():
                 accuracy = version.metadata.test_accuracy
                 shown = f"{accuracy:.2%}" if accuracy is not None else "?"
-                print(
-                    f"{'*' if version.id == default else ' '} {version.id}  {shown}  {version.metadata.preset}  "
-                    f"{version.metadata.created}"
+                about = (
+                    f"BROKEN: {version.problem}"
+                    if version.problem
+                    else f"{version.metadata.preset}  {version.metadata.created}"
                 )
+                print(f"{'*' if version.id == default else ' '} {version.id}  {shown}  {about}")
         elif args.command == "activate":
             print(f"{set_active(args.version).id} is now the default for new visitors.")
         else:

@@ -18,7 +18,7 @@ from model.evaluation import evaluate
 from model.inference import Predictor
 from model.registry import ModelVersion, new_version_id, publish_version
 from model.schemas import RunMetadata, utc_now
-from model.storage import load_model
+from model.storage import ModelBroken, load_model
 
 # Uploads larger than this are refused before Keras reads them.
 MAX_BYTES = 10 * 1024 * 1024
@@ -39,8 +39,8 @@ def read_model(data: bytes) -> keras.Model:
         path.write_bytes(data)
         try:
             model = load_model(path)
-        except Exception as error:  # Keras raises many kinds: broken zip, unknown or unsafe layers.
-            raise ModelRefused(f"Keras cannot load it in safe mode: {type(error).__name__}: {error}") from error
+        except ModelBroken as error:
+            raise ModelRefused(str(error).replace(path.name, "the file")) from error
     check_model(model)
     return model
 

@@ -14,9 +14,18 @@ from model.forward_worker import shared_worker
 from model.inference import Predictor
 from model.mnist import DataError, Split, load_mnist, mnist_path
 from model.preprocess import from_uint8
-from model.registry import DEFAULT_ID, ModelUnavailable, ModelVersion, active_version, list_versions, positive_setting
-from model.storage import load_model
-from pages.access import operator_sidebar
+from model.registry import (
+    DEFAULT_ID,
+    ModelUnavailable,
+    ModelVersion,
+    active_id,
+    clean_leftovers,
+    list_versions,
+    positive_setting,
+    registry_dir,
+)
+from model.storage import ModelBroken, load_model
+from pages.access import may_manage, operator_sidebar
 from pages.routing import ensure_routed
 
 
@@ -44,8 +53,44 @@ def freeze_long_lived_objects() -> None:
 
 
 def predictor_for(version: ModelVersion) -> Predictor:
-    """The shared predictor of a model version, loaded once for all sessions."""
-    return _predictor(version.cache_key, str(version.model_file))
+    """The shared predictor of a model version, loaded once for all sessions.
+
+    Raises ModelBroken, with the reason, for a version that cannot be used; the failure is
+    remembered for the file as it is, so that later reruns do not load it again.
+    """
+    problem = version_problem(version)
+    if problem:
+        raise ModelBroken(problem)
+    try:
+        return _predictor(version.cache_key, str(version.model_file))
+    except ModelBroken as error:
+        with _failures_lock:
+            _load_failures[_file_identity(version)] = str(error)
+        raise
+
+
+# Model files Keras could not load, by (path, modification time, size), with the reason.
+_load_failures: dict[tuple[str, int, int], str] = {}
+_failures_lock = threading.Lock()
+
+
+def _file_identity(version: ModelVersion) -> tuple[str, int, int]:
+    try:
+        stat = version.model_file.stat()
+    except OSError:
+        return str(version.model_file), 0, 0
+    return str(version.model_file), stat.st_mtime_ns, stat.st_size
+
+
+def version_problem(version: ModelVersion) -> str:
+    """Why a version cannot be used: its files' problem, or why Keras could not load it; "" when it can."""
+    return version.problem or _load_failures.get(_file_identity(version), "")
+
+
+@st.cache_resource(show_spinner=False)
+def _cleaned(registry: str) -> list[str]:
+    # Once per server and registry: what a killed process left half written or half deleted.
+    return clean_leftovers(registry)
 
 
 # The version this session looks at, and the sidebar widget that chooses it.
@@ -54,6 +99,12 @@ VERSION = "app_version"
 # Heavy on-demand work (evaluating a version on the 10,000 test images) runs this many at a
 # time server-wide, so that a class opening a new version at once queues instead of piling up.
 HEAVY_WORK = threading.BoundedSemaphore(positive_setting("DIGITS_HEAVY_JOBS", 2))
+
+
+def literal(text: str) -> str:
+    """Text a visitor chose (a file's name) for Markdown: a code span, so that nothing in it is
+    rendered as formatting, a link, an emoji or a formula."""
+    return "`" + " ".join(text.replace("`", "'").split()) + "`"
 
 
 def version_name(version_id: str) -> str:
@@ -69,22 +120,24 @@ def chosen_model(page_file: str) -> tuple[ModelVersion, Predictor]:
     """A page's first call, with its `__file__`: the version this visitor looks at, and its shared predictor.
 
     Each session chooses its version in the sidebar (its own choice only); a new session
-    starts with the default version (`active.json`). Stops the page with a message when no
-    model can be loaded.
+    starts with the default version (`active.json`). A version that cannot be used is
+    replaced by the shipped model, with a warning that says why; the page stops with a
+    message only when the shipped model cannot be loaded either.
     """
     ensure_routed(page_file)
     try:
+        _cleaned(str(registry_dir()))
         versions = {version.id: version for version in list_versions()}
-        default = active_version()
-    except (ModelUnavailable, OSError, ValueError) as error:
+    except (ModelUnavailable, OSError) as error:
         st.error(f"No model can be loaded: {error}")
         st.stop()
+    default = active_id() if active_id() in versions else DEFAULT_ID
     # The choice lives under its own key: Streamlit drops a widget's value when the page changes.
     chosen = st.session_state.get(CHOSEN)
     if chosen not in versions:
         if chosen is not None:
-            st.toast(f"Version {chosen} is gone; showing the default, {default.id}.")
-        chosen = st.session_state[CHOSEN] = default.id
+            st.toast(f"Version {chosen} is gone; showing the default, {version_name(default)}.")
+        chosen = st.session_state[CHOSEN] = default
     st.session_state[VERSION] = chosen
     version = versions[
         st.sidebar.selectbox(
@@ -92,15 +145,22 @@ def chosen_model(page_file: str) -> tuple[ModelVersion, Predictor]:
             list(versions),
             key=VERSION,
             on_change=_keep_choice,
-            format_func=lambda i: version_name(i) + (" · default" if i == default.id else ""),
+            format_func=lambda i: version_name(i) + (" · default" if i == default else ""),
             help="The model every page shows you. Your choice is yours alone; others keep theirs.",
         )
     ]
     operator_sidebar()
     try:
         return version, predictor_for(version)
-    except (OSError, ValueError) as error:
-        st.error(f"Version {version.id} cannot be loaded: {error}")
+    except ModelBroken as error:
+        problem = str(error)
+    shipped = versions[DEFAULT_ID]
+    fix = " An operator can delete it on the Retrain page." if may_manage() else ""
+    st.warning(f"Version {version.id} cannot be used: {problem} You are shown the shipped model instead.{fix}")
+    try:
+        return shipped, predictor_for(shipped)
+    except ModelBroken as error:
+        st.error(f"No model can be loaded: the shipped model is broken too ({error}). Restore model/default with git.")
         st.stop()
 
 

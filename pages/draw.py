@@ -4,9 +4,9 @@ import numpy as np
 import streamlit as st
 
 from model.inference import Predictor
-from model.preprocess import PreprocessResult, naive_resize, preprocess_digit, read_image
+from model.preprocess import PreprocessResult, TooLittleInk, naive_resize, preprocess_digit, read_image
 from pages.canvas import draw_canvas
-from pages.common import chosen_model, mnist_test_set, set_current_digit
+from pages.common import chosen_model, literal, mnist_test_set, set_current_digit
 from pages.plots import probability_bars
 
 
@@ -30,9 +30,9 @@ def choose_input(source: str) -> tuple[np.ndarray | None, int | None, str | None
         if upload is None:
             return None, None, None
         try:
-            return read_image(upload.getvalue()), None, f"upload {upload.name}"
+            return read_image(upload.getvalue()), None, f"upload {literal(upload.name)}"
         except ValueError as error:
-            st.error(f"Could not use {upload.name}: {error}")
+            st.error(f"Could not use {literal(upload.name)}: {error}")
             return None, None, None
     test_set = mnist_test_set()
     if test_set is None:
@@ -104,14 +104,20 @@ def workspace(source: str, predictor: Predictor) -> None:
     left, right = st.columns([1, 1.3], gap="large")
     with left:
         image, label, origin = choose_input(source)
+    result, problem = None, None
     try:
         result = preprocess_digit(image) if image is not None else None
+    except TooLittleInk as error:
+        crop = "Too little ink for a digit here: crop the image closer to the digit."
+        problem = str(error) if source == "Draw" else crop
     except ValueError as error:
-        st.error(f"This image cannot be read as a digit: {error}")
-        result = None
+        problem = f"This image cannot be read as a digit: {error}"
     with right:
         if result is None:
-            if source == "Draw":
+            # One message: what is wrong, or what to do first.
+            if problem:
+                st.warning(problem)
+            elif source == "Draw":
                 st.info("Draw a digit on the black canvas to see what the network thinks it is.")
             elif image is not None:
                 st.info("No digit found in this image: it looks empty. Try one with a darker or lighter digit.")

@@ -10,12 +10,13 @@ from model.registry import (
     ModelUnavailable,
     ModelVersion,
     RegistryFull,
-    active_version,
+    active_id,
     delete_version,
     list_versions,
     set_active,
 )
 from model.schemas import JobStatus
+from model.storage import ModelBroken
 from model.upload import ModelRefused, import_model
 from pages.access import may_manage, public_mode, refuse_unless_manager
 from pages.common import (
@@ -23,10 +24,12 @@ from pages.common import (
     chosen_model,
     current_digit,
     evaluation_on_test_set,
+    literal,
     mnist_test_set,
     mnist_train_set,
     predictor_for,
     version_name,
+    version_problem,
 )
 from pages.plots import comparison_bars, confusion_difference_figure, probability_bars, training_curves
 from training.config import (
@@ -263,10 +266,11 @@ def preview_section(config: TrainConfig | None) -> None:
     )
 
 
-def versions_section(default: ModelVersion) -> list[ModelVersion]:
+def versions_section() -> list[ModelVersion]:
     """The versions table, with Set as default and Delete (for whoever may manage); returns the versions."""
     st.subheader("Model versions")
     versions = list_versions()
+    default = active_id()
     rows = []
     for version in versions:
         meta = version.metadata
@@ -274,7 +278,8 @@ def versions_section(default: ModelVersion) -> list[ModelVersion]:
         rows.append(
             {
                 "version": version.id,
-                "default": "yes" if version.id == default.id else "",
+                "default": "yes" if version.id == default else "",
+                "problem": version_problem(version),
                 "test accuracy": meta.test_accuracy,
                 "preset": meta.preset,
                 "epochs": config.epochs if config else None,
@@ -285,6 +290,13 @@ def versions_section(default: ModelVersion) -> list[ModelVersion]:
         )
     st.dataframe(rows, hide_index=True, column_config={"test accuracy": st.column_config.NumberColumn(format="%.4f")})
     st.caption("Each visitor chooses the version they look at in the sidebar; the default is where new visitors start.")
+    broken = [version.id for version in versions if version_problem(version)]
+    if broken:
+        st.warning(
+            f"{len(broken)} version{'s' if len(broken) > 1 else ''} cannot be used ({', '.join(broken)}): "
+            "see the problem column. Pages show the shipped model instead; delete "
+            f"{'them' if len(broken) > 1 else 'it'} below or fix the files."
+        )
     if public_mode() and not may_manage():
         return versions
     manage = st.columns([2, 1, 1], vertical_alignment="bottom")
@@ -297,7 +309,7 @@ def versions_section(default: ModelVersion) -> list[ModelVersion]:
     if manage[1].button(
         "Set as default",
         key="retrain_activate",
-        disabled=chosen == default.id,
+        disabled=chosen == default,
         help="New visitors start with this version.",
     ) and refuse_unless_manager("Setting the default version"):
         _change_registry(set_active, chosen, f"{chosen} is now the default for new visitors.")
@@ -312,8 +324,11 @@ def _change_registry(change, version_id: str, done: str) -> None:
     """Applies a registry change, then reruns with a toast; says why when it cannot."""
     try:
         change(version_id)
-    except (ModelUnavailable, ValueError, OSError) as error:
+    except (ModelUnavailable, ValueError) as error:
         st.error(f"That did not work: {error}")
+        return
+    except OSError as error:  # Its message would show server paths.
+        st.error(f"That did not work: the registry cannot be changed ({error.strerror}).")
         return
     st.toast(done)
     st.rerun()
@@ -341,7 +356,7 @@ def upload_section() -> None:
             with st.spinner("Checking the model and measuring it on the test images..."), HEAVY_WORK:
                 version = import_model(upload.getvalue(), label, mnist_test_set())
         except (ModelRefused, RegistryFull, ValueError, OSError) as error:
-            st.error(f"{upload.name} was not added. {error}")
+            st.error(f"{literal(upload.name)} was not added. {error}")
             return
         st.toast(f"Added {version.id}; choose it under Model version in the sidebar.")
         st.rerun()
@@ -353,11 +368,20 @@ def compare_section(versions: list[ModelVersion]) -> None:
     if len(versions) < 2:
         st.info("Train or upload a version to compare it with the shipped model.")
         return
-    by_id = {version.id: version for version in versions}
+    by_id = {version.id: version for version in versions if not version_problem(version)}
+    if len(by_id) < 2:
+        st.info("Only one version can be used; train or upload another to compare them.")
+        return
     pick = st.columns(2)
     first = by_id[pick[0].selectbox("A", list(by_id), index=0, key="retrain_compare_a", format_func=version_name)]
     second = by_id[pick[1].selectbox("B", list(by_id), index=1, key="retrain_compare_b", format_func=version_name)]
-    predictors = [predictor_for(first), predictor_for(second)]
+    predictors = []
+    for version in (first, second):
+        try:
+            predictors.append(predictor_for(version))
+        except ModelBroken as error:
+            st.error(f"Version {version.id} cannot be used: {error}")
+            return
     for column, version in zip(st.columns(2), (first, second)):
         meta = version.metadata
         config = saved_config(meta.config)
@@ -399,6 +423,6 @@ if start:
     start_training(runner, config)
 job_panel(runner)
 preview_section(config)
-versions = versions_section(active_version())
+versions = versions_section()
 upload_section()
 compare_section(versions)

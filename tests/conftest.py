@@ -10,6 +10,14 @@ import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+
+def pytest_configure(config):
+    # AppTest reports a page's exceptions in full (the shipped config shows visitors only their type).
+    from streamlit import config as streamlit_config
+
+    streamlit_config.set_option("client.showErrorDetails", "full")
+
+
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "app.py")
 SHARED_MNIST = ROOT.parent / "shared" / "data" / "mnist.npz"

@@ -89,7 +89,7 @@ def test_a_good_upload_is_predicted_and_a_broken_one_explained(canvas, small_mni
     app.file_uploader(key="draw_upload").set_value(("broken.png", b"\x89PNG\r\n\x1a\nnope", "image/png")).run()
     assert not app.exception
     assert metric(app, "Prediction") == "–"
-    assert any("Could not use broken.png" in error.value for error in app.error)
+    assert any("Could not use `broken.png`" in error.value for error in app.error)
 
 
 def test_a_random_test_image_shows_its_true_label(canvas, mnist_file, monkeypatch):

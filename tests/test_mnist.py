@@ -79,8 +79,25 @@ def test_missing_file_says_how_to_fix(tmp_path):
         load_mnist(tmp_path / "nowhere.npz")
 
 
-def test_garbage_file_is_refused(tmp_path):
+@pytest.mark.parametrize("content", [b"this is not a zip file", b"x_train,y_train\n1,2\n", b""])
+def test_a_file_that_is_not_an_npz_says_so(tmp_path, content):
     path = tmp_path / "garbage.npz"
-    path.write_bytes(b"this is not a zip file")
-    with pytest.raises(DataError, match=r"garbage.npz: not (a readable|an MNIST) .npz"):
+    path.write_bytes(content)
+    with pytest.raises(DataError, match=r"^garbage.npz is not a .npz archive .*truncated, or another kind of file"):
         read_npz(path)
+
+
+def test_a_truncated_or_damaged_npz_says_so_without_server_paths(tmp_path, mnist_file):
+    whole = mnist_file.read_bytes()
+    truncated = tmp_path / "truncated.npz"
+    truncated.write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(DataError, match="truncated.npz is not a .npz archive") as raised:
+        load_mnist(truncated)
+    assert str(tmp_path) not in str(raised.value)
+    # A flipped byte inside the first array's data: the zip directory is intact, the data is not.
+    damaged = tmp_path / "damaged.npz"
+    data = bytearray(whole)
+    data[len(data) // 4] ^= 0xFF
+    damaged.write_bytes(bytes(data))
+    with pytest.raises(DataError, match="damaged.npz is damaged and cannot be read"):
+        load_mnist(damaged)

@@ -7,7 +7,15 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from PIL import Image
 
-from model.preprocess import MAX_PIXELS, from_uint8, naive_resize, preprocess_digit, read_image, to_ink
+from model.preprocess import (
+    MAX_DECODED_BYTES,
+    TooLittleInk,
+    from_uint8,
+    naive_resize,
+    preprocess_digit,
+    read_image,
+    to_ink,
+)
 
 
 def bar(height=280, width=280, rows=(60, 200), columns=(130, 150), value=255) -> np.ndarray:
@@ -45,7 +53,8 @@ def test_longer_side_is_scaled_to_20_pixels_keeping_the_aspect_ratio():
 
 
 def test_small_digits_are_scaled_up_too():
-    result = preprocess_digit(bar(rows=(10, 20), columns=(5, 10)))  # 10 tall, 5 wide, in a corner.
+    # 10 tall, 5 wide, in the corner of a 50x50 image.
+    result = preprocess_digit(bar(height=50, width=50, rows=(10, 20), columns=(5, 10)))
     assert result.steps["scaled"].shape == (20, 10)
 
 
@@ -194,11 +203,98 @@ def test_broken_unsupported_and_oversized_uploads_are_refused():
     with pytest.raises(ValueError, match="Unsupported image format GIF"):
         read_image(encoded(bar(), "GIF"))
     # A huge but tiny-on-disk PNG: refused from its header, before decoding.
-    side = int(np.sqrt(MAX_PIXELS)) + 1
+    side = int(np.sqrt(MAX_DECODED_BYTES)) + 1
     buffer = io.BytesIO()
     Image.new("L", (side, side)).save(buffer, format="PNG")
-    with pytest.raises(ValueError, match="too large"):
+    with pytest.raises(ValueError, match="too large to process"):
         read_image(buffer.getvalue())
+
+
+def png_header_only(width: int, height: int) -> bytes:
+    """A PNG that claims to be width x height grey pixels: what a decompression bomb starts with."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b"")
+
+
+def test_a_decompression_bomb_is_called_too_large_not_unreadable():
+    with pytest.raises(ValueError, match="far too large") as raised:
+        read_image(png_header_only(30000, 30000))
+    assert "not a readable" not in str(raised.value)
+
+
+def test_big_uploads_are_reduced_before_any_float_conversion():
+    # 4096x4096 grey: accepted, and decoded to at most 512 a side.
+    image = np.zeros((4096, 4096), np.uint8)
+    image[800:3300, 1900:2300] = 255
+    decoded = read_image(encoded(image, "PNG"))
+    assert max(decoded.shape[:2]) <= 512
+    assert preprocess_digit(decoded).model_input.shape == (28, 28)
+    # 5000x10: one clear outcome (no digit), not "too large" as well.
+    wide = read_image(encoded(np.full((10, 5000), 255, np.uint8), "PNG"))
+    assert max(wide.shape[:2]) <= 512
+    assert preprocess_digit(wide) is None
+
+
+# Peak memory of one upload (a PNG file), read and preprocessed, in a fresh process.
+MEMORY_PROBE = """
+import sys
+from model.preprocess import preprocess_digit, read_image
+
+def kilobytes(field):
+    return next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith(field))
+
+data = open(sys.argv[1], "rb").read()
+# Linux: resets the peak (VmHWM) to the memory in use now.
+with open("/proc/self/clear_refs", "w") as handle:
+    handle.write("5")
+before = kilobytes("VmRSS")
+result = preprocess_digit(read_image(data))
+print(result is not None, (kilobytes("VmHWM") - before) / 1024)
+"""
+
+
+@pytest.mark.parametrize("side, mode", [(4096, "L"), (2360, "RGB"), (2040, "RGBA")])
+def test_one_upload_takes_at_most_50_mb(side, mode, tmp_path):
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    image = np.zeros((side, side, 3), np.uint8)
+    image[side // 5 : 4 * side // 5, side // 2 - side // 20 : side // 2 + side // 20] = 255
+    path = tmp_path / "upload.png"
+    Image.fromarray(image).convert(mode).save(path)
+    output = subprocess.run(
+        [sys.executable, "-c", MEMORY_PROBE, str(path)], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert output[0] == "True"
+    assert float(output[1]) <= 50, f"{side}x{side} {mode}: {output[1]} MB"
+
+
+def disc(centres: list[tuple[int, int]], radius: int = 11) -> np.ndarray:
+    """Round pen dabs (the default pen is 22 px) on a transparent 280x280 canvas, as the canvas sends them."""
+    rows, columns = np.ogrid[:280, :280]
+    canvas = np.zeros((280, 280, 4), np.uint8)
+    for row, column in centres:
+        canvas[(rows - row) ** 2 + (columns - column) ** 2 <= radius**2] = 255
+    return canvas
+
+
+@pytest.mark.parametrize("centres", [[(140, 140)], [(80, 90), (200, 190)], [(100, 100), (104, 160), (180, 110)]])
+def test_a_dot_or_a_few_specks_are_too_little_ink_for_a_digit(centres):
+    with pytest.raises(TooLittleInk, match="draw a bigger digit"):
+        preprocess_digit(disc(centres))
+
+
+def test_a_short_stroke_of_a_small_digit_is_still_a_digit():
+    # A "1" 60 px tall with the default pen: small, but a digit.
+    assert preprocess_digit(disc([(row, 140) for row in range(110, 171, 4)])) is not None
 
 
 def test_from_uint8_maps_mnist_pixels_to_unit_floats():

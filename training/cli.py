@@ -14,9 +14,11 @@ import argparse
 import dataclasses
 import os
 import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from model.files import METADATA_FILE, MODEL_FILE
 from model.mnist import DataError, data_source_sha256, load_mnist
 from training.config import PRESETS, TrainConfig, preset, preset_name
 
@@ -33,6 +35,7 @@ def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, dict]:
     parser.add_argument(
         "--track-test", action="store_true", help="evaluate on the test set after every epoch (reporting only)"
     )
+    parser.add_argument("--force", action="store_true", help="overwrite a finished run in --out")
     parser.add_argument(
         "--resume",
         action="store_true",
@@ -62,6 +65,23 @@ def show(event) -> None:
         print(f"epoch {event.epoch}/{event.epochs} {event.elapsed:.0f}s {logs}", flush=True)
 
 
+def check_out(out: Path, force: bool) -> str:
+    """Why `out` cannot take a run ("" when it can): checked, and the folder made, before any training."""
+    if out.exists() and not out.is_dir():
+        return f"--out {out} is a file; give a folder for the run."
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except OSError as error:
+        return f"--out {out} cannot be created or written ({error.strerror})."
+    finished = [name for name in (MODEL_FILE, METADATA_FILE) if (out / name).exists()]
+    if finished and not force:
+        held = ", ".join(finished)
+        return f"{out} holds a finished run ({held}); add --force to overwrite it, or choose another --out."
+    return ""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Runs the command line; returns the exit code (2 for bad settings, 1 for missing data, 130 if interrupted)."""
     args, overrides = parse_args(argv)
@@ -69,6 +89,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = preset(args.preset).replace(**overrides)
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
+        return 2
+    problem = check_out(args.out, args.force)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
         return 2
     # TensorFlow loads only now, so that --help and bad settings answer at once, and quietly.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

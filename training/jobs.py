@@ -1,9 +1,12 @@
-"""Background training jobs: one at a time per registry, in a separate (spawned) process.
+"""Background training jobs: one at a time per registry, in a separate, detached process.
 
 The job writes its progress to a status file that any page can poll. A lock file, held by
 the training process for its whole life (the kernel releases it if the process dies),
-keeps a second job from starting. Finished runs become versions in the registry; a
-cancelled, failed or killed run leaves the registry as it was.
+keeps a second job from starting, whichever server (sharing the registry) asks; a start
+lock makes the check and the start one step across processes. The training process runs
+in a session of its own: stopping or restarting the server leaves it training, and the
+next server shows it. Finished runs become versions in the registry; a cancelled, failed
+or killed run leaves the registry as it was.
 
     runner = JobRunner()
     runner.start(TrainConfig(epochs=3))
@@ -15,11 +18,14 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import multiprocessing
+import json
 import os
+import subprocess
+import sys
 import threading
 import time
 import traceback
+from collections.abc import Iterator
 from pathlib import Path
 
 from model.files import read_json, write_json
@@ -31,8 +37,12 @@ from training.config import TrainConfig, preset_name
 JOB_FOLDER = ".job"
 STATUS_FILE = "status.json"
 LOCK_FILE = "lock"
+START_LOCK_FILE = "start.lock"
 CANCEL_FILE = "cancel"
 LOG_FILE = "job.log"
+# What the training process prints (TensorFlow's messages, a crash before it could report).
+OUTPUT_FILE = "output.log"
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # A job still "starting" after this many seconds without its process holding the lock has crashed.
 START_TIMEOUT = 120.0
 # Batch progress is written at most this often.
@@ -103,8 +113,9 @@ class JobRunner:
         mnist_path: str | os.PathLike | None = None,
         timeout: float = START_TIMEOUT,
     ) -> JobStatus:
-        """Starts training `config` in a new process; raises JobBusy if a job is running, and
-        RegistryFull when the registry has no room for the version it would make.
+        """Starts training `config` in a new, detached process; raises JobBusy if a job is running
+        (started by this server or another sharing the registry), and RegistryFull when the
+        registry has no room for the version it would make.
 
         `threads` caps TensorFlow's thread pools, so the app stays responsive (default:
         `DIGITS_TRAIN_THREADS`, else 1). Returns the first status once the process holds the lock.
@@ -114,11 +125,10 @@ class JobRunner:
         threads = training_threads() if threads is None else threads
         if not isinstance(threads, int) or isinstance(threads, bool) or threads < 1:
             raise ValueError("threads must be a positive integer.")
-        with _start_lock:
-            if self.is_running():
+        with _start_lock, self._starting():
+            if self.lock_held() or self.is_running():
                 raise JobBusy("A training run is in progress already; wait for it or cancel it.")
             check_room(self.registry)
-            self.folder.mkdir(parents=True, exist_ok=True)
             (self.folder / CANCEL_FILE).unlink(missing_ok=True)
             job_id = f"{int(time.time() * 1000):x}"
             self._write(
@@ -131,28 +141,61 @@ class JobRunner:
                     epochs=config.epochs,
                 )
             )
-            context = multiprocessing.get_context("spawn")
-            locked = context.Event()
             source = str(mnist_path) if mnist_path is not None else os.environ.get("MNIST_PATH")
-            process = context.Process(
-                target=run_job,
-                name=f"training-{job_id}",
-                daemon=False,
-                args=(str(self.registry), job_id, config.to_dict(), threads, source, locked),
-            )
-            process.start()
+            arguments = {
+                "registry": str(self.registry.resolve()),
+                "job_id": job_id,
+                "config_values": config.to_dict(),
+                "threads": threads,
+                # Absolute: the process starts in the project folder, not the server's.
+                "mnist_path": str(Path(source).expanduser().resolve()) if source else None,
+            }
+            with open(self.folder / OUTPUT_FILE, "w") as output:
+                # A session of its own: a server's Ctrl+C or SIGTERM does not reach it, and the
+                # server's exit does not wait for it.
+                process = subprocess.Popen(
+                    [sys.executable, "-m", "training.jobs", json.dumps(arguments)],
+                    cwd=PROJECT_ROOT,
+                    stdin=subprocess.DEVNULL,
+                    stdout=output,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
             deadline = time.monotonic() + timeout
-            while not locked.wait(0.1):
-                if not process.is_alive() or time.monotonic() > deadline:
-                    if process.is_alive():
+            while not self._holds_lock(job_id):
+                if process.poll() is not None or time.monotonic() > deadline:
+                    if process.poll() is None:
                         process.kill()
-                    status = self.status()
-                    if status is not None and status.is_active:
-                        self._write(status.replace(state="failed", message="The training process did not start."))
+                    self._write_if_mine(job_id, state="failed", message="The training process did not start.")
                     raise RuntimeError("The training process did not start.")
-            # Reap the process when it ends, so it never lingers as a zombie.
-            threading.Thread(target=process.join, daemon=True).start()
+                time.sleep(0.05)
+            # Reap the process when it ends (while this server runs), so it never lingers as a zombie.
+            threading.Thread(target=process.wait, daemon=True).start()
             return self.status()
+
+    @contextlib.contextmanager
+    def _starting(self) -> Iterator[None]:
+        """Holds the start lock: one start at a time across every process sharing the registry."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        with open(self.folder / START_LOCK_FILE, "a+") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            yield
+
+    def _holds_lock(self, job_id: str) -> bool:
+        """Whether job `job_id`'s process has taken the lock (it says so in the status)."""
+        try:
+            status = JobStatus.from_dict(read_json(self.folder / STATUS_FILE))
+        except (OSError, ValueError):
+            return False
+        return status.job == job_id and status.state != "starting"
+
+    def _write_if_mine(self, job_id: str, **changes) -> None:
+        try:
+            status = JobStatus.from_dict(read_json(self.folder / STATUS_FILE))
+        except (OSError, ValueError):
+            return
+        if status.job == job_id and status.is_active:
+            self._write(status.replace(**changes))
 
     def cancel(self, wait: float = 10.0) -> bool:
         """Asks the running job to stop; kills it if it has not stopped after `wait` seconds.
@@ -217,8 +260,11 @@ class _Reporter:
         self.runner._write(self.status)
 
 
-def run_job(registry: str, job_id: str, config_values: dict, threads: int, mnist_path: str | None, locked=None) -> None:
-    """The training process: holds the lock, trains, reports progress, publishes a version."""
+def run_job(registry: str, job_id: str, config_values: dict, threads: int, mnist_path: str | None) -> None:
+    """The training process: holds the lock, trains, reports progress, publishes a version.
+
+    Exits without a word when another run holds the lock: the status file is that run's.
+    """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     with contextlib.suppress(OSError):
         os.nice(10)
@@ -226,7 +272,11 @@ def run_job(registry: str, job_id: str, config_values: dict, threads: int, mnist
     folder = runner.folder
     folder.mkdir(parents=True, exist_ok=True)
     lock = open(folder / LOCK_FILE, "a+")  # noqa: SIM115 - held until this process exits.
-    fcntl.flock(lock, fcntl.LOCK_EX)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        lock.close()
+        return
     config = TrainConfig.from_dict(config_values)
     reporter = _Reporter(
         runner,
@@ -242,8 +292,6 @@ def run_job(registry: str, job_id: str, config_values: dict, threads: int, mnist
         ),
     )
     runner._write(reporter.status)
-    if locked is not None:
-        locked.set()
     try:
         # Imported once the lock is held and reported, as TensorFlow takes seconds to load; its
         # thread pools are capped before anything else touches it.
@@ -276,3 +324,8 @@ def run_job(registry: str, job_id: str, config_values: dict, threads: int, mnist
     finally:
         (folder / CANCEL_FILE).unlink(missing_ok=True)
         lock.close()
+
+
+if __name__ == "__main__":
+    # The training process, as `JobRunner.start` runs it: `python -m training.jobs ARGUMENTS_JSON`.
+    run_job(**json.loads(sys.argv[1]))

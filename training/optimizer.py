@@ -19,9 +19,10 @@ def learning_rate(config: TrainConfig, steps_per_epoch: int) -> float | keras.op
     if config.lr_schedule == "cosine":
         return keras.optimizers.schedules.CosineDecay(peak, total, alpha=0.01)
     # One cycle: a linear warm-up over the first 15% of steps, then cosine decay to zero.
+    # At least one step of each part, so that even a one-step run has a schedule.
     warmup = max(1, int(0.15 * total))
     return keras.optimizers.schedules.CosineDecay(
-        peak / 25, total - warmup, alpha=0.0, warmup_target=peak, warmup_steps=warmup
+        peak / 25, max(1, total - warmup), alpha=0.0, warmup_target=peak, warmup_steps=warmup
     )
 
 
