@@ -288,6 +288,9 @@ def versions_section() -> list[ModelVersion]:
                 "created": meta.created,
             }
         )
+    if not any(row["problem"] for row in rows):
+        for row in rows:
+            del row["problem"]
     st.dataframe(rows, hide_index=True, column_config={"test accuracy": st.column_config.NumberColumn(format="%.4f")})
     st.caption("Each visitor chooses the version they look at in the sidebar; the default is where new visitors start.")
     broken = [version.id for version in versions if version_problem(version)]

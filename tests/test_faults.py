@@ -393,3 +393,19 @@ def test_the_shipped_configs_show_visitors_no_error_details():
     for path in (ROOT / ".streamlit" / "config.toml", ROOT / "deploy" / "config.toml"):
         shown = tomllib.loads(path.read_text())["client"]["showErrorDetails"]
         assert shown in ("type", "none"), path
+
+
+# Item 9: the page's quick run is the preset the README measures (99.23% in benchmarks/results.json).
+
+
+@pytest.mark.slow
+def test_start_on_an_untouched_preset_trains_exactly_that_preset(isolated_registry, mnist_file, monkeypatch):
+    from training.config import preset
+    from training.jobs import JobRunner
+
+    monkeypatch.setenv("MNIST_PATH", str(mnist_file))
+    started = []
+    with mock.patch.object(JobRunner, "start", lambda self, config, **_: started.append(config)):
+        app = open_app("pages/retrain.py")
+        app.button(key="retrain_start").click().run()
+    assert not app.exception and started == [preset("quick")]
