@@ -1,4 +1,5 @@
-"""Looking inside a model: feature maps, filters, Grad-CAM and saliency (pure functions, no Streamlit).
+"""Looking inside a model: feature maps, filters, attributions (Grad-CAM, saliency, SmoothGrad,
+integrated gradients, occlusion) and the arithmetic of one unit (pure functions, no Streamlit).
 
 A convolution's feature map is its activation: for a convolution followed by batch
 normalisation and ReLU (the default architecture's `conv1`, `conv1_norm`, `conv1_relu`),
@@ -78,7 +79,10 @@ class _Inspector:
         self.head = head
         self.features_model = keras.Model(self.inputs, self.tensors[head.name][0])
         self.cam_functions: dict[str, tf.types.experimental.GenericFunction] = {}
+        self.input_models: dict[str, keras.Model] = {}
         self.saliency_function = tf.function(self._saliency, input_signature=_SIGNATURE)
+        self.gradient_function = tf.function(self._gradients, input_signature=_BATCH_SIGNATURE)
+        self.score_function = tf.function(self._scores, input_signature=_BATCH_SIGNATURE)
 
     def logits(self, features):
         head = self.head
@@ -119,8 +123,25 @@ class _Inspector:
             )
         return tf.abs(tape.gradient(score, images))[0, ..., 0]
 
+    def _class_logits(self, images, class_index):
+        features = self.features_model(fitted(self.model, images), training=False)
+        return tf.gather(self.logits(features), class_index, axis=1)
+
+    def _gradients(self, images, class_index):
+        """The gradient of the class's logit with respect to each image of a batch."""
+        with tf.GradientTape() as tape:
+            tape.watch(images)
+            score = tf.reduce_sum(self._class_logits(images, class_index))
+        return tape.gradient(score, images)
+
+    def _scores(self, images, class_index):
+        """The class's logit and probability for each image of a batch."""
+        logits = self.logits(self.features_model(fitted(self.model, images), training=False))
+        return tf.gather(logits, class_index, axis=1), tf.gather(tf.nn.softmax(logits), class_index, axis=1)
+
 
 _SIGNATURE = [tf.TensorSpec([1, 28, 28, 1], tf.float32), tf.TensorSpec([], tf.int32)]
+_BATCH_SIGNATURE = [tf.TensorSpec([None, 28, 28, 1], tf.float32), tf.TensorSpec([], tf.int32)]
 
 
 def _inspector(model: keras.Model) -> _Inspector:
@@ -218,3 +239,260 @@ def saliency(model: keras.Model, model_input: np.ndarray, class_index: int) -> n
     with inspector.lock:
         gradients = inspector.saliency_function(images, tf.constant(class_index, tf.int32))
     return _normalise(np.asarray(gradients))
+
+
+def _batch_gradients(model: keras.Model, images: np.ndarray, class_index: int) -> np.ndarray:
+    inspector = _inspector(model)
+    with inspector.lock:
+        gradients = inspector.gradient_function(
+            tf.constant(images[..., None], tf.float32), tf.constant(class_index, tf.int32)
+        )
+    return np.asarray(gradients)[..., 0]
+
+
+def class_scores(model: keras.Model, images: np.ndarray, class_index: int) -> tuple[np.ndarray, np.ndarray]:
+    """The logit and the probability of `class_index` for each of (N, 28, 28) images."""
+    class_index = _check_class(class_index)
+    batch = as_model_input(images)
+    inspector = _inspector(model)
+    with inspector.lock:
+        logits, probabilities = inspector.score_function(tf.constant(batch), tf.constant(class_index, tf.int32))
+    return np.asarray(logits), np.asarray(probabilities)
+
+
+def smooth_grad(
+    model: keras.Model, model_input: np.ndarray, class_index: int, samples: int = 24, noise: float = 0.15
+) -> np.ndarray:
+    """SmoothGrad (Smilkov et al., 2017): the input gradient of the class's logit averaged over
+    `samples` copies of the digit with Gaussian noise (standard deviation `noise`), as magnitudes:
+    a (28, 28) map, >= 0, less speckled than the plain gradient."""
+    class_index = _check_class(class_index)
+    image = _one_input(model_input).numpy()[0, ..., 0]
+    if not 1 <= samples <= 256 or not 0.0 <= noise <= 1.0:
+        raise ValueError("samples must be 1-256 and noise 0-1.")
+    rng = np.random.default_rng(0)
+    noisy = image[None] + rng.normal(0.0, noise, (samples, 28, 28)).astype(np.float32)
+    return np.abs(_batch_gradients(model, noisy, class_index).mean(axis=0)).astype(np.float32)
+
+
+def integrated_gradients(model: keras.Model, model_input: np.ndarray, class_index: int, steps: int = 32) -> np.ndarray:
+    """Integrated gradients (Sundararajan et al., 2017) from a black baseline: each pixel's
+    value times the class logit's gradient averaged along the straight path from black to the
+    digit (`steps` points). A signed (28, 28) map whose sum is close to the logit's rise
+    from the black image to the digit (completeness: see `completeness`)."""
+    class_index = _check_class(class_index)
+    if not 2 <= steps <= 512:
+        raise ValueError(f"steps must be 2-512, got {steps}.")
+    image = _one_input(model_input).numpy()[0, ..., 0]
+    # Midpoints of `steps` equal parts of u in [0, 1], taken at alpha = u**2: denser near the
+    # black baseline, where the gradients change fastest (measured on the shipped model: the
+    # completeness error falls from 8.3% to 3.5% on average at 32 steps).
+    u = (np.arange(steps) + 0.5) / steps
+    alphas, weights = (u**2).astype(np.float32), (2 * u / steps).astype(np.float32)
+    gradients = _batch_gradients(model, alphas[:, None, None] * image[None], class_index)
+    return (image * np.tensordot(weights, gradients, axes=1)).astype(np.float32)
+
+
+def completeness(
+    model: keras.Model, model_input: np.ndarray, class_index: int, attributions: np.ndarray
+) -> tuple[float, float]:
+    """(sum of the attributions, logit(digit) - logit(black image)): integrated gradients'
+    completeness check; the two agree within a few percent when the steps are enough."""
+    logits, _ = class_scores(model, np.stack([np.zeros((28, 28), np.float32), model_input]), class_index)
+    return float(np.sum(attributions)), float(logits[1] - logits[0])
+
+
+def occlusion(
+    model: keras.Model, model_input: np.ndarray, class_index: int, patch: int = 6, stride: int = 2
+) -> np.ndarray:
+    """Occlusion sensitivity (Zeiler and Fergus, 2014): how much the class's logit falls when
+    a `patch` x `patch` square of the digit is blacked out, averaged over the squares covering
+    each pixel. A signed (28, 28) map: positive where hiding the pixels lowers the score
+    (evidence for the class), negative where it raises it. (The logit, not the probability:
+    a confident model's probability barely moves when a small square is hidden.)"""
+    class_index = _check_class(class_index)
+    if not 1 <= patch <= 28 or not 1 <= stride <= patch:
+        raise ValueError("patch must be 1-28 and stride 1-patch.")
+    image = _one_input(model_input).numpy()[0, ..., 0]
+    starts = list(range(0, 28 - patch + 1, stride))
+    if starts[-1] != 28 - patch:
+        starts.append(28 - patch)
+    corners = [(row, column) for row in starts for column in starts]
+    batch = np.repeat(image[None], len(corners) + 1, axis=0)
+    for index, (row, column) in enumerate(corners, start=1):
+        batch[index, row : row + patch, column : column + patch] = 0.0
+    logits, _ = class_scores(model, batch, class_index)
+    heat, count = np.zeros((28, 28), np.float32), np.zeros((28, 28), np.float32)
+    for (row, column), logit in zip(corners, logits[1:]):
+        heat[row : row + patch, column : column + patch] += logits[0] - logit
+        count[row : row + patch, column : column + patch] += 1
+    return heat / np.maximum(count, 1)
+
+
+def _layer_input(model: keras.Model, layer_name: str, model_input: np.ndarray) -> np.ndarray:
+    """The input of a layer (the previous layer's output) for one image, shaped (H, W, C)."""
+    inspector = _inspector(model)
+    with inspector.lock:
+        if layer_name not in inspector.input_models:
+            inspector.input_models[layer_name] = keras.Model(inspector.inputs, inspector.tensors[layer_name][0])
+        values = inspector.input_models[layer_name](fitted(model, _one_input(model_input)), training=False)
+    return np.asarray(values)[0]
+
+
+def _padding(layer: keras.layers.Layer, size: int, kernel: int, stride: int, output: int) -> int:
+    """Rows (or columns) of zeros added before the first one: none for "valid", Keras's split for "same"."""
+    if layer.padding == "valid":
+        return 0
+    return max((output - 1) * stride + kernel - size, 0) // 2
+
+
+def _geometry(layer: keras.layers.Layer) -> tuple[tuple[int, int], tuple[int, int]]:
+    """A convolution's or pooling layer's (kernel height, width) and (stride down, across)."""
+    if isinstance(layer, keras.layers.Conv2D):
+        if tuple(layer.dilation_rate) != (1, 1) or layer.groups != 1:
+            raise ValueError(f"{layer.name}: dilated or grouped convolutions are not explained.")
+        return tuple(layer.kernel_size), tuple(layer.strides)
+    return tuple(layer.pool_size), tuple(layer.strides)
+
+
+def receptive_field(model: keras.Model, layer_name: str, row: int, column: int) -> tuple[int, int, int, int]:
+    """The input pixels (top, bottom, left, right, inclusive, clipped to the image) that one unit of
+    a convolution or pooling layer sees, through every convolution and pooling layer before it
+    (the layers are taken as one chain, as in every architecture here)."""
+    chain = inspectable_layers(model)
+    names = [layer.name for layer in chain]
+    if layer_name not in names:
+        raise ValueError(f"{layer_name!r} is not a convolution or pooling layer.")
+    top, bottom, left, right = row, row, column, column
+    for layer in reversed(chain[: names.index(layer_name) + 1]):
+        (kernel_rows, kernel_columns), (stride_rows, stride_columns) = _geometry(layer)
+        size_rows, size_columns = layer.input.shape[1:3]
+        out_rows, out_columns = layer.output.shape[1:3]
+        pad_rows = _padding(layer, size_rows, kernel_rows, stride_rows, out_rows)
+        pad_columns = _padding(layer, size_columns, kernel_columns, stride_columns, out_columns)
+        top, bottom = top * stride_rows - pad_rows, bottom * stride_rows - pad_rows + kernel_rows - 1
+        left, right = left * stride_columns - pad_columns, right * stride_columns - pad_columns + kernel_columns - 1
+    return max(top, 0), min(bottom, 27), max(left, 0), min(right, 27)
+
+
+def _signed(number: float) -> str:
+    """'+ 0.5' or '- 0.5', for formulas."""
+    return f"{'-' if number < 0 else '+'} {abs(number):.3f}"
+
+
+def _after_convolution(
+    model: keras.Model, layer: keras.layers.Layer, channel: int, value: float
+) -> list[tuple[str, str, float]]:
+    """The steps from a convolution's weighted sum to the value its feature map shows:
+    its own activation, then the batch normalisation and activation layers that follow it."""
+    steps = []
+    if layer.activation is not None and layer.activation is not keras.activations.linear:
+        value = float(np.asarray(layer.activation(np.array([value], np.float32)))[0])
+        steps.append((layer.name, f"its {layer.activation.__name__}", value))
+    shown = activation_layer(model, layer.name)
+    if shown is layer:
+        return steps
+    layers = model.layers
+    for following in layers[layers.index(layer) + 1 : layers.index(shown) + 1]:
+        if isinstance(following, keras.layers.BatchNormalization):
+            mean = float(np.asarray(following.moving_mean)[channel])
+            variance = float(np.asarray(following.moving_variance)[channel])
+            gamma = float(np.asarray(following.gamma)[channel]) if following.scale else 1.0
+            beta = float(np.asarray(following.beta)[channel]) if following.center else 0.0
+            value = (value - mean) / np.sqrt(variance + following.epsilon) * gamma + beta
+            steps.append(
+                (
+                    following.name,
+                    f"batch normalisation: (x {_signed(-mean)}) / sqrt({variance:.3f} + {following.epsilon:g}) "
+                    f"* {gamma:.3f} {_signed(beta)}",
+                    float(value),
+                )
+            )
+        elif isinstance(following, (keras.layers.Activation, keras.layers.ReLU)):
+            value = float(np.asarray(following(np.array([[value]], np.float32)))[0, 0])
+            kind = getattr(getattr(following, "activation", None), "__name__", "relu")
+            steps.append((following.name, "ReLU: max(0, x)" if kind == "relu" else kind, value))
+        elif not isinstance(following, keras.layers.Dropout):
+            raise ValueError(f"{following.name}: a {type(following).__name__} after a convolution is not explained.")
+    return steps
+
+
+def explain_unit(
+    model: keras.Model, model_input: np.ndarray, layer_name: str, row: int, column: int, channel: int
+) -> dict:
+    """How one value of a convolution's or pooling layer's feature map is computed, for one image.
+
+    Returns a dict: "layer", "kind" ("convolution", "max pooling" or "average pooling"),
+    "row", "column", "channel"; "window" (top, bottom, left, right, inclusive) on the layer's
+    input and "receptive_field" on the digit; "inputs", the input window ((kh, kw, C) for a
+    convolution, (ph, pw) of the channel for pooling). A convolution adds "kernel" (kh, kw, C),
+    "per_input_channel" (C,) sums of inputs x kernel, "sum", "bias", "pre_activation" and
+    "steps" [(layer, what it does, value after it)]; max pooling adds "winner" (row, column in
+    the window). "value" is the reconstructed value, and "model_value" the model's own.
+    """
+    layer = _layer(model, layer_name)
+    if not isinstance(layer, (keras.layers.Conv2D, keras.layers.MaxPooling2D, keras.layers.AveragePooling2D)):
+        raise ValueError(f"{layer_name!r} is a {type(layer).__name__}, not a convolution or pooling layer.")
+    out_rows, out_columns, channels = (int(size) for size in activation_layer(model, layer_name).output.shape[1:])
+    for name, index, size in (("row", row, out_rows), ("column", column, out_columns), ("channel", channel, channels)):
+        if not isinstance(index, (int, np.integer)) or not 0 <= index < size:
+            raise ValueError(f"{name} must be 0-{size - 1} for {layer_name}, got {index!r}.")
+    row, column, channel = int(row), int(column), int(channel)
+    previous = _layer_input(model, layer_name, model_input)
+    (kernel_rows, kernel_columns), (stride_rows, stride_columns) = _geometry(layer)
+    pad_rows = _padding(layer, previous.shape[0], kernel_rows, stride_rows, out_rows)
+    pad_columns = _padding(layer, previous.shape[1], kernel_columns, stride_columns, out_columns)
+    # The window, on the input padded as Keras pads it for "same" (none for "valid"): zeros for a
+    # convolution; for pooling, padding takes no part (NaN, skipped below).
+    pooling = not isinstance(layer, keras.layers.Conv2D)
+    padded = np.pad(
+        previous.astype(np.float64 if pooling else np.float32),
+        ((pad_rows, kernel_rows), (pad_columns, kernel_columns), (0, 0)),
+        constant_values=np.nan if pooling else 0.0,
+    )
+    top, left = row * stride_rows, column * stride_columns
+    window = padded[top : top + kernel_rows, left : left + kernel_columns]
+    result = {
+        "layer": layer_name,
+        "row": row,
+        "column": column,
+        "channel": channel,
+        "window": (
+            top - pad_rows,
+            top - pad_rows + kernel_rows - 1,
+            left - pad_columns,
+            left - pad_columns + kernel_columns - 1,
+        ),
+        "receptive_field": receptive_field(model, layer_name, row, column),
+    }
+    if isinstance(layer, keras.layers.Conv2D):
+        kernel = np.asarray(layer.kernel)[..., channel]
+        bias = float(np.asarray(layer.bias)[channel]) if layer.use_bias else 0.0
+        per_input_channel = (window * kernel).sum(axis=(0, 1))
+        total = float(per_input_channel.sum())
+        steps = _after_convolution(model, layer, channel, total + bias)
+        result |= {
+            "kind": "convolution",
+            "inputs": window,
+            "kernel": kernel,
+            "per_input_channel": per_input_channel,
+            "sum": total,
+            "bias": bias,
+            "pre_activation": total + bias,
+            "steps": steps,
+            "value": steps[-1][2] if steps else total + bias,
+        }
+    else:
+        values = window[..., channel]
+        if isinstance(layer, keras.layers.MaxPooling2D):
+            winner = np.unravel_index(int(np.nanargmax(values)), values.shape)
+            result |= {
+                "kind": "max pooling",
+                "winner": (int(winner[0]), int(winner[1])),
+                "value": float(np.nanmax(values)),
+            }
+        else:
+            result |= {"kind": "average pooling", "value": float(np.nanmean(values))}
+        result["inputs"] = values.astype(np.float32)
+    result["model_value"] = float(feature_maps(model, model_input)[layer_name][row, column, channel])
+    return result

@@ -4,17 +4,29 @@ import numpy as np
 import streamlit as st
 
 from model.inspection import (
+    completeness,
     default_cam_layer,
     feature_maps,
     first_convolution,
     grad_cam,
+    integrated_gradients,
     kernels,
     layer_shapes,
+    occlusion,
     saliency,
+    smooth_grad,
 )
 from model.preprocess import from_uint8
 from pages.common import chosen_model, current_digit, mnist_test_set, new_click
-from pages.plots import image_figure, mosaic_figure, overlay_figure, probability_bars, tile_channels
+from pages.plots import (
+    image_figure,
+    mosaic_figure,
+    overlay_figure,
+    probability_bars,
+    tile_channels,
+    unit_picker_figure,
+)
+from pages.unit_panel import unit_panel
 
 
 def maps_section(model, image) -> None:
@@ -65,17 +77,32 @@ def maps_section(model, image) -> None:
         "Channel", 0, channels - 1, key="feature_channel", help="Or click a square in the grid."
     )
 
+    values = maps[..., channel]
+    # The unit explained below: the channel's strongest, until a pixel of its map is clicked.
+    if st.session_state.get("feature_unit_of") != (layer, channel):
+        st.session_state.feature_unit_of = (layer, channel)
+        st.session_state.feature_unit = tuple(int(i) for i in np.unravel_index(int(np.argmax(values)), values.shape))
     left, right = st.columns(2)
     with left:
-        st.plotly_chart(
-            image_figure(maps[..., channel], title=f"{layer}, channel {channel}"), key="feature_channel_big"
+        event = st.plotly_chart(
+            unit_picker_figure(values, st.session_state.feature_unit, f"{layer}, channel {channel}"),
+            key="feature_channel_big",
+            on_select="rerun",
+            selection_mode="points",
+            config={"displayModeBar": False},
         )
+        click = new_click(event, "feature_unit_click", (layer, channel))
+        if click is not None and click.get("customdata"):
+            st.session_state.feature_unit = tuple(int(i) for i in click["customdata"])
+            st.rerun()
         st.caption(
-            f"Channel {channel} at full size: its strongest value is {maps[..., channel].max():.2f}, "
-            f"its mean {maps[..., channel].mean():.2f}. Hover to read values."
+            f"Channel {channel} at full size: its strongest value is {values.max():.2f}, its mean "
+            f"{values.mean():.2f}. Hover to read values; click a pixel to see how it is computed (below)."
         )
     with right:
         filters_panel(model)
+    previous = names[names.index(layer) - 1] if names.index(layer) > 0 else "the digit"
+    unit_panel(model, image, layer, *st.session_state.feature_unit, channel, previous)
 
 
 def filters_panel(model) -> None:
@@ -106,15 +133,46 @@ def filters_panel(model) -> None:
     )
 
 
+# How to read each attribution method, in one sentence (`{target}`: the class explained).
+READINGS = {
+    "Grad-CAM": "Grad-CAM weighs the channels of {layer} by how much they raise the score for {target}: "
+    "bright regions are where the evidence for that digit is, at the coarse resolution of that layer.",
+    "Saliency": "Saliency is the plain gradient: the pixels whose change would move the score for {target} "
+    "most; sharp but noisy.",
+    "SmoothGrad": "SmoothGrad averages the gradient over 24 noisy copies of the digit: the same question as "
+    "saliency with the speckle averaged away, so the strokes that matter for {target} stand out.",
+    "Integrated gradients": "Integrated gradients share out the score for {target} among the pixels along the "
+    "path from a black image to the digit: blue pixels add to it, red ones take from it, and together they add "
+    "up to the score's rise (the check below).",
+    "Occlusion": "Occlusion blacks out one 6 x 6 square at a time and measures how much the score for {target} "
+    "falls: blue where hiding the digit hurts the score (evidence), red where it helps.",
+}
+SIGNED = ("Integrated gradients", "Occlusion")
+
+
+def attribution(method: str, model, image, target: int, cam_layer: str | None, steps: int):
+    """The chosen method's (28, 28) map."""
+    if method == "Grad-CAM":
+        return grad_cam(model, image, target, cam_layer)
+    if method == "Saliency":
+        return saliency(model, image, target)
+    if method == "SmoothGrad":
+        return smooth_grad(model, image, target)
+    if method == "Integrated gradients":
+        return integrated_gradients(model, image, target, steps=steps)
+    return occlusion(model, image, target)
+
+
 def explanation_section(model, image, predicted: int) -> None:
-    """Grad-CAM (for models with a convolution that keeps a map) or saliency, for any class."""
+    """Attribution for any class: Grad-CAM (for models with a convolution that keeps a map),
+    saliency, SmoothGrad, integrated gradients (with its completeness check) and occlusion."""
     st.subheader("Why did it say that?")
     try:
         cam_layer = default_cam_layer(model)
-        methods = ["Grad-CAM", "Saliency"]
+        methods = list(READINGS)
     except ValueError:
-        cam_layer, methods = None, ["Saliency"]
-    choice = st.columns(2)
+        cam_layer, methods = None, [name for name in READINGS if name != "Grad-CAM"]
+    choice = st.columns([3, 1, 1])
     method = choice[0].radio("Method", methods, horizontal=True, key="feature_method")
     target = choice[1].selectbox(
         "Explain the class",
@@ -123,22 +181,41 @@ def explanation_section(model, image, predicted: int) -> None:
         key="feature_class",
         format_func=lambda d: f"{d} (predicted)" if d == predicted else str(d),
     )
-    if method == "Grad-CAM":
-        heat = grad_cam(model, image, target, cam_layer)
-        explanation = (
-            f"Grad-CAM weighs the channels of {cam_layer} by how much they raise the score for {target}: "
-            "bright regions are where the evidence for that digit is."
-        )
-    else:
-        heat = saliency(model, image, target)
-        explanation = (
-            f"Saliency shows which pixels would change the score for {target} most if they changed: "
-            "a sharper but noisier view than Grad-CAM."
-        )
+    steps = choice[2].selectbox(
+        "Steps",
+        [32, 64, 128],
+        key="feature_steps",
+        disabled=method != "Integrated gradients",
+        help="Integrated gradients: more steps, a closer sum (slower).",
+    )
+    heat = attribution(method, model, image, target, cam_layer, steps)
+    left, right = st.columns(2)
+    evidence = np.clip(heat, 0, None) if method in SIGNED else heat
+    left.plotly_chart(
+        overlay_figure(image, evidence / (evidence.max() or 1.0), f"{method} for {target}"), key="feature_explanation"
+    )
+    right.plotly_chart(
+        image_figure(
+            heat,
+            colorscale="RdBu" if method in SIGNED else "Viridis",
+            symmetric=method in SIGNED,
+            height=360,
+            title="Values",
+        ),
+        key="feature_explanation_values",
+    )
+    reading = READINGS[method].format(target=target, layer=cam_layer)
     if cam_layer is None:
-        explanation += " Grad-CAM needs a convolution whose output is still a map; this model has none."
-    st.plotly_chart(overlay_figure(image, heat, f"{method} for {target}"), key="feature_explanation")
-    st.caption(explanation)
+        reading += " (Grad-CAM needs a convolution whose output is still a map; this model has none.)"
+    st.caption(reading + " Left: the positive part over the digit; right: the values (hover to read them).")
+    if method == "Integrated gradients":
+        total, rise = completeness(model, image, target, heat)
+        gap = abs(total - rise) / abs(rise) if rise else 0.0
+        st.caption(
+            f"Completeness check: the attributions add up to {total:.2f}; the score (logit) of {target} rises by "
+            f"{rise:.2f} from the black image to the digit, {gap:.1%} apart"
+            + (" (more steps close the gap)." if gap > 0.05 else ".")
+        )
 
 
 st.title("Feature maps")

@@ -279,3 +279,91 @@ def confusion_difference_figure(difference: np.ndarray) -> go.Figure:
     figure.update_xaxes(title="predicted digit", type="category", side="top")
     figure.update_layout(height=480, margin={"l": 10, "r": 10, "t": 40, "b": 10})
     return figure
+
+
+def unit_picker_figure(values: np.ndarray, selected: tuple[int, int], title: str = "", height: int = 360) -> go.Figure:
+    """One channel's map; every cell can be clicked (customdata: [row, column]); the chosen one is outlined."""
+    rows, columns = values.shape
+    grid_rows, grid_columns = np.divmod(np.arange(rows * columns), columns)
+    figure = go.Figure(
+        [
+            go.Heatmap(z=values, colorscale="Viridis", hoverinfo="skip"),
+            click_targets(
+                x=grid_columns.tolist(),
+                y=grid_rows.tolist(),
+                customdata=np.stack([grid_rows, grid_columns], axis=1).tolist(),
+                text=[f"{value:.3f}" for value in values.ravel()],
+                hovertemplate="row %{customdata[0]}, column %{customdata[1]}: %{text}<extra></extra>",
+            ),
+        ]
+    )
+    row, column = selected
+    figure.add_shape(
+        type="rect", x0=column - 0.5, x1=column + 0.5, y0=row - 0.5, y1=row + 0.5, line={"color": "red", "width": 3}
+    )
+    figure.update_yaxes(range=[rows - 0.5, -0.5], visible=False, scaleanchor="x")
+    figure.update_xaxes(range=[-0.5, columns - 0.5], visible=False)
+    figure.update_layout(
+        height=height,
+        margin={"l": 0, "r": 0, "t": 30 if title else 0, "b": 0},
+        title=title or None,
+        dragmode=False,
+        hoverdistance=-1,
+        showlegend=False,
+    )
+    return figure
+
+
+def outlined_figure(
+    image: np.ndarray, box: tuple[int, int, int, int], title: str = "", height: int = 240, colorscale: str = "gray"
+) -> go.Figure:
+    """An image with a rectangle (top, bottom, left, right, inclusive) drawn on it."""
+    top, bottom, left, right = box
+    figure = go.Figure(
+        go.Heatmap(z=image, colorscale=colorscale, showscale=False, hovertemplate="%{z:.3f}<extra></extra>")
+    )
+    figure.add_shape(
+        type="rect", x0=left - 0.5, x1=right + 0.5, y0=top - 0.5, y1=bottom + 0.5, line={"color": "red", "width": 2}
+    )
+    figure.update_yaxes(range=[image.shape[0] - 0.5, -0.5], visible=False, scaleanchor="x")
+    figure.update_xaxes(range=[-0.5, image.shape[1] - 0.5], visible=False)
+    figure.update_layout(height=height, margin={"l": 0, "r": 0, "t": 30 if title else 0, "b": 0}, title=title or None)
+    return figure
+
+
+def numbers_figure(
+    values: np.ndarray,
+    title: str = "",
+    colorscale: str = "Viridis",
+    symmetric: bool = False,
+    marked: tuple[int, int] | None = None,
+    height: int = 170,
+) -> go.Figure:
+    """A small grid of numbers (a window, a kernel slice, their products), each cell coloured and labelled."""
+    limit = float(np.nanmax(np.abs(values))) if np.isfinite(values).any() else 1.0
+    figure = go.Figure(
+        go.Heatmap(
+            z=values,
+            text=np.vectorize(lambda value: "" if np.isnan(value) else f"{value:.2f}")(values.astype(float)),
+            texttemplate="%{text}",
+            textfont={"size": 10},
+            colorscale=colorscale,
+            zmin=-limit if symmetric else None,
+            zmax=limit if symmetric else None,
+            showscale=False,
+            hoverinfo="skip",
+        )
+    )
+    if marked is not None:
+        row, column = marked
+        figure.add_shape(
+            type="rect", x0=column - 0.5, x1=column + 0.5, y0=row - 0.5, y1=row + 0.5, line={"color": "red", "width": 3}
+        )
+    figure.update_yaxes(autorange="reversed", visible=False, scaleanchor="x")
+    figure.update_xaxes(visible=False)
+    figure.update_layout(
+        height=height,
+        margin={"l": 0, "r": 0, "t": 24 if title else 0, "b": 0},
+        title={"text": title, "font": {"size": 12}},
+    )
+    return figure

@@ -25,17 +25,32 @@ def test_every_layer_renders_without_an_exception(isolated_registry, mnist_file,
         app.selectbox(key="feature_layer").set_value(name).run()
         assert not app.exception, name
         assert any(name in header.value for header in app.subheader)
+        # The unit explained: the channel's strongest, its arithmetic ending in the value shown.
+        explained = next(header.value for header in app.subheader if header.value.startswith(f"How {name}["))
+        if name.startswith("conv"):
+            assert "+ bias" in app.code[0].value and "ReLU" in app.code[0].value
+        else:
+            assert any("Max pooling" in block.value for block in app.markdown)
+        shown = float(explained.split("= ")[-1].split(" ")[0])
+        own = next(caption.value for caption in app.caption if caption.value.startswith("The model's own value"))
+        assert float(own.split(" is ")[1].split(";")[0]) == pytest.approx(shown, abs=1e-3)
     # The last layer has 128 channels of 1x1; the picker follows the layer's channel count.
     assert app.number_input(key="feature_channel").max == 127
 
 
-@pytest.mark.parametrize("method", ["Grad-CAM", "Saliency"])
+@pytest.mark.parametrize("method", ["Grad-CAM", "Saliency", "SmoothGrad", "Integrated gradients", "Occlusion"])
 def test_explanations_render_for_any_class(isolated_registry, mnist_file, monkeypatch, method):
     app = open_page(mnist_file, monkeypatch)
     app.radio(key="feature_method").set_value(method).run()
     app.selectbox(key="feature_class").set_value(3).run()
     assert not app.exception
     assert any(f"{method} for 3" in str(chart.proto.spec) for chart in app.get("plotly_chart"))
+    captions = " ".join(caption.value for caption in app.caption)
+    assert method.split()[0] in captions
+    if method == "Integrated gradients":
+        assert "Completeness check: the attributions add up to" in captions
+        app.selectbox(key="feature_steps").set_value(128).run()
+        assert not app.exception
 
 
 def test_the_current_digit_from_the_draw_page_is_used(isolated_registry, mnist_file, monkeypatch, small_mnist):

@@ -142,4 +142,5 @@ def test_every_page_works_on_an_uploaded_model(isolated_registry, mnist_file, mo
         if version.id.split("-")[2] == "perceptron":
             app.switch_page("pages/feature_maps.py").run()
             assert any("no convolution or pooling layers" in info.value for info in app.info)
-            assert app.radio(key="feature_method").options == ["Saliency"]
+            options = app.radio(key="feature_method").options
+            assert "Grad-CAM" not in options and "Saliency" in options and "Occlusion" in options
