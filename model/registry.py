@@ -66,6 +66,14 @@ class ModelVersion:
         return self.id == DEFAULT_ID
 
     @property
+    def cache_folder(self) -> Path:
+        """Where results computed from this version are kept: beside it in the registry (the
+        shipped default's in the registry's `.cache/default`, as model/default/ belongs to git)."""
+        if self.is_default:
+            return registry_dir() / ".cache" / DEFAULT_ID
+        return self.path / ".cache"
+
+    @property
     def cache_key(self) -> str:
         """Changes whenever the model file changes: key caches of results on it."""
         return f"{self.id}:{self.metadata.model_sha256}"

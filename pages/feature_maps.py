@@ -17,6 +17,7 @@ from model.inspection import (
     smooth_grad,
 )
 from model.preprocess import from_uint8
+from pages.channel_panel import channel_panel
 from pages.common import chosen_model, current_digit, mnist_test_set, new_click
 from pages.plots import (
     image_figure,
@@ -29,7 +30,7 @@ from pages.plots import (
 from pages.unit_panel import unit_panel
 
 
-def maps_section(model, image) -> None:
+def maps_section(version, model, image) -> None:
     """Every convolution and pooling layer's channels as a mosaic, one channel large, the first filters."""
     shapes = layer_shapes(model)
     if not shapes:
@@ -101,6 +102,7 @@ def maps_section(model, image) -> None:
         )
     with right:
         filters_panel(model)
+    channel_panel(version, model, layer, channel)
     previous = names[names.index(layer) - 1] if names.index(layer) > 0 else "the digit"
     unit_panel(model, image, layer, *st.session_state.feature_unit, channel, previous)
 
@@ -245,5 +247,5 @@ with top[1]:
     )
     st.plotly_chart(probability_bars(probabilities), key="feature_probabilities")
 
-maps_section(model, image)
+maps_section(version, model, image)
 explanation_section(model, image, predicted)

@@ -1,3 +1,5 @@
+import re
+
 import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -66,3 +68,32 @@ def test_the_current_digit_from_the_draw_page_is_used(isolated_registry, mnist_f
     assert not app.exception
     assert any(f"Predicted {y_test[3]}" in block.value for block in app.markdown)
     assert "feature_test_index" not in app.session_state
+
+
+def test_what_a_channel_detects_is_shown_and_kept_across_a_restart(isolated_registry, mnist_file, monkeypatch):
+    import streamlit as st
+
+    from model import channels
+
+    st.cache_data.clear()  # Earlier tests computed them, for another registry.
+    app = open_page(mnist_file, monkeypatch)
+    assert any(header.value == "What does conv1, channel 0 detect?" for header in app.subheader)
+    captions = [caption for element in app.image for caption in element.captions]
+    patches = [caption for caption in captions if re.fullmatch(r"an? \d: \d+\.\d\d", caption)]
+    assert len(patches) == 9, captions
+    assert list((isolated_registry / ".cache" / "default").glob("top_patches-*.npz"))
+    app.toggle(key="feature_maximise").set_value(True).run()
+    assert not app.exception
+    assert list((isolated_registry / ".cache" / "default").glob("maximised-*-conv1-0.npz"))
+
+    # A restarted server has no memory caches, but finds both on disk.
+    st.cache_data.clear()
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("computed again")
+
+    monkeypatch.setattr(channels, "top_patches", refuse)
+    monkeypatch.setattr(channels, "activation_maximisation", refuse)
+    again = open_page(mnist_file, monkeypatch)
+    again.toggle(key="feature_maximise").set_value(True).run()
+    assert not again.exception
