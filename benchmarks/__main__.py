@@ -3,6 +3,7 @@
     python -m benchmarks            # the full run: up to 40 minutes on 2 cores (the original recipe's 30 epochs)
     python -m benchmarks --quick    # a short version, seconds, for the test suite
     python -m benchmarks --app      # the app's figures only (cold start, strokes, 30 visitors), merged in
+    python -m benchmarks --inspection   # the Feature maps page's figures only, merged in
 
 Prints a table and writes `benchmarks/results.json` (or `--out`).
 """
@@ -20,7 +21,7 @@ import keras
 import numpy as np
 import streamlit
 
-from benchmarks import draw_latency, load
+from benchmarks import draw_latency, inspection, load
 from benchmarks.drawn_digits import drawn_accuracy, render_drawn
 from benchmarks.server import BROWSER_ARGS, CHROMIUM, streamlit_server
 from model.evaluation import evaluate
@@ -206,6 +207,7 @@ def run(quick: bool, original_epochs: int = 30) -> dict:
         "measured": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
     }
     results.update(latency(predictor, canvas, calls=20 if quick else 300))
+    results.update(inspection.run(predictor.model, x_test[:1000] if quick else x_test, y_test, 5 if quick else 50))
     results.update(
         evaluation_speed(
             predictor, x_test[:1000] if quick else x_test, y_test[:1000] if quick else y_test, repeats=1 if quick else 3
@@ -257,8 +259,25 @@ def table(results: dict) -> str:
         f"| drawn digits, preprocessed / naive ({results['drawn_count']:,}) | "
         f"{results['drawn_preprocessed_accuracy']:.2%} / {results['drawn_naive_accuracy']:.2%} |"
     )
+    lines += inspection_table(results)
     lines += app_table(results)
     return "\n".join(["| measure | value |", "| --- | --- |", *lines])
+
+
+def inspection_table(results: dict) -> list[str]:
+    """The table's rows of `benchmarks.inspection`."""
+    rows = [
+        ("SmoothGrad p90", "smoothgrad_p90_ms"),
+        ("integrated gradients (32 steps) p90", "integrated_gradients_p90_ms"),
+        ("occlusion p90", "occlusion_p90_ms"),
+        ("one unit's arithmetic (explain_unit) p90", "explain_unit_p90_ms"),
+    ]
+    lines = [f"| {label} | {results[key]:.1f} ms |" for label, key in rows]
+    lines.append(
+        f"| top patches of every channel ({results['channel_top_patches_images']:,} test images) | "
+        f"{results['channel_top_patches_seconds']:.1f} s |"
+    )
+    return lines
 
 
 def app_table(results: dict) -> list[str]:
@@ -292,11 +311,21 @@ def main(argv=None) -> dict:
         help="at most this many epochs of the original recipe (its own is 30)",
     )
     parser.add_argument("--app", action="store_true", help="only the app's figures, merged into the results file")
+    parser.add_argument(
+        "--inspection", action="store_true", help="only the Feature maps page's figures, merged into the results file"
+    )
     parser.add_argument("--out", type=Path, default=RESULTS, help=f"where to write the results (default {RESULTS})")
     args = parser.parse_args(argv)
     if args.app:
         results = {**(read_json(args.out) if args.out.exists() else {}), **app_figures(args.quick)}
         print("\n".join(["| measure | value |", "| --- | --- |", *app_table(results)]))
+        write_json(results, args.out)
+        return results
+    if args.inspection:
+        _, (x_test, y_test) = load_mnist()
+        measured = inspection.run(load_model(default_version().model_file), x_test, y_test, 5 if args.quick else 50)
+        results = {**(read_json(args.out) if args.out.exists() else {}), **measured}
+        print("\n".join(["| measure | value |", "| --- | --- |", *inspection_table(results)]))
         write_json(results, args.out)
         return results
     results = run(args.quick, args.original_epochs)

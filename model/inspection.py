@@ -79,7 +79,7 @@ class _Inspector:
         self.head = head
         self.features_model = keras.Model(self.inputs, self.tensors[head.name][0])
         self.cam_functions: dict[str, tf.types.experimental.GenericFunction] = {}
-        self.input_models: dict[str, keras.Model] = {}
+        self.unit_functions: dict[str, tf.types.experimental.GenericFunction] = {}
         self.saliency_function = tf.function(self._saliency, input_signature=_SIGNATURE)
         self.gradient_function = tf.function(self._gradients, input_signature=_BATCH_SIGNATURE)
         self.score_function = tf.function(self._scores, input_signature=_BATCH_SIGNATURE)
@@ -329,14 +329,19 @@ def occlusion(
     return heat / np.maximum(count, 1)
 
 
-def _layer_input(model: keras.Model, layer_name: str, model_input: np.ndarray) -> np.ndarray:
-    """The input of a layer (the previous layer's output) for one image, shaped (H, W, C)."""
+def _layer_values(model: keras.Model, layer_name: str, model_input: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A layer's input (the previous layer's output) and the feature map shown for it, for one
+    image, each (H, W, C): one traced call of a sub-model built once per layer."""
     inspector = _inspector(model)
     with inspector.lock:
-        if layer_name not in inspector.input_models:
-            inspector.input_models[layer_name] = keras.Model(inspector.inputs, inspector.tensors[layer_name][0])
-        values = inspector.input_models[layer_name](fitted(model, _one_input(model_input)), training=False)
-    return np.asarray(values)[0]
+        if layer_name not in inspector.unit_functions:
+            shown = inspector.tensors[activation_layer(model, layer_name).name][1]
+            probe = keras.Model(inspector.inputs, [inspector.tensors[layer_name][0], shown])
+            inspector.unit_functions[layer_name] = tf.function(
+                lambda images: probe(fitted(model, images), training=False), input_signature=_SIGNATURE[:1]
+            )
+        previous, shown = inspector.unit_functions[layer_name](_one_input(model_input))
+    return np.asarray(previous)[0], np.asarray(shown)[0]
 
 
 def _padding(layer: keras.layers.Layer, size: int, kernel: int, stride: int, output: int) -> int:
@@ -387,7 +392,11 @@ def _after_convolution(
     its own activation, then the batch normalisation and activation layers that follow it."""
     steps = []
     if layer.activation is not None and layer.activation is not keras.activations.linear:
-        value = float(np.asarray(layer.activation(np.array([value], np.float32)))[0])
+        value = (
+            max(value, 0.0)
+            if layer.activation is keras.activations.relu
+            else float(np.asarray(layer.activation(np.array([value], np.float32)))[0])
+        )
         steps.append((layer.name, f"its {layer.activation.__name__}", value))
     shown = activation_layer(model, layer.name)
     if shown is layer:
@@ -409,8 +418,15 @@ def _after_convolution(
                 )
             )
         elif isinstance(following, (keras.layers.Activation, keras.layers.ReLU)):
-            value = float(np.asarray(following(np.array([[value]], np.float32)))[0, 0])
             kind = getattr(getattr(following, "activation", None), "__name__", "relu")
+            plain_relu = kind == "relu" and (
+                not isinstance(following, keras.layers.ReLU)
+                or (following.max_value is None and not following.negative_slope and not following.threshold)
+            )
+            # ReLU in numpy; anything else through the layer itself (slower: an eager call).
+            value = (
+                max(value, 0.0) if plain_relu else float(np.asarray(following(np.array([[value]], np.float32)))[0, 0])
+            )
             steps.append((following.name, "ReLU: max(0, x)" if kind == "relu" else kind, value))
         elif not isinstance(following, keras.layers.Dropout):
             raise ValueError(f"{following.name}: a {type(following).__name__} after a convolution is not explained.")
@@ -438,7 +454,7 @@ def explain_unit(
         if not isinstance(index, (int, np.integer)) or not 0 <= index < size:
             raise ValueError(f"{name} must be 0-{size - 1} for {layer_name}, got {index!r}.")
     row, column, channel = int(row), int(column), int(channel)
-    previous = _layer_input(model, layer_name, model_input)
+    previous, shown = _layer_values(model, layer_name, model_input)
     (kernel_rows, kernel_columns), (stride_rows, stride_columns) = _geometry(layer)
     pad_rows = _padding(layer, previous.shape[0], kernel_rows, stride_rows, out_rows)
     pad_columns = _padding(layer, previous.shape[1], kernel_columns, stride_columns, out_columns)
@@ -494,5 +510,5 @@ def explain_unit(
         else:
             result |= {"kind": "average pooling", "value": float(np.nanmean(values))}
         result["inputs"] = values.astype(np.float32)
-    result["model_value"] = float(feature_maps(model, model_input)[layer_name][row, column, channel])
+    result["model_value"] = float(shown[row, column, channel])
     return result

@@ -19,6 +19,11 @@ REQUIRED = [
     "quick_seconds_to_99_0",
     "original_seconds_to_99_0",
     "cold_start_s",
+    "smoothgrad_p90_ms",
+    "integrated_gradients_p90_ms",
+    "occlusion_p90_ms",
+    "explain_unit_p90_ms",
+    "channel_top_patches_seconds",
     "machine",
     "versions",
 ]
@@ -30,7 +35,16 @@ def test_quick_benchmark_writes_every_key(tmp_path, mnist_file, monkeypatch, cap
     main(["--quick", "--out", str(out)])
     results = json.loads(out.read_text())
     assert set(REQUIRED) <= set(results)
-    for key in ("inference_p50_ms", "predict_p50_ms", "feature_maps_p50_ms", "grad_cam_p50_ms", "eval_images_per_s"):
+    for key in (
+        "inference_p50_ms",
+        "predict_p50_ms",
+        "feature_maps_p50_ms",
+        "grad_cam_p50_ms",
+        "eval_images_per_s",
+        "smoothgrad_p90_ms",
+        "explain_unit_p90_ms",
+        "channel_top_patches_seconds",
+    ):
         assert results[key] > 0, key
     assert results["inference_p95_ms"] >= results["inference_p50_ms"]
     assert results["train_images_per_s"]["quick"] > 0
@@ -41,4 +55,5 @@ def test_quick_benchmark_writes_every_key(tmp_path, mnist_file, monkeypatch, cap
     assert results["draw_roundtrip_strokes"] == 3 and results["draw_roundtrip_p50_ms"] > 0
     assert results["load_2_strokes"] >= 2 and results["load_2_errors"] == 0 and results["load_2_p95_ms"] > 0
     assert results["load_2_rss_mb"] > 100
+    assert results["channel_top_patches_images"] == 1000
     assert "| inference p50 / p95 (ms) |" in capsys.readouterr().out
