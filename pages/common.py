@@ -11,7 +11,7 @@ import streamlit as st
 
 from model.evaluation import Evaluation, evaluate
 from model.forward_worker import shared_worker
-from model.inference import Predictor
+from model.inference import MAX_ENTROPY, Predictor, confidence_in_words, entropy_bits
 from model.mnist import DataError, Split, load_mnist, mnist_path
 from model.preprocess import from_uint8
 from model.registry import (
@@ -99,6 +99,14 @@ VERSION = "app_version"
 # Heavy on-demand work (evaluating a version on the 10,000 test images) runs this many at a
 # time server-wide, so that a class opening a new version at once queues instead of piling up.
 HEAVY_WORK = threading.BoundedSemaphore(positive_setting("DIGITS_HEAVY_JOBS", 2))
+
+
+def uncertainty(probabilities: np.ndarray) -> str:
+    """How sure the model is, in words, with the prediction's entropy."""
+    return (
+        f"{confidence_in_words(probabilities)} Entropy {entropy_bits(probabilities):.2f} bits "
+        f"(0 when certain, {MAX_ENTROPY:.2f} when all ten digits are equally likely)."
+    )
 
 
 def literal(text: str) -> str:

@@ -6,7 +6,7 @@ import streamlit as st
 from model.inference import Predictor
 from model.preprocess import PreprocessResult, TooLittleInk, naive_resize, preprocess_digit, read_image
 from pages.canvas import draw_canvas
-from pages.common import chosen_model, literal, mnist_test_set, set_current_digit
+from pages.common import chosen_model, literal, mnist_test_set, set_current_digit, uncertainty
 from pages.plots import probability_bars
 
 
@@ -61,6 +61,7 @@ def show_prediction(probabilities: np.ndarray | None, label: int | None) -> None
     columns[1].metric("Confidence", f"{probabilities[digit]:.1%}")
     runner_up = int(np.argsort(probabilities)[-2])
     columns[2].metric("Runner-up", f"{runner_up} ({probabilities[runner_up]:.1%})")
+    st.caption(uncertainty(probabilities))
     if label is not None:
         (st.success if label == digit else st.error)(f"True label: {label}")
     st.plotly_chart(probability_bars(probabilities), key="draw_probabilities")

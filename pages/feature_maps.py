@@ -18,7 +18,7 @@ from model.inspection import (
 )
 from model.preprocess import from_uint8
 from pages.channel_panel import channel_panel
-from pages.common import chosen_model, current_digit, mnist_test_set, new_click
+from pages.common import chosen_model, current_digit, mnist_test_set, new_click, uncertainty
 from pages.plots import (
     image_figure,
     mosaic_figure,
@@ -245,6 +245,7 @@ with top[1]:
         f"**Predicted {predicted}** with {probabilities[predicted]:.1%} confidence{label}. "
         "Draw another digit on the Draw page to change it."
     )
+    st.caption(uncertainty(probabilities))
     st.plotly_chart(probability_bars(probabilities), key="feature_probabilities")
 
 maps_section(version, model, image)

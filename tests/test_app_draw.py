@@ -55,6 +55,7 @@ def test_a_drawn_digit_is_predicted_and_shared(canvas, small_mnist):
     app = open_draw_page()
     assert not app.exception
     assert metric(app, "Prediction") == str(y_test[0])
+    assert any("Entropy" in caption.value and " bits " in caption.value for caption in app.caption)
     current = app.session_state["current_digit"]
     assert current["image"].shape == (28, 28) and current["source"] == "drawing"
     assert len(app.get("plotly_chart")) == 1

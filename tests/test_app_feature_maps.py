@@ -67,6 +67,7 @@ def test_the_current_digit_from_the_draw_page_is_used(isolated_registry, mnist_f
     app.switch_page("pages/feature_maps.py").run()
     assert not app.exception
     assert any(f"Predicted {y_test[3]}" in block.value for block in app.markdown)
+    assert any(caption.value.startswith(("Sure", "Fairly sure", "Unsure")) for caption in app.caption)
     assert "feature_test_index" not in app.session_state
 
 

@@ -56,3 +56,23 @@ def test_concurrent_sessions_get_their_own_answers(predictor):
 def test_bad_inputs_raise_value_error(predictor, bad):
     with pytest.raises(ValueError):
         predictor.probabilities(bad)
+
+
+def test_confidence_in_words_and_entropy():
+    from model.inference import MAX_ENTROPY, confidence_in_words, entropy_bits
+
+    unsure = np.zeros(10)
+    unsure[[4, 9]] = [0.48, 0.41]
+    unsure[0] = 0.11
+    assert confidence_in_words(unsure) == "Unsure between 4 and 9 (48% and 41%)."
+    sure = np.full(10, 0.001)
+    sure[8] = 0.991
+    assert confidence_in_words(sure) == "Sure it is an 8."
+    fairly = np.zeros(10)
+    fairly[[3, 5]] = [0.7, 0.3]
+    assert confidence_in_words(fairly) == "Fairly sure it is a 3; 5 comes next at 30%."
+    assert entropy_bits(np.eye(10)[2]) == 0.0
+    assert entropy_bits(np.full(10, 0.1)) == pytest.approx(MAX_ENTROPY)
+    assert entropy_bits(fairly) == pytest.approx(-(0.7 * np.log2(0.7) + 0.3 * np.log2(0.3)))
+    with pytest.raises(ValueError):
+        confidence_in_words(np.ones(3))
