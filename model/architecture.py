@@ -91,13 +91,20 @@ def inspectable_layers(model: keras.Model) -> list[keras.layers.Layer]:
 
 
 def layer_table(model: keras.Model) -> list[dict]:
-    """One row per layer: name, kind, output shape and parameter count."""
-    return [
-        {
-            "layer": layer.name,
-            "kind": type(layer).__name__,
-            "output shape": str(tuple(layer.output.shape[1:])),
-            "parameters": int(layer.count_params()),
-        }
-        for layer in model.layers
-    ]
+    """One row per layer: name, kind, output shape, parameter count, and for convolution and
+    pooling layers the kernel (or pool) size, stride and padding."""
+    rows = []
+    for layer in model.layers:
+        size = getattr(layer, "kernel_size", None) or getattr(layer, "pool_size", None)
+        rows.append(
+            {
+                "layer": layer.name,
+                "kind": type(layer).__name__,
+                "output shape": str(tuple(layer.output.shape[1:])),
+                "parameters": int(layer.count_params()),
+                "kernel": " x ".join(map(str, size)) if size else "",
+                "stride": " x ".join(map(str, layer.strides)) if size and hasattr(layer, "strides") else "",
+                "padding": getattr(layer, "padding", "") if size else "",
+            }
+        )
+    return rows

@@ -80,6 +80,7 @@ class _Inspector:
         self.features_model = keras.Model(self.inputs, self.tensors[head.name][0])
         self.cam_functions: dict[str, tf.types.experimental.GenericFunction] = {}
         self.unit_functions: dict[str, tf.types.experimental.GenericFunction] = {}
+        self.all_outputs = None
         self.saliency_function = tf.function(self._saliency, input_signature=_SIGNATURE)
         self.gradient_function = tf.function(self._gradients, input_signature=_BATCH_SIGNATURE)
         self.score_function = tf.function(self._scores, input_signature=_BATCH_SIGNATURE)
@@ -512,3 +513,26 @@ def explain_unit(
         result["inputs"] = values.astype(np.float32)
     result["model_value"] = float(shown[row, column, channel])
     return result
+
+
+def layer_outputs(model: keras.Model, model_input: np.ndarray) -> dict[str, np.ndarray]:
+    """Every layer's output for one (28, 28) input, by layer name, without the batch axis (one traced call)."""
+    inspector = _inspector(model)
+    with inspector.lock:
+        if inspector.all_outputs is None:
+            names = list(inspector.tensors)
+            probe = keras.Model(inspector.inputs, [inspector.tensors[name][1] for name in names])
+            function = tf.function(
+                lambda images: probe(fitted(model, images), training=False), input_signature=_SIGNATURE[:1]
+            )
+            inspector.all_outputs = (names, function)
+        names, function = inspector.all_outputs
+        outputs = function(_one_input(model_input))
+    if not isinstance(outputs, (list, tuple)):
+        outputs = [outputs]
+    return {name: np.asarray(output)[0] for name, output in zip(names, outputs)}
+
+
+def layer_weights(model: keras.Model, layer_name: str) -> dict[str, np.ndarray]:
+    """A layer's weight arrays by name ("kernel", "bias", "gamma", "moving_mean", ...); empty when it has none."""
+    return {weight.path.split("/")[-1]: np.asarray(weight) for weight in _layer(model, layer_name).weights}

@@ -3,6 +3,7 @@
 import numpy as np
 import streamlit as st
 
+from model.architecture import layer_table
 from model.inspection import (
     completeness,
     default_cam_layer,
@@ -11,7 +12,9 @@ from model.inspection import (
     grad_cam,
     integrated_gradients,
     kernels,
+    layer_outputs,
     layer_shapes,
+    layer_weights,
     occlusion,
     saliency,
     smooth_grad,
@@ -20,6 +23,7 @@ from model.preprocess import from_uint8
 from pages.channel_panel import channel_panel
 from pages.common import chosen_model, current_digit, mnist_test_set, new_click, uncertainty
 from pages.plots import (
+    histogram_figure,
     image_figure,
     mosaic_figure,
     overlay_figure,
@@ -220,6 +224,34 @@ def explanation_section(model, image, predicted: int) -> None:
         )
 
 
+def network_section(model, image) -> None:
+    """The layer table, and for a chosen layer histograms of its weights and of the digit's activations."""
+    st.subheader("The network itself")
+    st.dataframe(layer_table(model), hide_index=True)
+    outputs = layer_outputs(model, image)
+    name = st.selectbox("Layer for the histograms", list(outputs), key="feature_histogram_layer")
+    weights = layer_weights(model, name)
+    left, right = st.columns(2)
+    with left:
+        if weights:
+            st.plotly_chart(histogram_figure(weights, f"weights of {name}"), key="feature_weight_histogram")
+            st.caption(
+                f"The values of {name}'s weights: {sum(w.size for w in weights.values()):,} in all. Weights far "
+                "from zero mark strong connections; a layer whose weights all sit near zero does little."
+            )
+        else:
+            st.caption(f"{name} has no weights: it reshapes, pools, normalises or drops what it gets.")
+    with right:
+        activations = layer_outputs(model, image)[name]
+        st.plotly_chart(
+            histogram_figure({"this digit": activations}, f"output of {name}"), key="feature_activation_histogram"
+        )
+        st.caption(
+            f"{name}'s {activations.size:,} output values for the current digit. After a ReLU most are exactly zero: "
+            "only the patterns found in this digit light up."
+        )
+
+
 st.title("Feature maps")
 version, predictor = chosen_model(__file__)
 model = predictor.model
@@ -250,3 +282,4 @@ with top[1]:
 
 maps_section(version, model, image)
 explanation_section(model, image, predicted)
+network_section(model, image)

@@ -367,3 +367,19 @@ def numbers_figure(
         title={"text": title, "font": {"size": 12}},
     )
     return figure
+
+
+def histogram_figure(series: dict[str, np.ndarray], x_title: str, height: int = 280) -> go.Figure:
+    """Overlaid histograms, one per named array (its values flattened)."""
+    figure = go.Figure(
+        [go.Histogram(x=np.ravel(values), name=name, opacity=0.7, nbinsx=60) for name, values in series.items()]
+    )
+    figure.update_layout(
+        barmode="overlay",
+        height=height,
+        margin={"l": 0, "r": 0, "t": 10, "b": 0},
+        xaxis_title=x_title,
+        yaxis_title="count",
+        legend={"orientation": "h", "y": 1.1},
+    )
+    return figure

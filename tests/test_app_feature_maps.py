@@ -98,3 +98,15 @@ def test_what_a_channel_detects_is_shown_and_kept_across_a_restart(isolated_regi
     again = open_page(mnist_file, monkeypatch)
     again.toggle(key="feature_maximise").set_value(True).run()
     assert not again.exception
+
+
+def test_the_network_itself_layer_table_and_histograms(isolated_registry, mnist_file, monkeypatch):
+    app = open_page(mnist_file, monkeypatch)
+    assert any(header.value == "The network itself" for header in app.subheader)
+    table = app.dataframe[-1].value
+    assert {"kernel", "stride", "padding"} <= set(table.columns) and "conv5" in set(table["layer"])
+    for layer in ("conv1", "conv1_norm", "pool1", "flatten", "probabilities"):
+        app.selectbox(key="feature_histogram_layer").set_value(layer).run()
+        assert not app.exception, layer
+        captions = " ".join(caption.value for caption in app.caption)
+        assert f"{layer}'s" in captions and ("has no weights" in captions) == (layer in ("pool1", "flatten"))

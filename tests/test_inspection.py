@@ -88,3 +88,19 @@ def test_bad_class_index_raises_value_error(trained, digit, bad):
 def test_bad_input_shape_raises_value_error(trained):
     with pytest.raises(ValueError, match=r"\(28, 28\)"):
         feature_maps(trained, np.zeros((28, 29)))
+
+
+def test_every_layer_s_output_and_weights_are_the_model_s_own(trained, digit):
+    from model.architecture import layer_table
+    from model.inspection import layer_outputs, layer_weights
+
+    image, _ = digit
+    outputs = layer_outputs(trained, image)
+    assert list(outputs) == [layer.name for layer in trained.layers[1:]]
+    np.testing.assert_allclose(outputs["probabilities"], trained(image[None, :, :, None], training=False)[0], atol=1e-6)
+    np.testing.assert_allclose(outputs["conv2_relu"], feature_maps(trained, image)["conv2"], atol=1e-6)
+    assert set(layer_weights(trained, "conv1_norm")) == {"gamma", "beta", "moving_mean", "moving_variance"}
+    assert layer_weights(trained, "conv1")["kernel"].shape == (3, 3, 1, 32) and not layer_weights(trained, "pool1")
+    rows = {row["layer"]: row for row in layer_table(trained)}
+    assert (rows["conv1"]["kernel"], rows["conv1"]["stride"], rows["conv1"]["padding"]) == ("3 x 3", "1 x 1", "valid")
+    assert (rows["pool1"]["kernel"], rows["pool1"]["stride"]) == ("2 x 2", "2 x 2") and rows["flatten"]["kernel"] == ""
