@@ -22,6 +22,7 @@ from model.inspection import (
 from model.preprocess import from_uint8
 from pages.channel_panel import channel_panel
 from pages.common import chosen_model, current_digit, mnist_test_set, new_click, uncertainty
+from pages.overview_panel import overview_section
 from pages.plots import (
     histogram_figure,
     image_figure,
@@ -280,6 +281,7 @@ with top[1]:
     st.caption(uncertainty(probabilities))
     st.plotly_chart(probability_bars(probabilities), key="feature_probabilities")
 
+overview_section(model, image, probabilities)
 maps_section(version, model, image)
 explanation_section(model, image, predicted)
 network_section(model, image)

@@ -383,3 +383,62 @@ def histogram_figure(series: dict[str, np.ndarray], x_title: str, height: int = 
         legend={"orientation": "h", "y": 1.1},
     )
     return figure
+
+
+def vector_tile(values: np.ndarray, columns: int | None = None) -> np.ndarray:
+    """A 1-D vector as a near-square grid, row by row, NaN after its end."""
+    values = np.ravel(values).astype(np.float32)
+    columns = columns or int(np.ceil(np.sqrt(len(values))))
+    grid = np.full(-(-len(values) // columns) * columns, np.nan, np.float32)
+    grid[: len(values)] = values
+    return grid.reshape(-1, columns)
+
+
+def network_figure(stages: list[dict], width: int = 940) -> go.Figure:
+    """The whole network left to right, one panel per stage: {"title", "image" (2-D, NaN for gaps),
+    optionally "targets" (x, y, customdata) that a click selects, "colorscale", "text"}. The
+    height fits panels about `width` pixels wide in all."""
+    from plotly.subplots import make_subplots
+
+    # Narrow stages (the ten outputs) still get room for their labels.
+    widths = np.array([max(stage["image"].shape[1] / stage["image"].shape[0], 0.3) for stage in stages], np.float64)
+    height = int(width / widths.sum() * max(stage["image"].shape[0] / stage["image"].shape[1] for stage in stages[:1]))
+    height = max(140, min(height, 400)) + 40
+    figure = make_subplots(
+        rows=1,
+        cols=len(stages),
+        column_widths=(widths / widths.sum()).tolist(),
+        subplot_titles=[stage["title"] for stage in stages],
+        horizontal_spacing=0.012,
+    )
+    for column, stage in enumerate(stages, start=1):
+        image = stage["image"]
+        finite = image[np.isfinite(image)]
+        low, high = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+        figure.add_trace(
+            go.Heatmap(
+                z=image,
+                zmin=low,
+                zmax=high if high > low else low + 1,
+                colorscale=stage.get("colorscale", "Viridis"),
+                showscale=False,
+                text=stage.get("text"),
+                texttemplate="%{text}" if stage.get("text") is not None else None,
+                hoverinfo="skip",
+            ),
+            row=1,
+            col=column,
+        )
+        if stage.get("targets"):
+            x, y, customdata, hover = stage["targets"]
+            figure.add_trace(click_targets(x, y, hover, customdata=customdata), row=1, col=column)
+        axis = "" if column == 1 else str(column)
+        figure.update_yaxes(
+            range=[image.shape[0] - 0.5, -0.5], visible=False, scaleanchor=f"x{axis}", row=1, col=column
+        )
+        figure.update_xaxes(range=[-0.5, image.shape[1] - 0.5], visible=False, row=1, col=column)
+    figure.update_annotations(font_size=11)
+    figure.update_layout(
+        height=height, margin={"l": 0, "r": 0, "t": 30, "b": 0}, dragmode=False, hoverdistance=-1, showlegend=False
+    )
+    return figure

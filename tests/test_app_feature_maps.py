@@ -110,3 +110,15 @@ def test_the_network_itself_layer_table_and_histograms(isolated_registry, mnist_
         assert not app.exception, layer
         captions = " ".join(caption.value for caption in app.caption)
         assert f"{layer}'s" in captions and ("has no weights" in captions) == (layer in ("pool1", "flatten"))
+
+
+def test_the_whole_network_shows_every_layer_then_the_dense_part_and_the_outputs(
+    isolated_registry, mnist_file, monkeypatch
+):
+    import json
+
+    app = open_page(mnist_file, monkeypatch)
+    overview = next(chart for chart in app.get("plotly_chart") if "feature_overview" in chart.proto.id)
+    titles = [note["text"] for note in json.loads(overview.proto.spec)["layout"]["annotations"]]
+    names = list(layer_shapes(load_model(default_version().model_file)))
+    assert titles == ["input", *names, "flatten (128)", "output"]
