@@ -170,6 +170,7 @@ def attribution(method: str, model, image, target: int, cam_layer: str | None, s
     return occlusion(model, image, target)
 
 
+@st.fragment
 def explanation_section(model, image, predicted: int) -> None:
     """Attribution for any class: Grad-CAM (for models with a convolution that keeps a map),
     saliency, SmoothGrad, integrated gradients (with its completeness check) and occlusion."""
@@ -225,6 +226,7 @@ def explanation_section(model, image, predicted: int) -> None:
         )
 
 
+@st.fragment
 def network_section(model, image) -> None:
     """The layer table, and for a chosen layer histograms of its weights and of the digit's activations."""
     st.subheader("The network itself")
