@@ -245,13 +245,13 @@ def network_section(model, image) -> None:
         else:
             st.caption(f"{name} has no weights: it reshapes, pools, normalises or drops what it gets.")
     with right:
-        activations = layer_outputs(model, image)[name]
+        activations = outputs[name]
         st.plotly_chart(
             histogram_figure({"this digit": activations}, f"output of {name}"), key="feature_activation_histogram"
         )
         st.caption(
-            f"{name}'s {activations.size:,} output values for the current digit. After a ReLU most are exactly zero: "
-            "only the patterns found in this digit light up."
+            f"{name}'s {activations.size:,} output values for the current digit; {np.mean(activations == 0):.0%} "
+            "are exactly zero (after a ReLU, only the patterns found in this digit light up)."
         )
 
 
