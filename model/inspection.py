@@ -441,7 +441,7 @@ def explain_unit(
 
     Returns a dict: "layer", "kind" ("convolution", "max pooling" or "average pooling"),
     "row", "column", "channel"; "window" (top, bottom, left, right, inclusive) on the layer's
-    input and "receptive_field" on the digit; "inputs", the input window ((kh, kw, C) for a
+    input ("previous", (H, W, C)) and "receptive_field" on the digit; "inputs", the input window ((kh, kw, C) for a
     convolution, (ph, pw) of the channel for pooling). A convolution adds "kernel" (kh, kw, C),
     "per_input_channel" (C,) sums of inputs x kernel, "sum", "bias", "pre_activation" and
     "steps" [(layer, what it does, value after it)]; max pooling adds "winner" (row, column in
@@ -481,6 +481,8 @@ def explain_unit(
             left - pad_columns + kernel_columns - 1,
         ),
         "receptive_field": receptive_field(model, layer_name, row, column),
+        # The whole input of the layer, (H, W, C): the window is part of it.
+        "previous": previous,
     }
     if isinstance(layer, keras.layers.Conv2D):
         kernel = np.asarray(layer.kernel)[..., channel]

@@ -30,6 +30,19 @@ def unit_panel(model, image: np.ndarray, layer: str, row: int, column: int, chan
         f"Pixels rows {field_top}-{field_bottom}, columns {field_left}-{field_right} of the digit: everything "
         "this value can see."
     )
+    if previous != "the digit":
+        # The window on the previous layer: on the channel that adds most (a convolution) or the pooled one.
+        shown = int(np.argmax(np.abs(unit["per_input_channel"]))) if unit["kind"] == "convolution" else unit["channel"]
+        figures[0].plotly_chart(
+            outlined_figure(
+                unit["previous"][..., shown],
+                unit["window"],
+                f"Window on {previous}, channel {shown}",
+                colorscale="Viridis",
+            ),
+            key="feature_unit_window",
+            config=STATIC,
+        )
     with figures[1]:
         if unit["kind"] == "convolution":
             convolution_steps(unit, previous, (top, bottom, left, right))
