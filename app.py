@@ -17,6 +17,7 @@ route(
         st.Page("pages/draw.py", title="Draw", icon=":material/draw:"),
         st.Page("pages/feature_maps.py", title="Feature maps", icon=":material/grid_view:"),
         st.Page("pages/confusion_matrix.py", title="Confusion matrix", icon=":material/grid_on:"),
+        st.Page("pages/digit_map.py", title="Digit map", icon=":material/scatter_plot:"),
         st.Page("pages/retrain.py", title="Retrain", icon=":material/model_training:"),
     ]
 ).run()

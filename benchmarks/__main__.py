@@ -4,6 +4,7 @@
     python -m benchmarks --quick    # a short version, seconds, for the test suite
     python -m benchmarks --app      # the app's figures only (cold start, strokes, 30 visitors), merged in
     python -m benchmarks --inspection   # the Feature maps page's figures only, merged in
+    python -m benchmarks --map          # the Digit map page's figures only, merged in
 
 Prints a table and writes `benchmarks/results.json` (or `--out`).
 """
@@ -21,7 +22,7 @@ import keras
 import numpy as np
 import streamlit
 
-from benchmarks import draw_latency, inspection, load
+from benchmarks import digit_map, draw_latency, inspection, load
 from benchmarks.drawn_digits import drawn_accuracy, render_drawn
 from benchmarks.server import BROWSER_ARGS, CHROMIUM, streamlit_server
 from model.evaluation import evaluate
@@ -209,6 +210,13 @@ def run(quick: bool, original_epochs: int = 30) -> dict:
     results.update(latency(predictor, canvas, calls=20 if quick else 300))
     results.update(inspection.run(predictor.model, x_test[:1000] if quick else x_test, y_test, 5 if quick else 50))
     results.update(
+        digit_map.run(
+            predictor.model,
+            ((x_train[:2000], y_train[:2000]), (x_test[:1000], y_test[:1000])) if quick else data,
+            quick,
+        )
+    )
+    results.update(
         evaluation_speed(
             predictor, x_test[:1000] if quick else x_test, y_test[:1000] if quick else y_test, repeats=1 if quick else 3
         )
@@ -260,6 +268,7 @@ def table(results: dict) -> str:
         f"{results['drawn_preprocessed_accuracy']:.2%} / {results['drawn_naive_accuracy']:.2%} |"
     )
     lines += inspection_table(results)
+    lines += map_table(results)
     lines += app_table(results)
     return "\n".join(["| measure | value |", "| --- | --- |", *lines])
 
@@ -276,6 +285,21 @@ def inspection_table(results: dict) -> list[str]:
     lines.append(
         f"| top patches of every channel ({results['channel_top_patches_images']:,} test images) | "
         f"{results['channel_top_patches_seconds']:.1f} s |"
+    )
+    return lines
+
+
+def map_table(results: dict) -> list[str]:
+    """The table's rows of `benchmarks.digit_map`."""
+    lines = []
+    for method in ("PCA", "UMAP", "t-SNE"):
+        seconds = results.get(f"map_{method.replace('-', '').lower()}_seconds")
+        shown = "not measured" if seconds is None else f"{seconds:.1f} s"
+        lines.append(
+            f"| digit map, {method} of {results['map_points']:,} test digits ({results['map_layer']}) | {shown} |"
+        )
+    lines.append(
+        f"| nearest 10 of {results['neighbours_bank']:,} digits, p90 | {results['neighbours_p90_ms']:.1f} ms |"
     )
     return lines
 
@@ -314,11 +338,20 @@ def main(argv=None) -> dict:
     parser.add_argument(
         "--inspection", action="store_true", help="only the Feature maps page's figures, merged into the results file"
     )
+    parser.add_argument(
+        "--map", action="store_true", help="only the Digit map page's figures, merged into the results file"
+    )
     parser.add_argument("--out", type=Path, default=RESULTS, help=f"where to write the results (default {RESULTS})")
     args = parser.parse_args(argv)
     if args.app:
         results = {**(read_json(args.out) if args.out.exists() else {}), **app_figures(args.quick)}
         print("\n".join(["| measure | value |", "| --- | --- |", *app_table(results)]))
+        write_json(results, args.out)
+        return results
+    if args.map:
+        measured = digit_map.run(load_model(default_version().model_file), load_mnist(), args.quick)
+        results = {**(read_json(args.out) if args.out.exists() else {}), **measured}
+        print("\n".join(["| measure | value |", "| --- | --- |", *map_table(results)]))
         write_json(results, args.out)
         return results
     if args.inspection:

@@ -229,6 +229,26 @@ def send_to_pages(image_uint8: np.ndarray, index: int, label: int) -> None:
     st.session_state.draw_test_index = index
 
 
+def gallery(
+    indices: np.ndarray, x_test: np.ndarray, y_test: np.ndarray, probabilities: np.ndarray, prefix: str
+) -> None:
+    """Test digits in rows of six, each with the model's top three guesses and buttons that open it on
+    the Draw and Feature maps pages. `prefix`: the page's prefix for the buttons' keys."""
+    per_row = 6
+    for start in range(0, len(indices), per_row):
+        for column, index in zip(st.columns(per_row), indices[start : start + per_row]):
+            top3 = np.argsort(probabilities[index])[::-1][:3]
+            column.image(x_test[index], width=96, caption=f"#{index}")
+            column.caption(" · ".join(f"**{d}** {probabilities[index][d]:.0%}" for d in top3))
+            send = column.columns(2)
+            if send[0].button("Draw", key=f"{prefix}_draw_{index}", help="Open it on the Draw page"):
+                send_to_pages(x_test[index], int(index), int(y_test[index]))
+                st.switch_page("pages/draw.py")
+            if send[1].button("Maps", key=f"{prefix}_maps_{index}", help="Open it on the Feature maps page"):
+                send_to_pages(x_test[index], int(index), int(y_test[index]))
+                st.switch_page("pages/feature_maps.py")
+
+
 def new_click(event: Any, key: str, context: Any = None) -> dict | None:
     """The point clicked on a chart (`st.plotly_chart(..., on_select="rerun")`), once per click.
 

@@ -3,7 +3,7 @@
 import numpy as np
 import streamlit as st
 
-from pages.common import chosen_model, evaluation_on_test_set, mnist_test_set, new_click, send_to_pages
+from pages.common import chosen_model, evaluation_on_test_set, gallery, mnist_test_set, new_click
 from pages.plots import confusion_figure
 
 st.title("Confusion matrix")
@@ -88,17 +88,7 @@ st.caption(
     "the model's top three guesses."
 )
 
-per_row = 6
-for start in range(0, shown, per_row):
-    for column, index in zip(st.columns(per_row), indices[start : start + per_row]):
-        probabilities = result.probabilities[index]
-        top3 = np.argsort(probabilities)[::-1][:3]
-        column.image(x_test[index], width=96, caption=f"#{index}")
-        column.caption(" · ".join(f"**{d}** {probabilities[d]:.0%}" for d in top3))
-        send = column.columns(2)
-        if send[0].button("Draw", key=f"confusion_draw_{index}", help="Open it on the Draw page"):
-            send_to_pages(x_test[index], int(index), int(y_test[index]))
-            st.switch_page("pages/draw.py")
-        if send[1].button("Maps", key=f"confusion_maps_{index}", help="Open it on the Feature maps page"):
-            send_to_pages(x_test[index], int(index), int(y_test[index]))
-            st.switch_page("pages/feature_maps.py")
+gallery(indices[:shown], x_test, y_test, result.probabilities, "confusion")
+if st.button("Show these on the digit map", key="confusion_on_map", help="The Digit map page marks them"):
+    st.session_state.map_cell = (int(true), int(predicted))
+    st.switch_page("pages/digit_map.py")

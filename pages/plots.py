@@ -442,3 +442,84 @@ def network_figure(stages: list[dict], width: int = 940) -> go.Figure:
         height=height, margin={"l": 0, "r": 0, "t": 30, "b": 0}, dragmode=False, hoverdistance=-1, showlegend=False
     )
     return figure
+
+
+# Ten distinct colours for the ten digits (Plotly's D3 palette).
+DIGIT_COLOURS = [
+    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
+]  # fmt: skip
+
+
+def digit_map_figure(
+    points: np.ndarray,
+    labels: np.ndarray,
+    predictions: np.ndarray,
+    shown: np.ndarray,
+    marked: np.ndarray | None = None,
+    current: tuple[float, float] | None = None,
+    height: int = 560,
+) -> go.Figure:
+    """Test digits as points coloured by true label (`shown`: a boolean mask of those drawn), mistakes
+    as black-edged crosses, `marked` indices ringed, the current digit as a star. Each point's
+    customdata is its test index (a number: Streamlit returns arrays of customdata as objects),
+    for box and lasso selection."""
+    traces = []
+    for digit in range(10):
+        for mistakes in (False, True):
+            chosen = np.flatnonzero(shown & (labels == digit) & ((predictions != labels) == mistakes))
+            if not len(chosen):
+                continue
+            traces.append(
+                go.Scattergl(
+                    x=points[chosen, 0],
+                    y=points[chosen, 1],
+                    mode="markers",
+                    name=f"{digit}" + (" (mistakes)" if mistakes else ""),
+                    legendgroup=str(digit),
+                    showlegend=not mistakes,
+                    customdata=chosen,
+                    text=[f"#{i}: a {labels[i]}, predicted {predictions[i]}" for i in chosen],
+                    marker={
+                        "color": DIGIT_COLOURS[digit],
+                        "size": 9 if mistakes else 4,
+                        "symbol": "x" if mistakes else "circle",
+                        "line": {"width": 1, "color": "black"} if mistakes else {"width": 0},
+                        "opacity": 1.0 if mistakes else 0.6,
+                    },
+                    hovertemplate="%{text}<extra></extra>",
+                )
+            )
+    if marked is not None and len(marked):
+        traces.append(
+            go.Scattergl(
+                x=points[marked, 0],
+                y=points[marked, 1],
+                mode="markers",
+                name="marked",
+                customdata=marked,
+                text=[f"#{i}: a {labels[i]}, predicted {predictions[i]}" for i in marked],
+                marker={"size": 14, "symbol": "circle-open", "color": "red", "line": {"width": 2}},
+                hovertemplate="%{text}<extra></extra>",
+            )
+        )
+    if current is not None:
+        traces.append(
+            go.Scatter(
+                x=[current[0]],
+                y=[current[1]],
+                mode="markers",
+                name="your digit",
+                marker={"size": 22, "symbol": "star", "color": "gold", "line": {"width": 2, "color": "black"}},
+                hovertemplate="your digit<extra></extra>",
+            )
+        )
+    figure = go.Figure(traces)
+    figure.update_xaxes(visible=False)
+    figure.update_yaxes(visible=False, scaleanchor="x")
+    figure.update_layout(
+        height=height,
+        margin={"l": 0, "r": 0, "t": 10, "b": 0},
+        dragmode="lasso",
+        legend={"title": "true digit", "itemsizing": "constant"},
+    )
+    return figure

@@ -24,6 +24,10 @@ REQUIRED = [
     "occlusion_p90_ms",
     "explain_unit_p90_ms",
     "channel_top_patches_seconds",
+    "map_pca_seconds",
+    "map_umap_seconds",
+    "map_tsne_seconds",
+    "neighbours_p90_ms",
     "machine",
     "versions",
 ]
@@ -56,4 +60,5 @@ def test_quick_benchmark_writes_every_key(tmp_path, mnist_file, monkeypatch, cap
     assert results["load_2_strokes"] >= 2 and results["load_2_errors"] == 0 and results["load_2_p95_ms"] > 0
     assert results["load_2_rss_mb"] > 100
     assert results["channel_top_patches_images"] == 1000
+    assert results["map_pca_seconds"] > 0 and results["neighbours_p90_ms"] > 0 and results["neighbours_bank"] == 3000
     assert "| inference p50 / p95 (ms) |" in capsys.readouterr().out

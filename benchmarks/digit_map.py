@@ -1,0 +1,38 @@
+"""The Digit map page's computations: projecting the 10,000 test digits (seconds) and one
+nearest-neighbour query among the 70,000 digits (milliseconds, p90)."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from model.projection import NeighbourIndex, feature_layers, features, project
+
+
+def run(model, data, quick: bool) -> dict:
+    """PCA always; UMAP and t-SNE (tens of seconds, UMAP's including numba's compilation) unless quick."""
+    (x_train, _), (x_test, _) = data
+    layer = feature_layers(model)[-1]
+    test = features(model, layer, x_test)
+    results = {"map_layer": layer, "map_points": int(len(test))}
+    for method in ("PCA", "UMAP", "t-SNE"):
+        key = f"map_{method.replace('-', '').lower()}_seconds"
+        if quick and method != "PCA":
+            results[key] = None
+            continue
+        start = time.perf_counter()
+        project(test, method)
+        results[key] = time.perf_counter() - start
+    index = NeighbourIndex(np.concatenate([features(model, layer, x_train), test]))
+    queries = features(model, layer, x_test[:60])
+    for query in queries[:5]:
+        index.query(query, 10)
+    times = []
+    for query in queries[5:]:
+        start = time.perf_counter()
+        index.query(query, 10)
+        times.append((time.perf_counter() - start) * 1000)
+    results["neighbours_p90_ms"] = float(np.percentile(times, 90))
+    results["neighbours_bank"] = int(len(index.bank))
+    return results

@@ -1,0 +1,191 @@
+"""The digit map: digits placed in 2-D from a layer's features (PCA, UMAP or t-SNE), and the
+nearest digits to any input in that feature space. Pure computation; the cache on disk is
+keyed by the model file's sha256, the layer and the images.
+
+PCA places a new digit with its own transform. A fitted UMAP or t-SNE could only be kept as
+a pickle (which this project never loads), so for those a new digit is placed where its
+nearest test digits are: the mean position of its 10 nearest neighbours in feature space,
+which is how t-SNE's own out-of-sample placement starts too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from model.files import atomic_write
+from model.inference import fitted
+from model.inspection import _graph
+from model.preprocess import from_uint8
+
+METHODS = ("PCA", "UMAP", "t-SNE")
+# Images per forward pass when computing features.
+BATCH = 1000
+# Neighbours whose mean position places a new digit on a UMAP or t-SNE map.
+PLACING_NEIGHBOURS = 10
+
+
+def feature_layers(model: keras.Model) -> list[str]:
+    """The flatten and dense layers whose output can be mapped, the output layer excluded; the
+    last one (the default) is the one just before the output."""
+    kinds = (keras.layers.Flatten, keras.layers.Dense, keras.layers.GlobalAveragePooling2D)
+    names = [layer.name for layer in model.layers[:-1] if isinstance(layer, kinds)]
+    if not names:
+        raise ValueError("The model has no flatten or dense layer before its output to map.")
+    return names
+
+
+def features(model: keras.Model, layer_name: str, images: np.ndarray) -> np.ndarray:
+    """The layer's output for (N, 28, 28) images, uint8 (MNIST) or float model inputs: float32 (N, D)."""
+    if layer_name not in feature_layers(model):
+        raise ValueError(f"{layer_name!r} is not a flatten or dense layer of this model.")
+    inputs, tensors = _graph(model)
+    probe = keras.Model(inputs, tensors[layer_name][1])
+    function = tf.function(
+        lambda batch: probe(fitted(model, batch), training=False),
+        input_signature=[tf.TensorSpec([None, 28, 28, 1], tf.float32)],
+    )
+    scaled = from_uint8 if images.dtype == np.uint8 else (lambda part: np.asarray(part, np.float32))
+    parts = [
+        np.asarray(function(tf.constant(scaled(images[start : start + BATCH])[..., None])))
+        for start in range(0, len(images), BATCH)
+    ]
+    return np.concatenate(parts).reshape(len(images), -1).astype(np.float32)
+
+
+def project(
+    values: np.ndarray, method: str, progress: Callable[[float], None] | None = None, seed: int = 0
+) -> dict[str, np.ndarray]:
+    """Projects (N, D) features to 2-D. Returns {"points": (N, 2)}, and for PCA also "mean" and
+    "components" (its transform). `progress(fraction)` is called as t-SNE goes (UMAP reports none)."""
+    if method not in METHODS:
+        raise ValueError(f"Unknown method {method!r}; choose one of {METHODS}.")
+    values = np.asarray(values, np.float32)
+    if method == "PCA":
+        mean = values.mean(axis=0)
+        # The top two right singular vectors of the centred data are the principal axes.
+        _, _, axes = np.linalg.svd(values - mean, full_matrices=False)
+        components = axes[:2].astype(np.float32)
+        return {"points": (values - mean) @ components.T, "mean": mean, "components": components}
+    if method == "UMAP":
+        import umap  # Imported only when used: numba compiles it on first use.
+
+        # A fixed seed makes UMAP single-threaded anyway; saying so keeps it from warning.
+        points = umap.UMAP(n_components=2, n_neighbors=15, min_dist=0.1, random_state=seed, n_jobs=1).fit_transform(
+            values
+        )
+        return {"points": points.astype(np.float32)}
+    import openTSNE
+
+    total = 750  # openTSNE's default: 250 early-exaggeration iterations, then 500.
+
+    class Progress:
+        done = 0
+
+        def __call__(self, iteration, error, embedding):
+            self.done += 25
+            if progress is not None:
+                progress(min(self.done / total, 1.0))
+            return False
+
+    embedding = openTSNE.TSNE(
+        n_jobs=os.cpu_count() or 1, random_state=seed, callbacks=Progress(), callbacks_every_iters=25
+    ).fit(values)
+    return {"points": np.asarray(embedding, np.float32)}
+
+
+class NeighbourIndex:
+    """Exact nearest neighbours by Euclidean distance over a bank of feature vectors (float32:
+    numpy has no fast float16 products; 70,000 x 128 features take 36 MB)."""
+
+    def __init__(self, bank: np.ndarray):
+        self.bank = np.ascontiguousarray(bank, np.float32)
+        self.squares = np.einsum("ij,ij->i", self.bank, self.bank)
+
+    def query(self, vector: np.ndarray, count: int = 10) -> tuple[np.ndarray, np.ndarray]:
+        """The indices of the `count` nearest vectors, nearest first, and their distances."""
+        vector = np.asarray(vector, np.float32).ravel()
+        if vector.shape[0] != self.bank.shape[1]:
+            raise ValueError(f"Expected a vector of {self.bank.shape[1]} features, got {vector.shape[0]}.")
+        products = self.bank @ vector
+        distances = np.maximum(self.squares - 2 * products + vector @ vector, 0.0)
+        count = min(count, len(distances))
+        nearest = np.argpartition(distances, count - 1)[:count]
+        nearest = nearest[np.argsort(distances[nearest], kind="stable")]
+        return nearest, np.sqrt(distances[nearest])
+
+
+def place(projection: dict[str, np.ndarray], vector: np.ndarray, test_index: NeighbourIndex) -> tuple[float, float]:
+    """Where a new digit's feature vector goes on a map: PCA's transform, else the mean position of
+    its nearest test digits (`test_index` holds the mapped digits' features, in map order)."""
+    vector = np.asarray(vector, np.float32).ravel()
+    if "components" in projection:
+        x, y = (vector - projection["mean"]) @ projection["components"].T
+        return float(x), float(y)
+    nearest, _ = test_index.query(vector, PLACING_NEIGHBOURS)
+    x, y = projection["points"][nearest].mean(axis=0)
+    return float(x), float(y)
+
+
+# On disk, beside the version.
+
+
+def digest(images: np.ndarray) -> str:
+    return hashlib.sha256(np.ascontiguousarray(images).tobytes()).hexdigest()[:16]
+
+
+def _read(path: Path) -> dict[str, np.ndarray] | None:
+    try:
+        with np.load(path, allow_pickle=False) as stored:
+            return {name: stored[name] for name in stored.files}
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def _write(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    def write(temporary: str) -> None:
+        with open(temporary, "wb") as handle:
+            np.savez(handle, **arrays)
+
+    # On a read-only disk the result is still right, only not kept.
+    with contextlib.suppress(OSError):
+        atomic_write(path, write)
+
+
+def cached_features(
+    model: keras.Model, layer_name: str, images: np.ndarray, folder: str | os.PathLike, model_sha256: str
+) -> np.ndarray:
+    """`features`, kept in `folder` (as float16: half the disk; the map does not need more)."""
+    path = Path(folder) / f"features-{model_sha256[:16]}-{layer_name}-{digest(images)}.npz"
+    stored = _read(path)
+    if stored is not None and "features" in stored:
+        return stored["features"].astype(np.float32)
+    values = features(model, layer_name, images)
+    _write(path, {"features": values.astype(np.float16)})
+    return values
+
+
+def cached_projection(
+    values: np.ndarray,
+    method: str,
+    folder: str | os.PathLike,
+    key: str,
+    progress: Callable[[float], None] | None = None,
+) -> dict[str, np.ndarray]:
+    """`project`, kept in `folder` under `key` (the model, layer and images it came from)."""
+    if method not in METHODS:
+        raise ValueError(f"Unknown method {method!r}; choose one of {METHODS}.")
+    path = Path(folder) / f"map-{key}-{method.replace('-', '').lower()}.npz"
+    stored = _read(path)
+    if stored is not None and "points" in stored and len(stored["points"]) == len(values):
+        return stored
+    projection = project(values, method, progress)
+    _write(path, projection)
+    return projection

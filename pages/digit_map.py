@@ -1,0 +1,193 @@
+"""Digit map: the 10,000 test digits as the network sees them, the current digit among them, its neighbours."""
+
+import threading
+
+import numpy as np
+import streamlit as st
+
+from model.projection import (
+    METHODS,
+    NeighbourIndex,
+    cached_features,
+    cached_projection,
+    feature_layers,
+    features,
+    place,
+)
+from model.registry import ModelVersion, list_versions
+from model.storage import ModelBroken
+from pages.common import (
+    HEAVY_WORK,
+    chosen_model,
+    current_digit,
+    evaluation_on_test_set,
+    gallery,
+    mnist_test_set,
+    mnist_train_set,
+    predictor_for,
+    version_name,
+    version_problem,
+)
+from pages.plots import digit_map_figure
+
+# The digits shown for a selection, at most.
+GALLERY_SIZE = 30
+
+
+def _sha(version: ModelVersion) -> str:
+    return version.metadata.model_sha256 or version.cache_key
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def test_features(cache_key: str, layer: str, _version: ModelVersion, _model, _images: np.ndarray) -> np.ndarray:
+    with HEAVY_WORK:
+        return cached_features(_model, layer, _images, _version.cache_folder, _sha(_version))
+
+
+@st.cache_resource(max_entries=2, show_spinner=False)
+def neighbour_index(
+    cache_key: str, layer: str, _version: ModelVersion, _model, _train: np.ndarray, _test: np.ndarray
+) -> NeighbourIndex:
+    """The 60,000 training then the 10,000 test digits' features (shared by every session, never changed)."""
+    with HEAVY_WORK:
+        train = cached_features(_model, layer, _train, _version.cache_folder, _sha(_version))
+        test = cached_features(_model, layer, _test, _version.cache_folder, _sha(_version))
+    return NeighbourIndex(np.concatenate([train, test]))
+
+
+@st.cache_resource
+def _projection_locks() -> dict[str, threading.Lock]:
+    return {}
+
+
+def projection(version: ModelVersion, layer: str, method: str, values: np.ndarray) -> dict:
+    """The map for a version, layer and method: from disk, or computed once (with progress) while
+    other visitors asking for the same map wait for it."""
+    key = f"{_sha(version)[:16]}-{layer}"
+    lock = _projection_locks().setdefault(f"{key}-{method}", threading.Lock())
+    with lock:
+        bar = st.progress(0.0, text=f"Computing the {method} map of {len(values):,} digits (once per version)...")
+
+        def report(fraction: float) -> None:
+            bar.progress(fraction, text=f"Computing the {method} map of {len(values):,} digits: {fraction:.0%}")
+
+        with HEAVY_WORK:
+            result = cached_projection(values, method, version.cache_folder, key, report)
+        bar.empty()
+    return result
+
+
+def map_view(version: ModelVersion, predictor, method: str, layer: str, digit: dict | None, key: str) -> np.ndarray:
+    """One version's map; returns the test indices selected on it (box or lasso)."""
+    x_test, y_test = mnist_test_set()
+    model = predictor.model
+    values = test_features(version.cache_key, layer, version, model, x_test)
+    projected = projection(version, layer, method, values)
+    evaluation = evaluation_on_test_set(version.cache_key, predictor, x_test, y_test)
+    wrong = evaluation.predictions != y_test
+    shown = wrong if st.session_state.get("map_mistakes") else np.ones(len(y_test), bool)
+    cell = st.session_state.get("map_cell")
+    current = None
+    if digit is not None:
+        current = place(projected, features(model, layer, digit["image"][None])[0], NeighbourIndex(values))
+    event = st.plotly_chart(
+        digit_map_figure(
+            projected["points"],
+            y_test,
+            evaluation.predictions,
+            shown,
+            evaluation.cell(*cell) if cell else None,
+            current,
+        ),
+        key=f"map_chart_{key}",
+        on_select="rerun",
+        selection_mode=("box", "lasso"),
+    )
+    st.caption(
+        f"{version_name(version.id)}: {method} of its {layer} features; {int(wrong.sum()):,} mistakes (crosses)."
+    )
+    points = event.selection.points if event and event.selection else []
+    chosen = {point.get("customdata") for point in points}
+    return np.array(sorted(int(index) for index in chosen if isinstance(index, (int, float))), int)
+
+
+def neighbours_section(version: ModelVersion, model, layer: str, digit: dict) -> None:
+    """The current digit's 10 nearest digits in feature space, among the training and test digits."""
+    train_set, test_set = mnist_train_set(), mnist_test_set()
+    if train_set is None or test_set is None:
+        return
+    (x_train, y_train), (x_test, y_test) = train_set, test_set
+    st.subheader("Its nearest digits, as the network sees them")
+    with st.spinner("Computing the features of the 70,000 digits (once per version and layer)..."):
+        index = neighbour_index(version.cache_key, layer, version, model, x_train, x_test)
+    nearest, distances = index.query(features(model, layer, digit["image"][None])[0], 10)
+    for column, position, distance in zip(st.columns(10), nearest, distances):
+        in_train = position < len(x_train)
+        image = x_train[position] if in_train else x_test[position - len(x_train)]
+        label = y_train[position] if in_train else y_test[position - len(x_train)]
+        column.image(image, width=64, caption=f"a {label}, {distance:.1f}")
+        column.caption(f"train #{position}" if in_train else f"test #{position - len(x_train)}")
+    st.caption(
+        f"The 10 digits (of the 60,000 training and 10,000 test digits) whose {layer} features are closest to "
+        f"those of the current digit ({digit['source']}), with their labels and distances."
+    )
+
+
+st.title("Digit map")
+version, predictor = chosen_model(__file__)
+test_set = mnist_test_set()
+try:
+    layers = feature_layers(predictor.model)
+except ValueError as error:
+    layers = []
+    st.info(f"{error} The digit map needs one.")
+if test_set is not None and layers:
+    controls = st.columns([2, 1, 1, 1], vertical_alignment="bottom")
+    method = controls[0].radio("Projection", METHODS, horizontal=True, key="map_method")
+    layer = controls[1].selectbox("Features of", layers, index=len(layers) - 1, key="map_layer")
+    others = [other.id for other in list_versions() if other.id != version.id and not version_problem(other)]
+    against = controls[2].selectbox(
+        "Compare with",
+        [None, *others],
+        key="map_compare",
+        format_func=lambda i: "nothing" if i is None else version_name(i),
+    )
+    controls[3].toggle("Only the mistakes", key="map_mistakes")
+    digit = current_digit()
+    cell = st.session_state.get("map_cell")
+    if cell:
+        ring = st.columns([3, 1], vertical_alignment="center")
+        ring[0].caption(f"Ringed in red: the test images of a {cell[0]} that the model predicted as {cell[1]}.")
+        if ring[1].button("Clear the ring", key="map_clear_cell"):
+            del st.session_state.map_cell
+            st.rerun()
+    if against is None:
+        selected = map_view(version, predictor, method, layer, digit, "main")
+    else:
+        other = next(v for v in list_versions() if v.id == against)
+        sides = st.columns(2)
+        with sides[0]:
+            selected = map_view(version, predictor, method, layer, digit, "main")
+        with sides[1]:
+            try:
+                other_predictor = predictor_for(other)
+                other_layers = feature_layers(other_predictor.model)
+                selected = np.union1d(
+                    selected, map_view(other, other_predictor, method, other_layers[-1], digit, "other")
+                )
+            except (ModelBroken, ValueError) as error:
+                st.warning(f"Version {other.id} cannot be mapped: {error}")
+    st.caption(
+        "Each point is a test digit; digits the network sees as alike sit close. Colour is the true digit; "
+        "crosses are mistakes. Hover for details; draw a box or a lasso around points to see those digits below."
+        + (" The star is the current digit." if digit is not None else " Draw a digit to see where yours lands.")
+    )
+    if len(selected):
+        x_test, y_test = test_set
+        evaluation = evaluation_on_test_set(version.cache_key, predictor, x_test, y_test)
+        st.subheader(f"{len(selected):,} digits selected")
+        gallery(selected[:GALLERY_SIZE], x_test, y_test, evaluation.probabilities, "map")
+        if len(selected) > GALLERY_SIZE:
+            st.caption(f"The first {GALLERY_SIZE} are shown.")
+    if digit is not None:
+        neighbours_section(version, predictor.model, layer, digit)

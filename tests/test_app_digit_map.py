@@ -1,0 +1,86 @@
+"""AppTest of the Digit map page (PCA: UMAP and t-SNE take tens of seconds, tested on fewer points)."""
+
+import numpy as np
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from model import projection
+from model.architecture import build_model
+from model.registry import publish_version
+from model.schemas import RunMetadata
+from tests.conftest import APP
+
+
+@pytest.fixture()
+def open_map(isolated_registry, mnist_file, monkeypatch):
+    monkeypatch.setenv("MNIST_PATH", str(mnist_file))
+    st.cache_data.clear()
+    st.cache_resource.clear()
+
+    def open_page(digit: dict | None = None) -> AppTest:
+        app = AppTest.from_file(APP, default_timeout=240)
+        if digit is not None:
+            app.session_state["current_digit"] = digit
+        app.run()
+        return app.switch_page("pages/digit_map.py").run()
+
+    return open_page
+
+
+def test_the_map_shows_the_test_digits_and_the_mistakes(open_map):
+    app = open_map()
+    assert not app.exception
+    assert any(caption.value.startswith("shipped model: PCA of its flatten features") for caption in app.caption)
+    app.toggle(key="map_mistakes").set_value(True).run()
+    assert not app.exception
+
+
+def test_the_current_digit_is_placed_and_its_neighbours_shown(open_map, small_mnist):
+    _, (x_test, y_test) = small_mnist
+    app = open_map({"image": x_test[7].astype(np.float32) / 255, "source": "drawing", "label": None})
+    assert not app.exception
+    assert any(header.value == "Its nearest digits, as the network sees them" for header in app.subheader)
+    captions = [caption for element in app.image for caption in element.captions]
+    neighbours = [caption for caption in captions if caption.startswith("a ")]
+    assert len(neighbours) == 10
+    # Test digit 7 itself is among the 70,000: its own nearest neighbour, at distance 0.
+    assert neighbours[0] == f"a {y_test[7]}, 0.0"
+    assert any("test #7" == caption.value for caption in app.caption)
+
+
+def test_a_confusion_cell_is_ringed_on_the_map(open_map):
+    app = open_map()
+    app.switch_page("pages/confusion_matrix.py").run()
+    app.button(key="confusion_on_map").click().run()
+    assert not app.exception
+    assert any(caption.value.startswith("Ringed in red: the test images of a") for caption in app.caption)
+    app.button(key="map_clear_cell").click().run()
+    assert not any(caption.value.startswith("Ringed in red") for caption in app.caption)
+
+
+def test_two_versions_side_by_side(open_map):
+    other = publish_version(build_model("original", width=0.25), RunMetadata(created="2026-11-25"), "other-net")
+    app = open_map()
+    app.selectbox(key="map_compare").set_value(other.id).run()
+    assert not app.exception
+    captions = [caption.value for caption in app.caption]
+    assert any(caption.startswith("shipped model: PCA") for caption in captions)
+    assert any(caption.startswith(f"{other.id}: PCA of its dense2 features") for caption in captions)
+
+
+def test_maps_and_features_are_kept_on_disk_across_a_restart(open_map, isolated_registry, monkeypatch):
+    open_map({"image": np.zeros((28, 28), np.float32), "source": "blank", "label": None})
+    stored = sorted(path.name.split("-")[0] for path in (isolated_registry / ".cache" / "default").iterdir())
+    assert stored == ["features", "features", "map"]  # Test and training features, and the PCA map.
+    st.cache_data.clear()
+    st.cache_resource.clear()
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("computed again")
+
+    monkeypatch.setattr(projection, "project", refuse)
+    monkeypatch.setattr(projection, "features", refuse)
+    app = AppTest.from_file(APP, default_timeout=240).run()
+    app.switch_page("pages/digit_map.py").run()
+    assert not app.exception

@@ -1,0 +1,111 @@
+"""The digit map's computations: features, projections, placing a new digit, nearest neighbours."""
+
+import numpy as np
+import pytest
+
+from model import projection as projection_module
+from model.architecture import build_model
+from model.preprocess import from_uint8
+from model.projection import (
+    NeighbourIndex,
+    cached_features,
+    cached_projection,
+    feature_layers,
+    features,
+    place,
+    project,
+)
+from model.registry import default_version
+from model.storage import load_model
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    return load_model(default_version().model_file)
+
+
+@pytest.fixture(scope="module")
+def digits(mnist):
+    _, (x_test, y_test) = mnist
+    return x_test[:400], y_test[:400]
+
+
+def test_the_mappable_layers_are_flatten_and_dense_before_the_output(shipped):
+    assert feature_layers(shipped) == ["flatten"]
+    assert feature_layers(build_model("original", width=0.5)) == ["flatten", "dense1", "dense2"]
+
+
+def test_features_of_uint8_digits_and_of_float_inputs_agree(shipped, digits):
+    images, _ = digits
+    values = features(shipped, "flatten", images[:50])
+    assert values.shape == (50, 128) and values.dtype == np.float32
+    np.testing.assert_allclose(features(shipped, "flatten", from_uint8(images[:50])), values, atol=1e-5)
+    with pytest.raises(ValueError, match="not a flatten or dense layer"):
+        features(shipped, "conv1", images[:2])
+
+
+def test_pca_places_a_known_digit_exactly_where_the_map_has_it(shipped, digits):
+    images, labels = digits
+    values = features(shipped, "flatten", images)
+    mapped = project(values, "PCA")
+    assert mapped["points"].shape == (400, 2)
+    np.testing.assert_allclose(place(mapped, values[17], NeighbourIndex(values)), mapped["points"][17], atol=1e-3)
+    # The network's features separate the digits: points of one digit sit closer to their own centre.
+    centres = np.stack([mapped["points"][labels == d].mean(axis=0) for d in range(10)])
+    nearest_centre = np.argmin(((mapped["points"][:, None] - centres[None]) ** 2).sum(-1), axis=1)
+    assert np.mean(nearest_centre == labels) > 0.5
+
+
+def test_nearest_neighbours_are_exact(shipped, digits):
+    images, _ = digits
+    values = features(shipped, "flatten", images)
+    index = NeighbourIndex(values)
+    query = values[3] + 0.01
+    nearest, distances = index.query(query, 10)
+    # The same neighbours as in float64, distances within a fraction of a percent.
+    exact = np.sqrt(((values.astype(np.float64) - query) ** 2).sum(axis=1))
+    assert nearest[0] == 3 and set(nearest) == set(np.argsort(exact)[:10])
+    np.testing.assert_allclose(distances, np.sort(exact)[:10], rtol=0.01, atol=0.05)
+    with pytest.raises(ValueError, match="features"):
+        index.query(np.zeros(5))
+
+
+def test_a_new_digit_goes_where_its_neighbours_are_on_a_map_without_a_transform(shipped, digits):
+    images, _ = digits
+    values = features(shipped, "flatten", images)
+    points = np.random.default_rng(0).normal(size=(400, 2)).astype(np.float32)
+    nearest, _ = NeighbourIndex(values).query(values[5], 10)
+    np.testing.assert_allclose(place({"points": points}, values[5], NeighbourIndex(values)), points[nearest].mean(0))
+
+
+def test_features_and_maps_are_kept_on_disk_and_reused(shipped, digits, tmp_path, monkeypatch):
+    images, _ = digits
+    values = cached_features(shipped, "flatten", images, tmp_path, "a" * 64)
+    first = cached_projection(values, "PCA", tmp_path, "key")
+    assert {path.name.split("-")[0] for path in tmp_path.iterdir()} == {"features", "map"}
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("computed again")
+
+    monkeypatch.setattr(projection_module, "features", refuse)
+    monkeypatch.setattr(projection_module, "project", refuse)
+    np.testing.assert_allclose(cached_features(shipped, "flatten", images, tmp_path, "a" * 64), values, atol=0.02)
+    np.testing.assert_array_equal(cached_projection(values, "PCA", tmp_path, "key")["points"], first["points"])
+    with pytest.raises(AssertionError, match="computed again"):
+        cached_projection(values, "t-SNE", tmp_path, "key")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", ["UMAP", "t-SNE"])
+def test_umap_and_tsne_map_every_digit_and_report_progress(method, shipped, digits):
+    images, labels = digits
+    values = features(shipped, "flatten", images)
+    fractions = []
+    mapped = project(values, method, progress=fractions.append)
+    assert mapped["points"].shape == (400, 2) and np.all(np.isfinite(mapped["points"]))
+    if method == "t-SNE":
+        assert fractions and fractions[-1] == 1.0 and fractions == sorted(fractions)
+    # Neighbours on the map mostly share a label (the features separate digits well).
+    index = NeighbourIndex(mapped["points"])
+    same = [np.mean(labels[index.query(mapped["points"][i], 6)[0][1:]] == labels[i]) for i in range(0, 400, 8)]
+    assert np.mean(same) > 0.8
