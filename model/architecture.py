@@ -12,7 +12,7 @@ from keras import layers
 INPUT_SHAPE = (28, 28, 1)
 NUM_CLASSES = 10
 # Each architecture's own dropout rate, used when none is given.
-DEFAULT_DROPOUT = {"default": 0.4, "original": 0.2}
+DEFAULT_DROPOUT = {"default": 0.4, "original": 0.2, "fast": 0.0}
 
 
 def _conv_block(x, filters: int, kernel_size: int, name: str):
@@ -67,7 +67,26 @@ def build_original(width: float = 1.0, dropout: float = DEFAULT_DROPOUT["origina
     return keras.Model(inputs, outputs, name="original")
 
 
-ARCHITECTURES = {"default": build_default, "original": build_original}
+def build_fast(width: float = 1.0, dropout: float = DEFAULT_DROPOUT["fast"]) -> keras.Model:
+    """The small network of the fastest known MNIST recipe (tuomaso/train_mnist_fast): a 5x5 and a
+    3x3 convolution, each max-pooled before its ReLU, and one dense layer; about 0.22 M parameters."""
+    c1, c2, units = (max(4, round(n * width)) for n in (24, 32, 256))
+    inputs = keras.Input(shape=INPUT_SHAPE, name="image")
+    x = layers.Conv2D(c1, 5, name="conv1")(inputs)  # 24x24
+    x = layers.MaxPooling2D(2, name="pool1")(x)  # 12x12
+    x = layers.Activation("relu", name="pool1_relu")(x)
+    x = layers.Conv2D(c2, 3, name="conv2")(x)  # 10x10
+    x = layers.MaxPooling2D(2, name="pool2")(x)  # 5x5
+    x = layers.Activation("relu", name="pool2_relu")(x)
+    x = layers.Flatten(name="flatten")(x)
+    x = layers.Dense(units, activation="relu", name="dense1")(x)
+    if dropout:
+        x = layers.Dropout(dropout, name="dropout1")(x)
+    outputs = layers.Dense(NUM_CLASSES, activation="softmax", name="probabilities")(x)
+    return keras.Model(inputs, outputs, name="fast")
+
+
+ARCHITECTURES = {"default": build_default, "original": build_original, "fast": build_fast}
 
 
 def build_model(architecture: str = "default", width: float = 1.0, dropout: float | None = None) -> keras.Model:

@@ -386,13 +386,15 @@ def _signed(number: float) -> str:
     return f"{'-' if number < 0 else '+'} {abs(number):.3f}"
 
 
-def _after_convolution(
+def _after_layer(
     model: keras.Model, layer: keras.layers.Layer, channel: int, value: float
 ) -> list[tuple[str, str, float]]:
-    """The steps from a convolution's weighted sum to the value its feature map shows:
-    its own activation, then the batch normalisation and activation layers that follow it."""
+    """The steps from a convolution's weighted sum (or a pooling layer's value) to the value its
+    feature map shows: a convolution's own activation, then the batch normalisation and
+    activation layers that follow the layer."""
     steps = []
-    if layer.activation is not None and layer.activation is not keras.activations.linear:
+    activation = getattr(layer, "activation", None)
+    if activation is not None and activation is not keras.activations.linear:
         value = (
             max(value, 0.0)
             if layer.activation is keras.activations.relu
@@ -445,7 +447,8 @@ def explain_unit(
     convolution, (ph, pw) of the channel for pooling). A convolution adds "kernel" (kh, kw, C),
     "per_input_channel" (C,) sums of inputs x kernel, "sum", "bias", "pre_activation" and
     "steps" [(layer, what it does, value after it)]; max pooling adds "winner" (row, column in
-    the window). "value" is the reconstructed value, and "model_value" the model's own.
+    the window); pooling adds "pooled" and "steps" (an activation after it). "value" is the
+    reconstructed value, and "model_value" the model's own.
     """
     layer = _layer(model, layer_name)
     if not isinstance(layer, (keras.layers.Conv2D, keras.layers.MaxPooling2D, keras.layers.AveragePooling2D)):
@@ -489,7 +492,7 @@ def explain_unit(
         bias = float(np.asarray(layer.bias)[channel]) if layer.use_bias else 0.0
         per_input_channel = (window * kernel).sum(axis=(0, 1))
         total = float(per_input_channel.sum())
-        steps = _after_convolution(model, layer, channel, total + bias)
+        steps = _after_layer(model, layer, channel, total + bias)
         result |= {
             "kind": "convolution",
             "inputs": window,
@@ -505,13 +508,14 @@ def explain_unit(
         values = window[..., channel]
         if isinstance(layer, keras.layers.MaxPooling2D):
             winner = np.unravel_index(int(np.nanargmax(values)), values.shape)
-            result |= {
-                "kind": "max pooling",
-                "winner": (int(winner[0]), int(winner[1])),
-                "value": float(np.nanmax(values)),
-            }
+            result |= {"kind": "max pooling", "winner": (int(winner[0]), int(winner[1]))}
+            pooled = float(np.nanmax(values))
         else:
-            result |= {"kind": "average pooling", "value": float(np.nanmean(values))}
+            result["kind"] = "average pooling"
+            pooled = float(np.nanmean(values))
+        # A pooling layer followed by its activation (max pooling before ReLU, as in `fast`).
+        steps = _after_layer(model, layer, channel, pooled)
+        result |= {"pooled": pooled, "steps": steps, "value": steps[-1][2] if steps else pooled}
         result["inputs"] = values.astype(np.float32)
     result["model_value"] = float(shown[row, column, channel])
     return result

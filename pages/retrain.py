@@ -59,7 +59,8 @@ def settings_sidebar() -> tuple[TrainConfig | None, bool]:
             "Preset",
             list(PRESETS),
             key="retrain_preset",
-            help=f"quick: about a minute; standard: the shipped model's recipe "
+            help=f"quick: about a minute; fast: the fastest known recipe, one epoch of a small network; "
+            f"standard: the shipped model's recipe "
             f"({PRESETS['standard'].epochs} epochs: hours on a CPU); original: the project's "
             f"first network and recipe.",
         )
@@ -151,6 +152,9 @@ def settings_sidebar() -> tuple[TrainConfig | None, bool]:
             batch_size=int(batch_size),
             learning_rate=float(learning_rate),
             optimizer=optimizer,
+            # Adam's betas are the preset's (the fast preset's differ from Keras's defaults).
+            beta_1=base.beta_1,
+            beta_2=base.beta_2,
             lr_schedule=schedule,
             **{name: float(value) if augment else 0.0 for name, value in strengths.items()},
             train_size=None if int(train_size) == 60000 else int(train_size),

@@ -108,13 +108,15 @@ def pooling_steps(unit: dict, previous: str, window: tuple[int, int, int, int]) 
         config=STATIC,
     )
     if unit["kind"] == "max pooling":
-        cells[1].markdown(
+        text = (
             f"Max pooling: the {values.shape[0]} x {values.shape[1]} window at rows {top}-{bottom}, columns "
             f"{left}-{right} of **{previous}**, channel {unit['channel']}. The largest value, "
-            f"{unit['value']:.4f} (outlined), passes on; the others are dropped."
+            f"{unit['pooled']:.4f} (outlined), passes on; the others are dropped."
         )
     else:
-        cells[1].markdown(
+        text = (
             f"Average pooling: the mean of the {values.shape[0]} x {values.shape[1]} window at rows {top}-{bottom}, "
-            f"columns {left}-{right} of **{previous}**, channel {unit['channel']}: {unit['value']:.4f}."
+            f"columns {left}-{right} of **{previous}**, channel {unit['channel']}: {unit['pooled']:.4f}."
         )
+    text += "".join(f" Then {name}, {what}: {value:.4f}." for name, what, value in unit["steps"])
+    cells[1].markdown(text)

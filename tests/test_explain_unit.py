@@ -57,6 +57,7 @@ MODELS = {
     "original": lambda: randomise_batch_norm(build_model("original", width=0.5)),
     "strided": lambda: randomise_batch_norm(strided_same_padding()),
     "sequential": sequential_flat_input,
+    "fast": lambda: build_model("fast", width=0.5),
 }
 
 
@@ -94,7 +95,7 @@ def test_every_unit_value_is_rebuilt_to_within_1e_4(name, digit):
                 assert explained["sum"] == pytest.approx(explained["per_input_channel"].sum(), abs=1e-5)
             if explained["kind"] == "max pooling":
                 winner = explained["winner"]
-                assert explained["inputs"][winner] == pytest.approx(explained["value"], abs=1e-6)
+                assert explained["inputs"][winner] == pytest.approx(explained["pooled"], abs=1e-6)
 
 
 @pytest.mark.parametrize("name", ["shipped", "strided"])

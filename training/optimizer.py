@@ -27,12 +27,13 @@ def learning_rate(config: TrainConfig, steps_per_epoch: int) -> float | keras.op
 
 
 def make_optimizer(config: TrainConfig, steps_per_epoch: int) -> keras.optimizers.Optimizer:
-    """The configured optimiser; sgd uses momentum 0.9 (not Nesterov), adamw a weight decay of 1e-4."""
+    """The configured optimiser; sgd uses momentum 0.9 (not Nesterov), adam and adamw the config's betas,
+    adamw a weight decay of 1e-4."""
     rate = learning_rate(config, steps_per_epoch)
     if config.optimizer == "sgd":
         return keras.optimizers.SGD(rate, momentum=0.9)
     if config.optimizer == "adam":
-        return keras.optimizers.Adam(rate)
+        return keras.optimizers.Adam(rate, beta_1=config.beta_1, beta_2=config.beta_2)
     if config.optimizer == "adamw":
-        return keras.optimizers.AdamW(rate, weight_decay=1e-4)
+        return keras.optimizers.AdamW(rate, weight_decay=1e-4, beta_1=config.beta_1, beta_2=config.beta_2)
     return keras.optimizers.RMSprop(rate)
