@@ -72,7 +72,9 @@ def build_fast(width: float = 1.0, dropout: float = DEFAULT_DROPOUT["fast"]) -> 
     3x3 convolution, each max-pooled before its ReLU, and one dense layer; about 0.22 M parameters."""
     c1, c2, units = (max(4, round(n * width)) for n in (24, 32, 256))
     inputs = keras.Input(shape=INPUT_SHAPE, name="image")
-    x = layers.Conv2D(c1, 5, name="conv1")(inputs)  # 24x24
+    # MNIST's mean 0 and standard deviation 1, as the recipe feeds it (inputs stay 0-1 pixels).
+    x = layers.Rescaling(1 / 0.3081, offset=-0.1307 / 0.3081, name="standardise")(inputs)
+    x = layers.Conv2D(c1, 5, name="conv1")(x)  # 24x24
     x = layers.MaxPooling2D(2, name="pool1")(x)  # 12x12
     x = layers.Activation("relu", name="pool1_relu")(x)
     x = layers.Conv2D(c2, 3, name="conv2")(x)  # 10x10

@@ -1,16 +1,20 @@
 """Retrain: settings in the sidebar, training in the background with live curves, and model versions."""
 
+import contextlib
 import time
+from pathlib import Path
 
 import streamlit as st
 
 from model.architecture import DEFAULT_DROPOUT
+from model.files import read_json
 from model.registry import (
     DEFAULT_ID,
     ModelUnavailable,
     ModelVersion,
     RegistryFull,
     active_id,
+    default_version,
     delete_version,
     list_versions,
     set_active,
@@ -46,6 +50,39 @@ from training.jobs import JobBusy, JobRunner
 from training.pipeline import augment_preview
 from training.progress import progress
 
+RESULTS = Path(__file__).resolve().parent.parent / "benchmarks" / "results.json"
+
+
+@st.cache_data(show_spinner=False)
+def preset_figures() -> dict[str, str]:
+    """Each preset's measured test accuracy and training time, from benchmarks/results.json."""
+    try:
+        results = read_json(RESULTS)
+    except (OSError, ValueError):
+        return {}
+    figures = {}
+    with contextlib.suppress(KeyError, TypeError, ValueError):
+        figures["fast"] = (
+            f"{results['fast_test_accuracy']:.2%} test accuracy (mean of {results['fast_seeds']} seeds) "
+            f"after {results['fast_seconds']:.0f} s of training"
+        )
+    with contextlib.suppress(KeyError, TypeError, ValueError):
+        figures["quick"] = (
+            f"{results['quick_final_test_accuracy']:.2%} after {results['quick_epochs_run']} epochs; "
+            f"99.0% after {results['quick_seconds_to_99_0']:.0f} s"
+        )
+    with contextlib.suppress(KeyError, TypeError, ValueError):
+        figures["original"] = (
+            f"99.0% after {results['original_seconds_to_99_0']:.0f} s, "
+            f"{results['original_final_test_accuracy']:.2%} after {results['original_epochs_run']} epochs"
+        )
+    with contextlib.suppress(ModelUnavailable, TypeError):
+        shipped = default_version().metadata
+        figures["standard"] = (
+            f"{shipped.test_accuracy:.2%} after {shipped.training_seconds / 60:.0f} minutes (the shipped model)"
+        )
+    return figures
+
 
 def settings_sidebar() -> tuple[TrainConfig | None, bool]:
     """The sidebar: a preset, then every setting editable. Returns the settings (None when
@@ -65,6 +102,9 @@ def settings_sidebar() -> tuple[TrainConfig | None, bool]:
             f"first network and recipe.",
         )
         base = preset(name)
+        figures = preset_figures().get(name)
+        if figures:
+            st.caption(f"Measured on this machine's kind (2 CPU cores): {figures}.")
         key = f"retrain_{name}_"
         architecture = st.selectbox(
             "Architecture",

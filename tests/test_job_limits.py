@@ -19,8 +19,10 @@ def test_a_full_registry_refuses_a_run_before_it_starts(isolated_registry, monke
 
 
 def test_training_threads_come_from_the_operator_setting(monkeypatch):
+    import os
+
     monkeypatch.delenv("DIGITS_TRAIN_THREADS", raising=False)
-    assert training_threads() == 1
+    assert training_threads() == os.cpu_count()
     monkeypatch.setenv("DIGITS_TRAIN_THREADS", "2")
     assert training_threads() == 2
     for bad in ("0", "-1", "two"):

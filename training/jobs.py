@@ -52,8 +52,9 @@ _start_lock = threading.Lock()
 
 
 def training_threads() -> int:
-    """TensorFlow threads for a training job: `DIGITS_TRAIN_THREADS`, else 1 (the app stays responsive)."""
-    return positive_setting("DIGITS_TRAIN_THREADS", 1)
+    """TensorFlow threads for a training job: `DIGITS_TRAIN_THREADS`, else every core. The job runs
+    at a lower priority (nice 10), so the app's own work comes first."""
+    return positive_setting("DIGITS_TRAIN_THREADS", os.cpu_count() or 1)
 
 
 class JobBusy(RuntimeError):
@@ -118,7 +119,7 @@ class JobRunner:
         registry has no room for the version it would make.
 
         `threads` caps TensorFlow's thread pools, so the app stays responsive (default:
-        `DIGITS_TRAIN_THREADS`, else 1). Returns the first status once the process holds the lock.
+        `DIGITS_TRAIN_THREADS`, else every core). Returns the first status once the process holds the lock.
         """
         if not isinstance(config, TrainConfig):
             raise ValueError("config must be a TrainConfig.")
