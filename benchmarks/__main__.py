@@ -26,6 +26,7 @@ import streamlit
 from benchmarks import digit_map, draw_latency, inspection, load
 from benchmarks.drawn_digits import drawn_accuracy, render_drawn
 from benchmarks.server import BROWSER_ARGS, CHROMIUM, streamlit_server
+from benchmarks.timing import call_times
 from model.evaluation import evaluate
 from model.files import read_json, write_json
 from model.inference import Predictor
@@ -43,13 +44,7 @@ RESULTS = Path(__file__).resolve().parent / "results.json"
 
 def percentiles(function, calls: int, warmup: int = 5) -> tuple[float, float]:
     """(p50, p95) of one call's wall time in milliseconds, after warm-up calls."""
-    for _ in range(warmup):
-        function()
-    times = []
-    for _ in range(calls):
-        start = time.perf_counter()
-        function()
-        times.append((time.perf_counter() - start) * 1000)
+    times = call_times(function, calls, warmup)
     return float(np.percentile(times, 50)), float(np.percentile(times, 95))
 
 

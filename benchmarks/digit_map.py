@@ -7,6 +7,7 @@ import time
 
 import numpy as np
 
+from benchmarks.timing import call_times
 from model.projection import NeighbourIndex, feature_layers, features, project
 
 
@@ -25,14 +26,8 @@ def run(model, data, quick: bool) -> dict:
         project(test, method)
         results[key] = time.perf_counter() - start
     index = NeighbourIndex(np.concatenate([features(model, layer, x_train), test]))
-    queries = features(model, layer, x_test[:60])
-    for query in queries[:5]:
-        index.query(query, 10)
-    times = []
-    for query in queries[5:]:
-        start = time.perf_counter()
-        index.query(query, 10)
-        times.append((time.perf_counter() - start) * 1000)
+    queries = iter(features(model, layer, x_test[:60]))
+    times = call_times(lambda: index.query(next(queries), 10), calls=55, warmup=5)
     results["neighbours_p90_ms"] = float(np.percentile(times, 90))
     results["neighbours_bank"] = int(len(index.bank))
     return results

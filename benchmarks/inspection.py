@@ -7,20 +7,14 @@ import time
 
 import numpy as np
 
+from benchmarks.timing import call_times
 from model.channels import top_patches
 from model.inspection import explain_unit, integrated_gradients, occlusion, smooth_grad
 from model.preprocess import from_uint8
 
 
-def p90_ms(function, calls: int, warmup: int = 3) -> float:
-    for _ in range(warmup):
-        function()
-    times = []
-    for _ in range(calls):
-        start = time.perf_counter()
-        function()
-        times.append((time.perf_counter() - start) * 1000)
-    return float(np.percentile(times, 90))
+def p90_ms(function, calls: int) -> float:
+    return float(np.percentile(call_times(function, calls), 90))
 
 
 def run(model, x_test: np.ndarray, y_test: np.ndarray, calls: int) -> dict:

@@ -45,6 +45,16 @@ def small_mnist(mnist):
     return (x_train[:400], y_train[:400]), (x_test[:200], y_test[:200])
 
 
+@pytest.fixture(scope="session")
+def shipped_model():
+    """The shipped model (model/default/), loaded once: attributions and the like mean something only
+    on a trained network. Never changed by a test."""
+    from model.registry import default_version
+    from model.storage import load_model
+
+    return load_model(default_version().model_file)
+
+
 @pytest.fixture()
 def isolated_registry(tmp_path, monkeypatch) -> Path:
     """A registry folder of the test's own, so tests never touch the project's models/."""

@@ -7,15 +7,13 @@ import pytest
 from model.architecture import build_model
 from model.inspection import completeness, integrated_gradients, occlusion, smooth_grad
 from model.preprocess import from_uint8
-from model.registry import default_version
-from model.storage import load_model
 
 METHODS = {"smooth_grad": smooth_grad, "integrated_gradients": integrated_gradients, "occlusion": occlusion}
 
 
 @pytest.fixture(scope="module")
-def trained():
-    return load_model(default_version().model_file)
+def trained(shipped_model):
+    return shipped_model
 
 
 @pytest.fixture(scope="module")

@@ -16,13 +16,11 @@ from model.channels import (
 )
 from model.inspection import feature_maps, receptive_field
 from model.preprocess import from_uint8
-from model.registry import default_version
-from model.storage import load_model
 
 
 @pytest.fixture(scope="module")
-def shipped():
-    return load_model(default_version().model_file)
+def shipped(shipped_model):
+    return shipped_model
 
 
 @pytest.fixture(scope="module")

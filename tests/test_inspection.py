@@ -12,14 +12,11 @@ from model.inspection import (
     layer_shapes,
     saliency,
 )
-from model.registry import default_version
-from model.storage import load_model
 
 
 @pytest.fixture(scope="module")
-def trained():
-    """The shipped model: Grad-CAM is only meaningful on a trained network."""
-    return load_model(default_version().model_file)
+def trained(shipped_model):
+    return shipped_model
 
 
 @pytest.fixture(scope="module")

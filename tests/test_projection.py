@@ -15,13 +15,11 @@ from model.projection import (
     place,
     project,
 )
-from model.registry import default_version
-from model.storage import load_model
 
 
 @pytest.fixture(scope="module")
-def shipped():
-    return load_model(default_version().model_file)
+def shipped(shipped_model):
+    return shipped_model
 
 
 @pytest.fixture(scope="module")
