@@ -104,7 +104,7 @@ def settings_sidebar() -> tuple[TrainConfig | None, bool]:
         base = preset(name)
         figures = preset_figures().get(name)
         if figures:
-            st.caption(f"Measured on this machine's kind (2 CPU cores): {figures}.")
+            st.caption(f"Measured on 2 CPU cores: {figures}.")
         key = f"retrain_{name}_"
         architecture = st.selectbox(
             "Architecture",
@@ -255,7 +255,9 @@ def show_job(runner: JobRunner, status: JobStatus | None) -> None:
         return
     config = saved_config(status.config)
     title = f"`{status.preset}` run" + (
-        f": {config.epochs} epochs of {config.architecture} x{config.width}" if config else ""
+        f": {config.epochs} epoch{'s' if config.epochs != 1 else ''} of {config.architecture} x{config.width}"
+        if config
+        else ""
     )
     if status.is_active:
         shown = progress(status)
