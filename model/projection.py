@@ -13,6 +13,8 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import threading
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 
@@ -42,16 +44,29 @@ def feature_layers(model: keras.Model) -> list[str]:
     return names
 
 
+# Each model's traced feature functions, by layer, built once: a new trace costs far more than a call.
+_functions: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_functions_lock = threading.Lock()
+
+
+def _feature_function(model: keras.Model, layer_name: str):
+    with _functions_lock:
+        by_layer = _functions.setdefault(model, {})
+        if layer_name not in by_layer:
+            inputs, tensors = _graph(model)
+            probe = keras.Model(inputs, tensors[layer_name][1])
+            by_layer[layer_name] = tf.function(
+                lambda batch: probe(fitted(model, batch), training=False),
+                input_signature=[tf.TensorSpec([None, 28, 28, 1], tf.float32)],
+            )
+        return by_layer[layer_name]
+
+
 def features(model: keras.Model, layer_name: str, images: np.ndarray) -> np.ndarray:
     """The layer's output for (N, 28, 28) images, uint8 (MNIST) or float model inputs: float32 (N, D)."""
     if layer_name not in feature_layers(model):
         raise ValueError(f"{layer_name!r} is not a flatten or dense layer of this model.")
-    inputs, tensors = _graph(model)
-    probe = keras.Model(inputs, tensors[layer_name][1])
-    function = tf.function(
-        lambda batch: probe(fitted(model, batch), training=False),
-        input_signature=[tf.TensorSpec([None, 28, 28, 1], tf.float32)],
-    )
+    function = _feature_function(model, layer_name)
     scaled = from_uint8 if images.dtype == np.uint8 else (lambda part: np.asarray(part, np.float32))
     parts = [
         np.asarray(function(tf.constant(scaled(images[start : start + BATCH])[..., None])))
