@@ -163,7 +163,7 @@ def chosen_model(page_file: str) -> tuple[ModelVersion, Predictor]:
     except ModelBroken as error:
         problem = str(error)
     shipped = versions[DEFAULT_ID]
-    fix = " An operator can delete it on the Retrain page." if may_manage() else ""
+    fix = " You can delete it on the Retrain page." if may_manage() else ""
     st.warning(f"Version {version.id} cannot be used: {problem} You are shown the shipped model instead.{fix}")
     try:
         return shipped, predictor_for(shipped)
