@@ -139,7 +139,8 @@ def chosen_model(page_file: str) -> tuple[ModelVersion, Predictor]:
     except (ModelUnavailable, OSError) as error:
         st.error(f"No model can be loaded: {error}")
         st.stop()
-    default = active_id() if active_id() in versions else DEFAULT_ID
+    configured = active_id()
+    default = configured if configured in versions else DEFAULT_ID
     # The choice lives under its own key: Streamlit drops a widget's value when the page changes.
     chosen = st.session_state.get(CHOSEN)
     if chosen not in versions:

@@ -145,7 +145,7 @@ if test_set is not None and layers:
     controls = st.columns([2, 1, 1, 1], vertical_alignment="bottom")
     method = controls[0].radio("Projection", METHODS, horizontal=True, key="map_method")
     layer = controls[1].selectbox("Features of", layers, index=len(layers) - 1, key="map_layer")
-    others = [other.id for other in list_versions() if other.id != version.id and not version_problem(other)]
+    others = {other.id: other for other in list_versions() if other.id != version.id and not version_problem(other)}
     against = controls[2].selectbox(
         "Compare with",
         [None, *others],
@@ -164,7 +164,7 @@ if test_set is not None and layers:
     if against is None:
         selected = map_view(version, predictor, method, layer, digit, "main")
     else:
-        other = next(v for v in list_versions() if v.id == against)
+        other = others[against]
         sides = st.columns(2)
         with sides[0]:
             selected = map_view(version, predictor, method, layer, digit, "main")

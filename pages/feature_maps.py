@@ -88,19 +88,20 @@ def maps_section(version, model, image) -> None:
     if st.session_state.get("feature_unit_of") != (layer, channel):
         st.session_state.feature_unit_of = (layer, channel)
         st.session_state.feature_unit = tuple(int(i) for i in np.unravel_index(int(np.argmax(values)), values.shape))
+    # A click on the map is in the chart's state (under its key) when this run starts: the unit
+    # changes before the map is drawn, so one run shows it.
+    click = new_click(st.session_state.get("feature_channel_big"), "feature_unit_click", (layer, channel))
+    if click is not None and click.get("customdata"):
+        st.session_state.feature_unit = tuple(int(i) for i in click["customdata"])
     left, right = st.columns(2)
     with left:
-        event = st.plotly_chart(
+        st.plotly_chart(
             unit_picker_figure(values, st.session_state.feature_unit, f"{layer}, channel {channel}"),
             key="feature_channel_big",
             on_select="rerun",
             selection_mode="points",
             config={"displayModeBar": False},
         )
-        click = new_click(event, "feature_unit_click", (layer, channel))
-        if click is not None and click.get("customdata"):
-            st.session_state.feature_unit = tuple(int(i) for i in click["customdata"])
-            st.rerun()
         st.caption(
             f"Channel {channel} at full size: its strongest value is {values.max():.2f}, its mean "
             f"{values.mean():.2f}. Hover to read values; click a pixel to see how it is computed (below)."

@@ -59,9 +59,9 @@ def overview_section(model, image: np.ndarray, probabilities: np.ndarray) -> Non
     click = new_click(event, "feature_overview_click")
     if click is not None and isinstance(click.get("customdata"), list) and len(click["customdata"]) == 2:
         layer_index, channel = (int(value) for value in click["customdata"])
+        # The layer and channel pickers below are drawn after this, so they show the choice in this run.
         st.session_state.feature_layer = names[layer_index]
         st.session_state.feature_channel = channel
-        st.rerun()
     st.caption(
         "The digit flows left to right: each block is one convolution or pooling layer, every channel a small "
         "tile (bright where it responds); then the dense part and the ten outputs (darker is likelier). "
