@@ -82,7 +82,8 @@ def project(
     "components" (its transform). `progress(fraction)` is called as t-SNE goes (UMAP reports none)."""
     if method not in METHODS:
         raise ValueError(f"Unknown method {method!r}; choose one of {METHODS}.")
-    values = np.asarray(values, np.float32)
+    # A copy: the caller's array may be read-only (shared between sessions), which t-SNE cannot take.
+    values = np.array(values, np.float32)
     if method == "PCA":
         mean = values.mean(axis=0)
         # The top two right singular vectors of the centred data are the principal axes.

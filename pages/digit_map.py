@@ -38,10 +38,16 @@ def _sha(version: ModelVersion) -> str:
     return version.metadata.model_sha256 or version.cache_key
 
 
-@st.cache_data(max_entries=8, show_spinner=False)
-def test_features(cache_key: str, layer: str, _version: ModelVersion, _model, _images: np.ndarray) -> np.ndarray:
+@st.cache_resource(max_entries=8, show_spinner=False)
+def test_features(
+    cache_key: str, layer: str, _version: ModelVersion, _model, _images: np.ndarray
+) -> tuple[np.ndarray, NeighbourIndex]:
+    """The test digits' features (read-only, shared by every session) and their neighbour index,
+    which places a new digit on a UMAP or t-SNE map: built once, not on every rerun."""
     with HEAVY_WORK:
-        return cached_features(_model, layer, _images, _version.cache_folder, _sha(_version))
+        values = cached_features(_model, layer, _images, _version.cache_folder, _sha(_version))
+    values.flags.writeable = False
+    return values, NeighbourIndex(values)
 
 
 @st.cache_resource(max_entries=2, show_spinner=False)
@@ -81,7 +87,7 @@ def map_view(version: ModelVersion, predictor, method: str, layer: str, digit: d
     """One version's map; returns the test indices selected on it (box or lasso)."""
     x_test, y_test = mnist_test_set()
     model = predictor.model
-    values = test_features(version.cache_key, layer, version, model, x_test)
+    values, test_index = test_features(version.cache_key, layer, version, model, x_test)
     projected = projection(version, layer, method, values)
     evaluation = evaluation_on_test_set(version.cache_key, predictor, x_test, y_test)
     wrong = evaluation.predictions != y_test
@@ -89,7 +95,7 @@ def map_view(version: ModelVersion, predictor, method: str, layer: str, digit: d
     cell = st.session_state.get("map_cell")
     current = None
     if digit is not None:
-        current = place(projected, features(model, layer, digit["image"][None])[0], NeighbourIndex(values))
+        current = place(projected, features(model, layer, digit["image"][None])[0], test_index)
     event = st.plotly_chart(
         digit_map_figure(
             projected["points"],
