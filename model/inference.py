@@ -104,6 +104,11 @@ def entropy_bits(probabilities: np.ndarray) -> float:
     return float(-(p * np.log2(p)).sum())
 
 
+def a_digit(digit: int) -> str:
+    """ "a 7", but "an 8"."""
+    return f"{'an' if int(digit) == 8 else 'a'} {int(digit)}"
+
+
 def confidence_in_words(probabilities: np.ndarray) -> str:
     """One plain sentence about how sure a prediction is ("Unsure between 4 and 9 (48% and 41%).")."""
     probabilities = np.asarray(probabilities, np.float64)
@@ -113,7 +118,6 @@ def confidence_in_words(probabilities: np.ndarray) -> str:
     top, runner_up = probabilities[first], probabilities[second]
     if top - runner_up < UNSURE_GAP:
         return f"Unsure between {first} and {second} ({top:.0%} and {runner_up:.0%})."
-    article = "an" if first == 8 else "a"
     if top >= 0.95:
-        return f"Sure it is {article} {first}."
-    return f"Fairly sure it is {article} {first}; {second} comes next at {runner_up:.0%}."
+        return f"Sure it is {a_digit(first)}."
+    return f"Fairly sure it is {a_digit(first)}; {second} comes next at {runner_up:.0%}."

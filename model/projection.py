@@ -2,10 +2,12 @@
 nearest digits to any input in that feature space. Pure computation; the cache on disk is
 keyed by the model file's sha256, the layer and the images.
 
-PCA places a new digit with its own transform. A fitted UMAP or t-SNE could only be kept as
-a pickle (which this project never loads), so for those a new digit is placed where its
-nearest test digits are: the mean position of its 10 nearest neighbours in feature space,
-which is how t-SNE's own out-of-sample placement starts too.
+New digits are placed with each method's own out-of-sample rule. PCA: its transform. UMAP:
+its transform, run here from arrays kept beside the map (umap-learn's fitted model can only
+be kept as a pickle, which this project never loads): the new point's fuzzy memberships to
+its 15 nearest mapped digits, their weighted mean position, then 100 epochs of UMAP's
+attraction and repulsion with the map held still. t-SNE: the mean position of its 10
+nearest mapped digits, which is how openTSNE's own placement starts.
 """
 
 from __future__ import annotations
@@ -30,8 +32,14 @@ from model.preprocess import from_uint8
 METHODS = ("PCA", "UMAP", "t-SNE")
 # Images per forward pass when computing features.
 BATCH = 1000
-# Neighbours whose mean position places a new digit on a UMAP or t-SNE map.
+# Neighbours whose mean position places a new digit on a t-SNE map.
 PLACING_NEIGHBOURS = 10
+# UMAP's settings: neighbours, the smallest distance between mapped points, and (for placing
+# new points) its negative samples per attraction and its epochs.
+UMAP_NEIGHBOURS = 15
+UMAP_MIN_DIST = 0.1
+UMAP_NEGATIVE_RATE = 5
+UMAP_EPOCHS = 100
 
 
 def feature_layers(model: keras.Model) -> list[str]:
@@ -79,7 +87,8 @@ def project(
     values: np.ndarray, method: str, progress: Callable[[float], None] | None = None, seed: int = 0
 ) -> dict[str, np.ndarray]:
     """Projects (N, D) features to 2-D. Returns {"points": (N, 2)}, and for PCA also "mean" and
-    "components" (its transform). `progress(fraction)` is called as t-SNE goes (UMAP reports none)."""
+    "components" (its transform), for UMAP "a" and "b" (its curve's parameters, for placing).
+    `progress(fraction)` is called as t-SNE goes (UMAP reports none)."""
     if method not in METHODS:
         raise ValueError(f"Unknown method {method!r}; choose one of {METHODS}.")
     # A copy: the caller's array may be read-only (shared between sessions), which t-SNE cannot take.
@@ -94,10 +103,11 @@ def project(
         import umap  # Imported only when used: numba compiles it on first use.
 
         # A fixed seed makes UMAP single-threaded anyway; saying so keeps it from warning.
-        points = umap.UMAP(n_components=2, n_neighbors=15, min_dist=0.1, random_state=seed, n_jobs=1).fit_transform(
-            values
+        reducer = umap.UMAP(
+            n_components=2, n_neighbors=UMAP_NEIGHBOURS, min_dist=UMAP_MIN_DIST, random_state=seed, n_jobs=1
         )
-        return {"points": points.astype(np.float32)}
+        points = reducer.fit_transform(values)
+        return {"points": points.astype(np.float32), "a": np.float32(reducer._a), "b": np.float32(reducer._b)}
     import openTSNE
 
     total = 750  # openTSNE's default: 250 early-exaggeration iterations, then 500.
@@ -139,15 +149,87 @@ class NeighbourIndex:
 
 
 def place(projection: dict[str, np.ndarray], vector: np.ndarray, test_index: NeighbourIndex) -> tuple[float, float]:
-    """Where a new digit's feature vector goes on a map: PCA's transform, else the mean position of
-    its nearest test digits (`test_index` holds the mapped digits' features, in map order)."""
+    """Where a new digit's feature vector goes on a map: PCA's transform, UMAP's transform, or for
+    t-SNE the mean position of its nearest mapped digits (`test_index` holds the mapped digits'
+    features, in map order)."""
     vector = np.asarray(vector, np.float32).ravel()
     if "components" in projection:
         x, y = (vector - projection["mean"]) @ projection["components"].T
         return float(x), float(y)
+    if "a" in projection:
+        return umap_place(projection, vector, test_index)
     nearest, _ = test_index.query(vector, PLACING_NEIGHBOURS)
     x, y = projection["points"][nearest].mean(axis=0)
     return float(x), float(y)
+
+
+def umap_memberships(distances: np.ndarray, iterations: int = 64) -> np.ndarray:
+    """UMAP's fuzzy memberships of a new point to its nearest mapped points, from their sorted
+    distances: exp(-d / sigma), with sigma found so that the memberships after the first sum to
+    log2(k) (umap-learn's smooth_knn_dist with no local connectivity, as its transform uses)."""
+    distances = np.asarray(distances, np.float64)
+    target = np.log2(len(distances))
+    low, high, sigma = 0.0, np.inf, 1.0
+    for _ in range(iterations):
+        total = np.exp(-distances[1:] / sigma).sum()
+        if abs(total - target) < 1e-5:
+            break
+        if total > target:
+            high = sigma
+            sigma = (low + high) / 2
+        else:
+            low = sigma
+            sigma = sigma * 2 if np.isinf(high) else (low + high) / 2
+    sigma = max(sigma, 1e-3 * distances.mean())
+    return np.exp(-distances / sigma) if sigma > 0 else np.ones_like(distances)
+
+
+def umap_place(
+    projection: dict[str, np.ndarray], vector: np.ndarray, test_index: NeighbourIndex, seed: int = 0
+) -> tuple[float, float]:
+    """umap-learn's transform of one new point onto a fitted map, with exact neighbours: the
+    membership-weighted mean of its neighbours' positions, then stochastic gradient steps that
+    pull it towards its neighbours and push it from randomly drawn mapped points."""
+    points = projection["points"]
+    a, b = float(projection["a"]), float(projection["b"])
+    nearest, distances = test_index.query(vector, UMAP_NEIGHBOURS)
+    weights = umap_memberships(distances)
+    x, y = ((weights[:, None] * points[nearest]).sum(axis=0) / weights.sum()).tolist()
+    # As umap-learn does: weak edges are dropped, and each edge is sampled in proportion to its weight.
+    keep = weights >= weights.max() / UMAP_EPOCHS
+    targets = points[nearest[keep]].tolist()
+    epochs_per_sample = (weights[keep].max() / weights[keep]).tolist()
+    epochs_per_negative = [epochs / UMAP_NEGATIVE_RATE for epochs in epochs_per_sample]
+    next_sample, next_negative = list(epochs_per_sample), list(epochs_per_negative)
+    # Plain floats: a few thousand steps on one 2-D point, where numpy's per-call cost would dominate.
+    random = np.random.default_rng(seed)
+    others = iter(points[random.integers(0, len(points), UMAP_EPOCHS * UMAP_NEGATIVE_RATE * len(targets) + 1)].tolist())
+
+    def clip(value: float) -> float:
+        return min(4.0, max(-4.0, value))
+
+    for epoch in range(UMAP_EPOCHS):
+        # umap-learn's transform starts at a quarter of the fitting's learning rate, decaying to 0.
+        rate = 0.25 * (1 - epoch / UMAP_EPOCHS)
+        for edge, (target_x, target_y) in enumerate(targets):
+            if next_sample[edge] > epoch:
+                continue
+            dx, dy = x - target_x, y - target_y
+            squared = dx * dx + dy * dy
+            if squared > 0:
+                pull = -2 * a * b * squared ** (b - 1) / (a * squared**b + 1)
+                x, y = x + clip(pull * dx) * rate, y + clip(pull * dy) * rate
+            next_sample[edge] += epochs_per_sample[edge]
+            negatives = int((epoch - next_negative[edge]) / epochs_per_negative[edge])
+            for _ in range(negatives):
+                other_x, other_y = next(others)
+                dx, dy = x - other_x, y - other_y
+                squared = dx * dx + dy * dy
+                if squared > 0:
+                    push = 2 * b / ((0.001 + squared) * (a * squared**b + 1))
+                    x, y = x + clip(push * dx) * rate, y + clip(push * dy) * rate
+            next_negative[edge] += negatives * epochs_per_negative[edge]
+    return x, y
 
 
 # On disk, beside the version.
@@ -200,7 +282,9 @@ def cached_projection(
         raise ValueError(f"Unknown method {method!r}; choose one of {METHODS}.")
     path = Path(folder) / f"map-{key}-{method.replace('-', '').lower()}.npz"
     stored = _read(path)
-    if stored is not None and "points" in stored and len(stored["points"]) == len(values):
+    # A UMAP map kept before placing used its curve ("a", "b") is made again.
+    needed = {"points", "a", "b"} if method == "UMAP" else {"points"}
+    if stored is not None and needed <= stored.keys() and len(stored["points"]) == len(values):
         return stored
     projection = project(values, method, progress)
     _write(path, projection)

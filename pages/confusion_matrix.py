@@ -3,6 +3,7 @@
 import numpy as np
 import streamlit as st
 
+from model.inference import a_digit
 from pages.common import chosen_model, evaluation_on_test_set, gallery, mnist_test_set, new_click
 from pages.plots import confusion_figure
 
@@ -75,7 +76,7 @@ true = pickers[0].selectbox("True digit", list(range(10)), key="confusion_true")
 predicted = pickers[1].selectbox("Predicted digit", list(range(10)), key="confusion_predicted")
 indices = result.cell(true, predicted)
 if len(indices) == 0:
-    st.info(f"No test image of a {true} was predicted as {predicted}.")
+    st.info(f"No test image of {a_digit(true)} was predicted as {predicted}.")
     st.stop()
 shown = (
     pickers[2].slider("How many to show", 1, min(len(indices), 60), min(len(indices), 12), key="confusion_count")

@@ -5,8 +5,10 @@ import threading
 import numpy as np
 import streamlit as st
 
+from model.inference import a_digit
 from model.projection import (
     METHODS,
+    PLACING_NEIGHBOURS,
     NeighbourIndex,
     cached_features,
     cached_projection,
@@ -109,8 +111,14 @@ def map_view(version: ModelVersion, predictor, method: str, layer: str, digit: d
         on_select="rerun",
         selection_mode=("box", "lasso"),
     )
+    placed = {
+        "PCA": "by PCA's transform",
+        "UMAP": "by UMAP's transform",
+        "t-SNE": f"at the mean position of its {PLACING_NEIGHBOURS} nearest test digits",
+    }[method]
     st.caption(
         f"{version_name(version.id)}: {method} of its {layer} features; {int(wrong.sum()):,} mistakes (crosses)."
+        + (f" The star is the current digit, placed {placed}." if current is not None else "")
     )
     points = event.selection.points if event and event.selection else []
     chosen = {point.get("customdata") for point in points}
@@ -131,7 +139,7 @@ def neighbours_section(version: ModelVersion, model, layer: str, digit: dict) ->
         in_train = position < len(x_train)
         image = x_train[position] if in_train else x_test[position - len(x_train)]
         label = y_train[position] if in_train else y_test[position - len(x_train)]
-        column.image(image, width=64, caption=f"a {label}, {distance:.1f}")
+        column.image(image, width=64, caption=f"{a_digit(label)}, {distance:.1f}")
         column.caption(f"train #{position}" if in_train else f"test #{position - len(x_train)}")
     st.caption(
         f"The 10 digits (of the 60,000 training and 10,000 test digits) whose {layer} features are closest to "
@@ -163,7 +171,7 @@ if test_set is not None and layers:
     cell = st.session_state.get("map_cell")
     if cell:
         ring = st.columns([3, 1], vertical_alignment="center")
-        ring[0].caption(f"Ringed in red: the test images of a {cell[0]} that the model predicted as {cell[1]}.")
+        ring[0].caption(f"Ringed in red: the test images of {a_digit(cell[0])} that the model predicted as {cell[1]}.")
         if ring[1].button("Clear the ring", key="map_clear_cell"):
             del st.session_state.map_cell
             st.rerun()

@@ -14,6 +14,7 @@ from model.projection import (
     features,
     place,
     project,
+    umap_memberships,
 )
 
 
@@ -76,6 +77,13 @@ def test_a_new_digit_goes_where_its_neighbours_are_on_a_map_without_a_transform(
     np.testing.assert_allclose(place({"points": points}, values[5], NeighbourIndex(values)), points[nearest].mean(0))
 
 
+def test_umap_memberships_sum_to_log2_of_the_neighbours_after_the_nearest():
+    distances = np.sort(np.random.default_rng(1).uniform(1.0, 5.0, 15))
+    weights = umap_memberships(distances)
+    assert np.all((weights > 0) & (weights <= 1)) and np.all(np.diff(weights) <= 0)
+    assert weights[1:].sum() == pytest.approx(np.log2(15), abs=1e-3)
+
+
 def test_features_and_maps_are_kept_on_disk_and_reused(shipped, digits, tmp_path, monkeypatch):
     images, _ = digits
     values = cached_features(shipped, "flatten", images, tmp_path, "a" * 64)
@@ -107,3 +115,26 @@ def test_umap_and_tsne_map_every_digit_and_report_progress(method, shipped, digi
     index = NeighbourIndex(mapped["points"])
     same = [np.mean(labels[index.query(mapped["points"][i], 6)[0][1:]] == labels[i]) for i in range(0, 400, 8)]
     assert np.mean(same) > 0.8
+
+
+@pytest.mark.slow
+def test_a_new_digit_goes_where_umaps_own_transform_puts_it(shipped, mnist):
+    import umap
+
+    (x_train, _), (x_test, y_test) = mnist
+    values = features(shipped, "flatten", x_test[:1000])
+    new = features(shipped, "flatten", x_train[:40])
+    reducer = umap.UMAP(n_neighbors=15, min_dist=0.1, random_state=0, n_jobs=1)
+    points = reducer.fit_transform(values)
+    mapped = {"points": points, "a": np.float32(reducer._a), "b": np.float32(reducer._b)}
+    index = NeighbourIndex(values)
+    ours = np.array([place(mapped, vector, index) for vector in new])
+    theirs = reducer.transform(new)
+    # Within 2% of the map's size of umap-learn's own placement, and beside the same mapped digits.
+    gaps = np.linalg.norm(ours - theirs, axis=1)
+    assert np.median(gaps) < 0.02 * np.ptp(points, axis=0).max()
+
+    def nearest_label(point):
+        return y_test[np.argmin(((points - point) ** 2).sum(axis=1))]
+
+    assert np.mean([nearest_label(a) == nearest_label(b) for a, b in zip(ours, theirs)]) >= 0.9
