@@ -126,6 +126,8 @@ class JobStatus(_Record):
     state: str
     # The job's id: its start time in milliseconds, in hex.
     job: str
+    # "train" (one run) or "sweep" (trials of several settings, `training.sweep`).
+    kind: str = "train"
     # The preset whose settings it trains exactly, else "custom".
     preset: str = "custom"
     # The training settings, as `TrainConfig.to_dict()` wrote them.
@@ -149,10 +151,16 @@ class JobStatus(_Record):
     # Once finished: the new version's id and its test accuracy.
     version: str | None = None
     test_accuracy: float | None = None
+    # A sweep's values ({setting: [values]}) and one row per trial (`training.sweep.run_sweep`'s rows,
+    # plus "version" once a trial is kept).
+    sweep: dict[str, Any] = field(default_factory=dict)
+    trials: list[dict[str, Any]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.state not in ACTIVE + FINISHED:
             raise ValueError(f"Unknown job state {self.state!r}.")
+        if self.kind not in ("train", "sweep"):
+            raise ValueError(f"Unknown job kind {self.kind!r}.")
 
     @property
     def is_active(self) -> bool:

@@ -523,3 +523,62 @@ def digit_map_figure(
         legend={"title": "true digit", "itemsizing": "constant"},
     )
     return figure
+
+
+def sweep_figure(rows: list[dict], names: list[str], metric: str = "validation_accuracy") -> go.Figure:
+    """A sweep's trials: for two settings, a heat map of the metric over their values; for one,
+    bars per value. Trials without a result yet stay blank; ASHA's stopped ones say at which epoch."""
+
+    def note(row: dict) -> str:
+        value = row.get(metric)
+        shown = f"{value:.2%}" if value is not None else row.get("state", "")
+        return shown + (f"<br>stopped after epoch {row.get('epoch')}" if row.get("state") == "stopped early" else "")
+
+    reached = [row[metric] for row in rows if row.get(metric) is not None]
+    # The scale spans the results (at least a point), never past 100%.
+    top = min(1.0, max(reached)) if reached else 1.0
+    bottom = min(min(reached), top - 0.01) if reached else 0.0
+
+    if len(names) == 2:
+        first, second = ([str(value) for value in dict.fromkeys(row[name] for row in rows)] for name in names)
+        values = np.full((len(first), len(second)), np.nan)
+        text = [["" for _ in second] for _ in first]
+        for row in rows:
+            i, j = first.index(str(row[names[0]])), second.index(str(row[names[1]]))
+            values[i, j] = row[metric] if row.get(metric) is not None else np.nan
+            text[i][j] = note(row)
+        figure = go.Figure(
+            go.Heatmap(
+                z=values,
+                x=second,
+                y=first,
+                text=text,
+                texttemplate="%{text}",
+                colorscale="Viridis",
+                zmin=bottom,
+                zmax=top,
+                colorbar={"title": "validation", "tickformat": ".1%"},
+                hovertemplate=f"{names[0]} %{{y}}, {names[1]} %{{x}}: %{{z:.2%}}<extra></extra>",
+            )
+        )
+        figure.update_layout(
+            xaxis={"title": names[1], "type": "category"}, yaxis={"title": names[0], "type": "category"}
+        )
+    else:
+        name = names[0]
+        figure = go.Figure(
+            go.Bar(
+                x=[str(row[name]) for row in rows],
+                y=[row.get(metric) or 0.0 for row in rows],
+                text=[note(row) for row in rows],
+                marker_color=[ACCENT if row.get("state") == "finished" else MUTED for row in rows],
+                hovertemplate=f"{name} %{{x}}: %{{y:.2%}}<extra></extra>",
+            )
+        )
+        low = max(0.0, bottom - 0.01)
+        figure.update_layout(
+            xaxis={"title": name, "type": "category"},
+            yaxis={"title": "validation accuracy", "tickformat": ".1%", "range": [low, 1.0]},
+        )
+    figure.update_layout(height=340, margin={"l": 10, "r": 10, "t": 10, "b": 10})
+    return figure

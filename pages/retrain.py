@@ -36,6 +36,7 @@ from pages.common import (
     version_problem,
 )
 from pages.plots import comparison_bars, confusion_difference_figure, probability_bars, training_curves
+from pages.sweep_panel import show_sweep, sweep_section
 from training.config import (
     ARCHITECTURE_NAMES,
     AUGMENTATIONS,
@@ -252,6 +253,9 @@ def show_job(runner: JobRunner, status: JobStatus | None) -> None:
             else "No training run yet. In public mode the operator starts training runs; you can explore "
             "the settings and the augmentation preview."
         )
+        return
+    if status.kind == "sweep":
+        show_sweep(runner, status)
         return
     config = saved_config(status.config)
     title = f"`{status.preset}` run" + (
@@ -471,6 +475,7 @@ config, start = settings_sidebar()
 if start:
     start_training(runner, config)
 job_panel(runner)
+sweep_section(runner, config)
 preview_section(config)
 versions = versions_section()
 upload_section()

@@ -57,6 +57,8 @@ def test_in_public_mode_a_visitor_cannot_train_set_the_default_or_delete(trained
     app = open_page("pages/retrain.py")
     assert not app.exception
     assert app.button(key="retrain_start").disabled
+    app.multiselect(key="retrain_sweep_settings").set_value(["learning_rate"]).run()
+    assert app.button(key="retrain_sweep_start").disabled
     assert not any(button.key in ("retrain_activate", "retrain_delete", "retrain_cancel") for button in app.button)
     assert JobRunner().status() is None
     assert [version.id for version in list_versions()] == [DEFAULT_ID, trained_version.id]

@@ -5,7 +5,7 @@ import time
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from model.registry import DEFAULT_ID, active_version, list_versions
+from model.registry import DEFAULT_ID, active_version, get_version, list_versions
 from tests.conftest import APP
 from tests.test_jobs import SLOW
 from training.jobs import JobRunner
@@ -94,3 +94,34 @@ def test_each_preset_shows_its_measured_time_and_accuracy(page):
         page.selectbox(key="retrain_preset").set_value(name).run()
         captions = " ".join(caption.value for caption in page.sidebar.caption)
         assert "Measured on 2 CPU cores:" in captions and "%" in captions, name
+
+
+def test_a_sweep_from_the_page_runs_on_ray_and_a_finished_trial_becomes_a_version(page):
+    page.number_input(key="retrain_quick_epochs").set_value(1).run()
+    page.number_input(key="retrain_quick_train_size").set_value(1000).run()
+    page.select_slider(key="retrain_quick_width").set_value(0.25).run()
+    page.multiselect(key="retrain_sweep_settings").set_value(["learning_rate"]).run()
+    page.text_input(key="retrain_sweep_learning_rate").set_value("0.01, fast").run()
+    assert any("'fast' is not a float" in warning.value for warning in page.warning)
+    assert page.button(key="retrain_sweep_start").disabled
+    page.text_input(key="retrain_sweep_learning_rate").set_value("0.01, 0.003").run()
+    assert any("2 trials of at most 1 epoch each" in caption.value for caption in page.caption)
+    page.button(key="retrain_sweep_start").click().run()
+    assert not page.exception
+    runner = JobRunner()
+    deadline = time.monotonic() + 240
+    while runner.status().is_active and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert runner.status().state == "finished", runner.status().message
+
+    page.run()
+    assert not page.exception
+    assert any("2 of 2 trials finished" in success.value for success in page.success)
+    table = page.dataframe[0].value
+    assert list(table["learning_rate"]) == ["0.01", "0.003"] and set(table["state"]) == {"finished"}
+    page.selectbox(key="retrain_sweep_keep_choice").set_value(1).run()
+    page.button(key="retrain_sweep_keep").click().run()
+    assert not page.exception
+    kept = runner.status().trials[1]["version"]
+    assert kept in [version.id for version in list_versions()]
+    assert get_version(kept).metadata.config["learning_rate"] == 0.003

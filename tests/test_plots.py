@@ -1,8 +1,8 @@
-"""The figures' click targets: Plotly cannot select heat-map cells, so clicks land on invisible scatter points."""
+"""The figures: click targets (Plotly cannot select heat-map cells, so clicks land on scatter points), sweeps."""
 
 import numpy as np
 
-from pages.plots import confusion_figure, mosaic_figure, tile_channels
+from pages.plots import confusion_figure, mosaic_figure, sweep_figure, tile_channels
 
 
 def targets(figure):
@@ -29,3 +29,26 @@ def test_every_confusion_cell_has_a_target_with_its_digits_and_count():
     cells = {(int(y), int(x)): text for x, y, text in zip(scatter.x, scatter.y, scatter.text)}
     assert len(cells) == 100
     assert cells[(4, 9)] == "49" and cells[(0, 0)] == "0"
+
+
+def test_a_sweep_of_two_settings_is_a_heat_map_and_of_one_a_bar_per_value():
+    rows = [
+        {"trial": 0, "learning_rate": 0.001, "rotation": 0.0, "state": "finished", "validation_accuracy": 0.98},
+        {
+            "trial": 1,
+            "learning_rate": 0.001,
+            "rotation": 5.0,
+            "state": "stopped early",
+            "epoch": 2,
+            "validation_accuracy": 0.95,
+        },
+        {"trial": 2, "learning_rate": 0.01, "rotation": 0.0, "state": "running"},
+        {"trial": 3, "learning_rate": 0.01, "rotation": 5.0, "state": "waiting"},
+    ]
+    heat = sweep_figure(rows, ["learning_rate", "rotation"]).data[0]
+    assert list(heat.y) == ["0.001", "0.01"] and list(heat.x) == ["0.0", "5.0"]
+    assert heat.z[0][0] == 0.98 and np.isnan(heat.z[1][0])
+    assert heat.text[0][1] == "95.00%<br>stopped after epoch 2" and heat.text[1][0] == "running"
+    assert (heat.zmin, heat.zmax) == (0.95, 0.98)
+    bars = sweep_figure(rows[:2], ["rotation"]).data[0]
+    assert list(bars.x) == ["0.0", "5.0"] and list(bars.y) == [0.98, 0.95]

@@ -20,6 +20,7 @@ import contextlib
 import fcntl
 import json
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -30,9 +31,18 @@ from pathlib import Path
 
 from model.files import read_json, write_json
 from model.mnist import data_source_sha256, load_mnist
-from model.registry import check_room, new_version_id, positive_setting, publish_version, registry_dir
+from model.registry import (
+    ModelVersion,
+    check_room,
+    new_version_id,
+    positive_setting,
+    publish_version,
+    registry_dir,
+)
 from model.schemas import JobStatus
+from model.storage import MODEL_FILE, load_model, read_metadata
 from training.config import TrainConfig, preset_name
+from training.sweep import Sweep, run_sweep, trial_folder, trial_rows
 
 JOB_FOLDER = ".job"
 STATUS_FILE = "status.json"
@@ -40,6 +50,8 @@ LOCK_FILE = "lock"
 START_LOCK_FILE = "start.lock"
 CANCEL_FILE = "cancel"
 LOG_FILE = "job.log"
+# The last sweep's trials' models, until the next sweep starts.
+SWEEP_FOLDER = "sweep"
 # What the training process prints (TensorFlow's messages, a crash before it could report).
 OUTPUT_FILE = "output.log"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -123,30 +135,51 @@ class JobRunner:
         """
         if not isinstance(config, TrainConfig):
             raise ValueError("config must be a TrainConfig.")
+        status = JobStatus(
+            state="starting", job="", preset=preset_name(config), config=config.to_dict(), epochs=config.epochs
+        )
+        return self._launch(status, {"config_values": config.to_dict()}, threads, mnist_path, timeout)
+
+    def start_sweep(
+        self,
+        sweep: Sweep,
+        threads: int | None = None,
+        mnist_path: str | os.PathLike | None = None,
+        timeout: float = START_TIMEOUT,
+    ) -> JobStatus:
+        """Starts a sweep (`training.sweep`) in a new, detached process, as `start` does a run: one
+        trial per core at a time (`threads`, default as for `start`), each in a Ray worker of its own.
+        The previous sweep's trials, and any model of theirs not kept, are removed."""
+        if not isinstance(sweep, Sweep):
+            raise ValueError("sweep must be a Sweep.")
+        status = JobStatus(
+            state="starting",
+            job="",
+            kind="sweep",
+            preset=preset_name(sweep.base),
+            config=sweep.base.to_dict(),
+            epochs=sweep.base.epochs,
+            sweep=sweep.to_dict()["settings"],
+            trials=trial_rows(sweep),
+        )
+        return self._launch(status, {"sweep_values": sweep.to_dict()}, threads, mnist_path, timeout)
+
+    def _launch(self, status: JobStatus, arguments: dict, threads: int | None, mnist_path, timeout: float) -> JobStatus:
         threads = training_threads() if threads is None else threads
         if not isinstance(threads, int) or isinstance(threads, bool) or threads < 1:
             raise ValueError("threads must be a positive integer.")
         with _start_lock, self._starting():
             if self.lock_held() or self.is_running():
-                raise JobBusy("A training run is in progress already; wait for it or cancel it.")
+                raise JobBusy("A training run or sweep is in progress already; wait for it or cancel it.")
             check_room(self.registry)
             (self.folder / CANCEL_FILE).unlink(missing_ok=True)
             job_id = f"{int(time.time() * 1000):x}"
-            self._write(
-                JobStatus(
-                    state="starting",
-                    job=job_id,
-                    preset=preset_name(config),
-                    config=config.to_dict(),
-                    started=time.time(),
-                    epochs=config.epochs,
-                )
-            )
+            self._write(status.replace(job=job_id, started=time.time()))
             source = str(mnist_path) if mnist_path is not None else os.environ.get("MNIST_PATH")
             arguments = {
                 "registry": str(self.registry.resolve()),
                 "job_id": job_id,
-                "config_values": config.to_dict(),
+                **arguments,
                 "threads": threads,
                 # Absolute: the process starts in the project folder, not the server's.
                 "mnist_path": str(Path(source).expanduser().resolve()) if source else None,
@@ -173,6 +206,27 @@ class JobRunner:
             # Reap the process when it ends (while this server runs), so it never lingers as a zombie.
             threading.Thread(target=process.wait, daemon=True).start()
             return self.status()
+
+    def keep_trial(self, trial: int) -> ModelVersion:
+        """Publishes a finished trial of the last sweep as a new version; ValueError if there is no
+        such trial or its model is gone, RegistryFull past the caps."""
+        with _start_lock, self._starting():
+            status = self.status()
+            if status is None or status.kind != "sweep" or status.is_active:
+                raise ValueError("There is no finished sweep to keep a trial of.")
+            rows = {row.get("trial"): row for row in status.trials}
+            row = rows.get(trial)
+            if row is None or row.get("state") != "finished":
+                raise ValueError(f"Trial {trial} did not finish, so it has no model to keep.")
+            if row.get("version"):
+                raise ValueError(f"Trial {trial} is kept already, as version {row['version']}.")
+            folder = trial_folder(self.folder / SWEEP_FOLDER, trial)
+            model = load_model(folder / MODEL_FILE)
+            metadata = read_metadata(folder)
+            version = publish_version(model, metadata, new_version_id("sweep"), self.registry)
+            trials = [{**item, "version": version.id} if item is row else item for item in status.trials]
+            self._write(status.replace(trials=trials))
+            return version
 
     @contextlib.contextmanager
     def _starting(self) -> Iterator[None]:
@@ -207,7 +261,8 @@ class JobRunner:
         if status is None or not status.is_active:
             return False
         (self.folder / CANCEL_FILE).touch()
-        deadline = time.monotonic() + wait
+        # A sweep stops its Ray trials first, which takes longer than a run's next batch.
+        deadline = time.monotonic() + (wait * 3 if status.kind == "sweep" else wait)
         while time.monotonic() < deadline and self.lock_held():
             time.sleep(0.1)
         if self.lock_held() and status.pid:
@@ -327,6 +382,76 @@ def run_job(registry: str, job_id: str, config_values: dict, threads: int, mnist
         lock.close()
 
 
+def run_sweep_job(registry: str, job_id: str, sweep_values: dict, threads: int, mnist_path: str | None) -> None:
+    """The sweep process: holds the lock, runs the sweep's trials through Ray Tune (`threads` at
+    once), reports each trial's progress. It publishes nothing: `JobRunner.keep_trial` does."""
+    with contextlib.suppress(OSError):
+        os.nice(10)
+    runner = JobRunner(registry)
+    folder = runner.folder
+    folder.mkdir(parents=True, exist_ok=True)
+    lock = open(folder / LOCK_FILE, "a+")  # noqa: SIM115 - held until this process exits.
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        lock.close()
+        return
+    sweep = Sweep.from_dict(sweep_values)
+    status = JobStatus(
+        state="running",
+        job=job_id,
+        kind="sweep",
+        preset=preset_name(sweep.base),
+        config=sweep.base.to_dict(),
+        started=time.time(),
+        pid=os.getpid(),
+        epochs=sweep.base.epochs,
+        sweep=sweep.to_dict()["settings"],
+        trials=trial_rows(sweep),
+        message="Starting Ray...",
+    )
+    runner._write(status)
+    trials_folder = folder / SWEEP_FOLDER
+    shutil.rmtree(trials_folder, ignore_errors=True)
+    last_write = 0.0
+
+    def report(rows: list[dict]) -> None:
+        nonlocal status, last_write
+        status = status.replace(trials=rows, message="", elapsed=time.time() - status.started)
+        if time.monotonic() - last_write >= STATUS_INTERVAL:
+            last_write = time.monotonic()
+            runner._write(status)
+
+    def cancelled() -> bool:
+        return (folder / CANCEL_FILE).exists()
+
+    try:
+        rows = run_sweep(sweep, trials_folder, mnist_path, concurrent=threads, on_update=report, should_stop=cancelled)
+        counts = {name: sum(row["state"] == name for row in rows) for name in ("finished", "stopped early", "failed")}
+        message = f"{counts['finished']} of {len(rows)} trials finished"
+        if counts["stopped early"]:
+            message += f"; ASHA stopped {counts['stopped early']} early"
+        if counts["failed"]:
+            message += f"; {counts['failed']} failed"
+        state = "cancelled" if cancelled() else "finished"
+        message = ("Cancelled: " if state == "cancelled" else "") + message + "."
+        status = status.replace(trials=rows, state=state, message=message, finished=time.time())
+    except BaseException as error:  # Anything else: report it.
+        (folder / LOG_FILE).write_text(traceback.format_exc())
+        status = status.replace(
+            state="failed", message=f"The sweep failed: {type(error).__name__}: {error}", finished=time.time()
+        )
+    finally:
+        runner._write(status.replace(elapsed=time.time() - status.started))
+        (folder / CANCEL_FILE).unlink(missing_ok=True)
+        lock.close()
+
+
 if __name__ == "__main__":
-    # The training process, as `JobRunner.start` runs it: `python -m training.jobs ARGUMENTS_JSON`.
-    run_job(**json.loads(sys.argv[1]))
+    # The training process, as `JobRunner.start` (or `start_sweep`) runs it: `python -m training.jobs ARGUMENTS_JSON`.
+    # Through the module proper, not __main__: Ray pickles the sweep's callbacks, and would take
+    # this module's classes (and its locks) by value from __main__.
+    from training import jobs
+
+    arguments = json.loads(sys.argv[1])
+    (jobs.run_sweep_job if "sweep_values" in arguments else jobs.run_job)(**arguments)
