@@ -1,0 +1,166 @@
+"""Robustness: how far the current digit can be rotated, shifted, scaled, thickened, noised or
+hidden before the prediction changes, and the smallest adversarial perturbation that changes it."""
+
+import hashlib
+
+import numpy as np
+import streamlit as st
+
+from model.inference import a_digit
+from model.preprocess import from_uint8
+from model.robustness import METHODS, TRANSFORMS, adversarial, robustness_sweep
+from pages.common import chosen_model, current_digit, mnist_test_set, uncertainty
+from pages.plots import DIGIT_COLOURS, probability_bars, robustness_figure
+
+# Amounts as the captions say them.
+UNITS = {"rotation": "°", "shift": " px", "scale": "x", "thickness": " px", "noise": " noise", "occlusion": " hidden"}
+TITLES = {
+    "rotation": "Rotated",
+    "shift": "Shifted sideways",
+    "scale": "Scaled",
+    "thickness": "Thickened or thinned",
+    "noise": "Noised",
+    "occlusion": "Hidden from the top",
+}
+
+
+def _key(image: np.ndarray) -> str:
+    return hashlib.sha256(np.ascontiguousarray(image, np.float32).tobytes()).hexdigest()[:16]
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def sweep(cache_key: str, image_key: str, _model, _image: np.ndarray) -> dict:
+    """The six curves for one digit and model version, computed once."""
+    return {
+        kind: {"amounts": c.amounts, "images": c.images, "probabilities": c.probabilities, "flips": c.flips}
+        for kind, c in robustness_sweep(_model, _image).items()
+    }
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def attack(cache_key: str, image_key: str, method: str, target: int | None, _model, _image: np.ndarray) -> dict:
+    found = adversarial(_model, _image, method, target)
+    return {
+        "epsilon": found.epsilon,
+        "image": found.image,
+        "perturbation": found.perturbation,
+        "probabilities": found.probabilities,
+    }
+
+
+def _first_flips(flips: list[float], kind: str) -> str:
+    """The nearest change of prediction on each side of the untouched digit, for a chart's title."""
+    neutral = 1.0 if kind == "scale" else 0.0
+    below = [flip for flip in flips if flip < neutral]
+    above = [flip for flip in flips if flip > neutral]
+    nearest = ([max(below)] if below else []) + ([min(above)] if above else [])
+    if not nearest:
+        return "no change"
+    return "changes at " + " and ".join(f"{flip:g}{UNITS[kind]}" for flip in nearest)
+
+
+def sweep_section(cache_key: str, model, image: np.ndarray, predicted: int) -> None:
+    st.subheader("How far can it be pushed?")
+    curves = sweep(cache_key, _key(image), model, image)
+    columns = st.columns(3)
+    for position, (kind, curve) in enumerate(curves.items()):
+        unit = TRANSFORMS[kind][0]
+        flips = curve["flips"]
+        title = f"{TITLES[kind]}: {_first_flips(flips, kind)}"
+        chosen = st.session_state.get(f"robust_amount_{kind}")
+        columns[position % 3].plotly_chart(
+            robustness_figure(curve["amounts"], curve["probabilities"], flips, title, unit, chosen),
+            key=f"robust_curve_{kind}",
+            config={"displayModeBar": False},
+        )
+    # The digits' colours, once for all six charts (static text, no visitor input).
+    legend = " ".join(f"<span style='color:{DIGIT_COLOURS[digit]}'>&#9632; {digit}</span>" for digit in range(10))
+    st.markdown(legend, unsafe_allow_html=True)
+    st.caption(
+        "Each line is one digit's probability as the drawing is changed step by step; the thick lines are the "
+        "digits that are predicted somewhere along it. A dashed line marks where the prediction changes, the red "
+        "one the amount shown below."
+    )
+    pick = st.columns([1, 2, 1, 2])
+    kind = pick[0].selectbox("Look at", list(TRANSFORMS), format_func=lambda name: TITLES[name], key="robust_kind")
+    curve = curves[kind]
+    amounts = [float(amount) for amount in curve["amounts"]]
+    neutral = 1.0 if kind == "scale" else 0.0
+    amount = pick[1].select_slider(
+        f"Amount ({TRANSFORMS[kind][0]})",
+        amounts,
+        value=min(amounts, key=lambda value: abs(value - neutral)),
+        format_func=lambda value: f"{value:g}",
+        key=f"robust_amount_{kind}",
+    )
+    index = amounts.index(amount)
+    probabilities = curve["probabilities"][index]
+    now = int(np.argmax(probabilities))
+    pick[2].image(curve["images"][index], width=120, clamp=True, caption=f"{TITLES[kind]}: {amount:g}{UNITS[kind]}")
+    with pick[3]:
+        change = f"still {a_digit(now)}" if now == predicted else f"now {a_digit(now)}, not {a_digit(predicted)}"
+        st.markdown(f"**{change}** ({probabilities[now]:.0%})")
+        st.plotly_chart(probability_bars(probabilities), key="robust_bars", config={"displayModeBar": False})
+
+
+def adversarial_section(cache_key: str, model, image: np.ndarray, predicted: int) -> None:
+    st.subheader("The smallest change that fools it")
+    choose = st.columns([1, 1, 3])
+    method = choose[0].radio("Method", METHODS, horizontal=True, key="robust_method")
+    options = [None, *[digit for digit in range(10) if digit != predicted]]
+    target = choose[1].selectbox(
+        "Make it",
+        options,
+        format_func=lambda digit: "any other digit" if digit is None else a_digit(digit),
+        key="robust_target",
+    )
+    if target == predicted:  # A stale choice from another digit.
+        target = None
+    choose[2].caption(
+        "FGSM moves every pixel by the same amount, epsilon, along the sign of the gradient that most raises "
+        "the loss of the prediction (or lowers that of the target). PGD takes ten smaller steps, staying within "
+        "epsilon of the digit. Each tries sizes up to 0.4 (of the 0-1 ink range) and shows the smallest that works."
+    )
+    found = attack(cache_key, _key(image), method, target, model, image)
+    probabilities = found["probabilities"]
+    now = int(np.argmax(probabilities))
+    if found["epsilon"] is None:
+        wanted = "another digit" if target is None else a_digit(target)
+        st.info(f"{method} found no change of at most 0.4 per pixel that makes it {wanted}; it stays {a_digit(now)}.")
+    else:
+        st.markdown(
+            f"**{method} turns {a_digit(predicted)} into {a_digit(now)}** ({probabilities[now]:.0%}) with each "
+            f"pixel moved by at most **{found['epsilon']:.2f}**."
+        )
+    shown = st.columns([1, 1, 1, 3])
+    shown[0].image(image, width=120, clamp=True, caption="the digit")
+    shown[1].image(found["image"], width=120, clamp=True, caption="perturbed")
+    limit = float(np.abs(found["perturbation"]).max()) or 1.0
+    shown[2].image(
+        0.5 + found["perturbation"] / (2 * limit), width=120, clamp=True, caption="the change, amplified (grey = none)"
+    )
+    with shown[3]:
+        st.plotly_chart(probability_bars(probabilities), key="robust_attack_bars", config={"displayModeBar": False})
+
+
+st.title("Robustness")
+version, predictor = chosen_model(__file__)
+model = predictor.model
+digit = current_digit()
+if digit is None:
+    test_set = mnist_test_set()
+    if test_set is None:
+        st.info("Draw a digit on the Draw page first: this page shows how fragile its prediction is.")
+        st.stop()
+    x_test, y_test = test_set
+    index = st.session_state.setdefault("robust_test_index", int(np.random.default_rng().integers(len(x_test))))
+    digit = {"image": from_uint8(x_test[index]), "source": f"MNIST test image #{index}", "label": int(y_test[index])}
+image = digit["image"]
+probabilities = predictor.probabilities_one(image)
+predicted = int(np.argmax(probabilities))
+top = st.columns([1, 4])
+top[0].image(image, caption=digit["source"], width=120, clamp=True)
+top[1].markdown(f"**Predicted {predicted}** with {probabilities[predicted]:.1%} confidence.")
+top[1].caption(uncertainty(probabilities) + " Draw another digit on the Draw page to change it.")
+sweep_section(version.cache_key, model, image, predicted)
+adversarial_section(version.cache_key, model, image, predicted)
