@@ -111,6 +111,9 @@ class RunMetadata(_Record):
     created: str = ""
     # The sha256 of the model file beside it, added by `model.storage.save_run`.
     model_sha256: str = ""
+    # A fine-tuned version's record (`training.finetune`): the version it started from, your
+    # digits it trained on and held aside, its settings, and the accuracies before and after.
+    fine_tune: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_dict(cls, values: Any) -> RunMetadata:
@@ -126,7 +129,8 @@ class JobStatus(_Record):
     state: str
     # The job's id: its start time in milliseconds, in hex.
     job: str
-    # "train" (one run) or "sweep" (trials of several settings, `training.sweep`).
+    # "train" (one run), "sweep" (trials of several settings, `training.sweep`) or "finetune"
+    # (a version fine-tuned on MNIST plus your digits, `training.finetune`).
     kind: str = "train"
     # The preset whose settings it trains exactly, else "custom".
     preset: str = "custom"
@@ -159,7 +163,7 @@ class JobStatus(_Record):
     def __post_init__(self) -> None:
         if self.state not in ACTIVE + FINISHED:
             raise ValueError(f"Unknown job state {self.state!r}.")
-        if self.kind not in ("train", "sweep"):
+        if self.kind not in ("train", "sweep", "finetune"):
             raise ValueError(f"Unknown job kind {self.kind!r}.")
 
     @property

@@ -13,6 +13,7 @@ from model.evaluation import Evaluation, evaluate
 from model.forward_worker import shared_worker
 from model.inference import MAX_ENTROPY, Predictor, confidence_in_words, entropy_bits
 from model.mnist import DataError, Split, load_mnist, mnist_path
+from model.my_digits import FolderStore, MemoryStore, dataset_dir
 from model.preprocess import from_uint8
 from model.registry import (
     DEFAULT_ID,
@@ -25,7 +26,7 @@ from model.registry import (
     registry_dir,
 )
 from model.storage import ModelBroken, load_model
-from pages.access import may_manage, operator_sidebar
+from pages.access import may_manage, operator_sidebar, public_mode
 from pages.routing import ensure_routed
 
 
@@ -266,3 +267,15 @@ def new_click(event: Any, key: str, context: Any = None) -> dict | None:
         return None
     st.session_state[key] = click
     return point
+
+
+# A public-mode visitor's own digits, in their session.
+MY_DIGITS_SESSION = "mydigits_store"
+
+
+def digit_store() -> FolderStore | MemoryStore:
+    """Where this visitor's own digits are kept: the dataset folder (`MY_DIGITS`, else beside the
+    registry), or, for a visitor in public mode, their session only (download them to keep them)."""
+    if public_mode() and not may_manage():
+        return st.session_state.setdefault(MY_DIGITS_SESSION, MemoryStore())
+    return FolderStore(dataset_dir())

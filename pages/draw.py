@@ -3,10 +3,10 @@
 import numpy as np
 import streamlit as st
 
-from model.inference import Predictor
+from model.inference import Predictor, a_digit
 from model.preprocess import PreprocessResult, TooLittleInk, naive_resize, preprocess_digit, read_image
 from pages.canvas import draw_canvas
-from pages.common import chosen_model, literal, mnist_test_set, set_current_digit, uncertainty
+from pages.common import chosen_model, digit_store, literal, mnist_test_set, set_current_digit, uncertainty
 from pages.plots import probability_bars
 
 
@@ -99,6 +99,24 @@ def show_naive_resize(image: np.ndarray, predictor: Predictor) -> None:
     second.plotly_chart(probability_bars(naive_probabilities, "Naive resize"), key="draw_naive_probabilities")
 
 
+def keep_row(model_input: np.ndarray, raw: np.ndarray, predicted: int) -> None:
+    """Keeps the digit as one of the visitor's own, labelled with the prediction unless corrected."""
+    columns = st.columns([1, 2], vertical_alignment="bottom")
+    # The key follows the prediction, so the label starts at each new prediction.
+    label = columns[0].selectbox("It is a", range(10), index=predicted, key=f"draw_keep_label_{predicted}")
+    if columns[1].button("Keep as one of my digits", key="draw_keep", help="The My digits page lists them."):
+        try:
+            store = digit_store()
+            store.add(model_input, int(label), raw)
+        except ValueError as error:
+            st.error(str(error))
+            return
+        except OSError as error:
+            st.error(f"It could not be kept: the dataset folder cannot be written ({error.strerror}).")
+            return
+        st.toast(f"Kept as {a_digit(label)}: {store.count()} of your digits.")
+
+
 @st.fragment
 def workspace(source: str, predictor: Predictor) -> None:
     """The input and everything computed from it: a stroke reruns only this part of the page."""
@@ -127,6 +145,8 @@ def workspace(source: str, predictor: Predictor) -> None:
             probabilities = predictor.probabilities_one(result.model_input)
             set_current_digit(result.model_input, origin, label)
             show_prediction(probabilities, label)
+            if source != "MNIST test image":
+                keep_row(result.model_input, image, int(np.argmax(probabilities)))
     # Shown, blank, before the first digit too: the page keeps its layout, and the browser
     # has loaded the code of every element before the first stroke.
     show_preprocessing(result)

@@ -1,0 +1,254 @@
+"""Your own digits: labelled examples of your handwriting, to measure a model on and to fine-tune with.
+
+Each example is the 28x28 model input, its label and the raw drawing (grey, uint8). On a
+server's disk (`FolderStore`) each is one `.npz` file in the dataset folder (`MY_DIGITS`,
+else `.my-digits` in the model registry), written atomically under a unique name: a crash
+or two saves at once lose nothing and never leave half a file. In public mode a visitor's
+examples stay in their session (`MemoryStore`) and travel as a downloaded `.npz`.
+
+    store = FolderStore(dataset_dir())
+    store.add(model_input, label=7, raw=drawing)
+    images, labels = as_arrays(store.examples())
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import secrets
+import threading
+import time
+import zipfile
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from model.files import atomic_write
+from model.registry import registry_dir
+
+FOLDER_NAME = ".my-digits"
+# At most this many examples in a dataset or an imported file.
+MAX_EXAMPLES = 5000
+# A raw drawing is kept at most this large (its longer side, in pixels).
+MAX_RAW = 512
+# An imported .npz may take at most this many bytes unpacked.
+MAX_UNPACKED = 200 * 10**6
+
+
+@dataclass(frozen=True)
+class Example:
+    id: str
+    # The 28x28 model input, float32 in [0, 1].
+    image: np.ndarray
+    label: int
+    # The drawing or upload it came from, grey uint8, or an empty array when unknown.
+    raw: np.ndarray
+    created: float
+
+
+def dataset_dir() -> Path:
+    """`MY_DIGITS` when set, else `.my-digits` in the model registry."""
+    return Path(os.environ.get("MY_DIGITS") or registry_dir() / FOLDER_NAME)
+
+
+def new_example(image: np.ndarray, label: int, raw: np.ndarray | None = None) -> Example:
+    """A checked example: a (28, 28) image in [0, 1], a label from 0 to 9, a grey raw drawing."""
+    image = np.asarray(image)
+    if image.shape != (28, 28) or not np.issubdtype(image.dtype, np.number) or not np.isfinite(image).all():
+        raise ValueError(f"An example's image must be 28x28 numbers, got shape {image.shape}.")
+    if image.min() < 0 or image.max() > 1:
+        raise ValueError("An example's image must be in [0, 1].")
+    _check_label(label)
+    raw = np.zeros((0, 0), np.uint8) if raw is None else _grey_uint8(raw)
+    identity = f"{time.time_ns():x}-{secrets.token_hex(3)}"
+    return Example(identity, image.astype(np.float32), int(label), raw, time.time())
+
+
+def _check_label(label) -> None:
+    if not isinstance(label, int | np.integer) or isinstance(label, bool) or not 0 <= label <= 9:
+        raise ValueError(f"A label must be a digit from 0 to 9, got {label!r}.")
+
+
+def _grey_uint8(raw: np.ndarray) -> np.ndarray:
+    """A drawing as grey uint8, at most MAX_RAW pixels on its longer side (every n-th pixel)."""
+    raw = np.asarray(raw)
+    if raw.ndim == 3:
+        raw = raw[..., :3].mean(axis=-1) if raw.shape[-1] >= 3 else raw[..., 0]
+    if raw.ndim != 2:
+        raise ValueError(f"A raw drawing must be a 2-D image, got shape {raw.shape}.")
+    if raw.dtype != np.uint8:
+        raw = np.clip(raw * (255.0 if raw.max(initial=0) <= 1.0 else 1.0), 0, 255).astype(np.uint8)
+    step = max(1, int(np.ceil(max(raw.shape) / MAX_RAW)))
+    return np.ascontiguousarray(raw[::step, ::step])
+
+
+def as_arrays(examples: list[Example]) -> tuple[np.ndarray, np.ndarray]:
+    """(N, 28, 28) float32 images and (N,) int64 labels."""
+    if not examples:
+        return np.zeros((0, 28, 28), np.float32), np.zeros(0, np.int64)
+    return np.stack([e.image for e in examples]), np.array([e.label for e in examples], np.int64)
+
+
+class MemoryStore:
+    """Examples held in memory: a public-mode visitor's, kept in their session."""
+
+    def __init__(self) -> None:
+        self._examples: dict[str, Example] = {}
+        self._lock = threading.Lock()
+
+    def add(self, image: np.ndarray, label: int, raw: np.ndarray | None = None) -> Example:
+        example = new_example(image, label, raw)
+        with self._lock:
+            if len(self._examples) >= MAX_EXAMPLES:
+                raise ValueError(f"At most {MAX_EXAMPLES:,} examples can be kept.")
+            self._examples[example.id] = example
+        return example
+
+    def examples(self) -> list[Example]:
+        with self._lock:
+            return sorted(self._examples.values(), key=lambda example: example.id)
+
+    def count(self) -> int:
+        return len(self._examples)
+
+    def relabel(self, example_id: str, label: int) -> Example:
+        _check_label(label)
+        with self._lock:
+            if example_id not in self._examples:
+                raise ValueError("That example is gone (deleted already).")
+            example = self._examples[example_id] = replace(self._examples[example_id], label=int(label))
+            return example
+
+    def delete(self, example_id: str) -> None:
+        with self._lock:
+            if self._examples.pop(example_id, None) is None:
+                raise ValueError("That example is gone (deleted already).")
+
+
+class FolderStore:
+    """Examples on disk, one atomically written `.npz` per example (see the module's docstring)."""
+
+    def __init__(self, folder: str | os.PathLike):
+        self.folder = Path(folder)
+
+    def _path(self, example_id: str) -> Path:
+        if not all(character in "0123456789abcdef-" for character in example_id):
+            raise ValueError("That is not an example's id.")
+        return self.folder / f"{example_id}.npz"
+
+    def _write(self, example: Example) -> None:
+        def write(temporary: str) -> None:
+            with open(temporary, "wb") as handle:
+                np.savez(
+                    handle,
+                    image=example.image,
+                    label=np.int64(example.label),
+                    raw=example.raw,
+                    created=np.float64(example.created),
+                )
+
+        atomic_write(self._path(example.id), write)
+
+    def add(self, image: np.ndarray, label: int, raw: np.ndarray | None = None) -> Example:
+        example = new_example(image, label, raw)
+        if len(self._files()) >= MAX_EXAMPLES:
+            raise ValueError(f"At most {MAX_EXAMPLES:,} examples can be kept.")
+        self._write(example)
+        return example
+
+    def _files(self) -> list[Path]:
+        if not self.folder.is_dir():
+            return []
+        return sorted(path for path in self.folder.glob("*.npz") if not path.name.startswith("."))
+
+    def count(self) -> int:
+        """The files in the folder (a damaged one included)."""
+        return len(self._files())
+
+    def examples(self) -> list[Example]:
+        """Every readable example, oldest first; a damaged file is skipped (see `unreadable`)."""
+        found = []
+        for path in self._files():
+            example = _read(path)
+            if example is not None:
+                found.append(example)
+        return found
+
+    def unreadable(self) -> list[str]:
+        """The names of files in the folder that are not readable examples."""
+        return [path.name for path in self._files() if _read(path) is None]
+
+    def relabel(self, example_id: str, label: int) -> Example:
+        _check_label(label)
+        example = _read(self._path(example_id))
+        if example is None:
+            raise ValueError("That example is gone (deleted already).")
+        example = replace(example, label=int(label))
+        self._write(example)
+        return example
+
+    def delete(self, example_id: str) -> None:
+        try:
+            self._path(example_id).unlink()
+        except FileNotFoundError:
+            raise ValueError("That example is gone (deleted already).") from None
+
+
+def _read(path: Path) -> Example | None:
+    try:
+        with np.load(path, allow_pickle=False) as stored:
+            image, label = stored["image"], int(stored["label"])
+            raw, created = stored["raw"], float(stored["created"])
+    except (OSError, ValueError, KeyError, TypeError, EOFError):
+        return None
+    if image.shape != (28, 28) or not 0 <= label <= 9 or raw.dtype != np.uint8:
+        return None
+    return Example(path.stem, image.astype(np.float32), label, raw, created)
+
+
+def to_npz(examples: list[Example]) -> bytes:
+    """The examples as one `.npz`: `images` (N, 28, 28) float32, `labels` (N,), and each raw drawing as `raw_<i>`."""
+    images, labels = as_arrays(examples)
+    raws = {f"raw_{index}": example.raw for index, example in enumerate(examples) if example.raw.size}
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, images=images, labels=labels, **raws)
+    return buffer.getvalue()
+
+
+def from_npz(data: bytes) -> list[tuple[np.ndarray, int, np.ndarray | None]]:
+    """(image, label, raw) for each example of an `.npz` that `to_npz` wrote (or any with `images`
+    (N, 28, 28), in [0, 1] or uint8, and `labels` (N,) of digits); ValueError says what is wrong.
+    What the archive would take unpacked is checked before anything is unpacked."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            unpacked = sum(member.file_size for member in archive.infolist())
+    except (zipfile.BadZipFile, OSError):
+        raise ValueError("This is not a readable .npz file.") from None
+    if unpacked > MAX_UNPACKED:
+        raise ValueError(f"This file would take {unpacked / 1e6:,.0f} MB unpacked; at most {MAX_UNPACKED // 10**6} MB.")
+    try:
+        with np.load(io.BytesIO(data), allow_pickle=False) as stored:
+            if "images" not in stored.files or "labels" not in stored.files:
+                raise ValueError("The file needs arrays named images and labels.")
+            images, labels = stored["images"], stored["labels"]
+            raws = {name: stored[name] for name in stored.files if name.startswith("raw_")}
+    except (OSError, EOFError) as error:
+        raise ValueError(f"This is not a readable .npz file ({type(error).__name__}).") from None
+    except ValueError as error:
+        message = str(error)
+        raise ValueError(message if "images and labels" in message else "This is not a readable .npz file.") from None
+    if images.ndim != 3 or images.shape[1:] != (28, 28) or not np.issubdtype(images.dtype, np.number):
+        raise ValueError(f"images must be shaped (N, 28, 28), got {images.shape}.")
+    if labels.shape != (len(images),) or not np.issubdtype(labels.dtype, np.integer):
+        raise ValueError(f"labels must be {len(images)} whole numbers, got shape {labels.shape}.")
+    if len(images) > MAX_EXAMPLES:
+        raise ValueError(f"The file holds {len(images):,} examples; at most {MAX_EXAMPLES:,} can be imported.")
+    if len(labels) and (labels.min() < 0 or labels.max() > 9):
+        raise ValueError("labels must be digits from 0 to 9.")
+    images = images / 255.0 if images.dtype == np.uint8 else images.astype(np.float64)
+    if not np.isfinite(images).all() or (len(images) and (images.min() < 0 or images.max() > 1)):
+        raise ValueError("images must be in [0, 1] (or uint8).")
+    return [
+        (images[index].astype(np.float32), int(labels[index]), raws.get(f"raw_{index}")) for index in range(len(images))
+    ]

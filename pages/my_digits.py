@@ -1,0 +1,133 @@
+"""My digits: the examples of your own handwriting kept from the Draw page, how a model does on
+them, relabelling, deleting, importing and exporting."""
+
+import numpy as np
+import streamlit as st
+
+from model.evaluation import evaluation_from_probabilities
+from model.inference import a_digit
+from model.my_digits import MAX_EXAMPLES, FolderStore, as_arrays, from_npz, to_npz
+from pages.access import public_mode
+from pages.common import chosen_model, digit_store, literal, version_name
+from pages.plots import confusion_figure
+
+PER_PAGE = 24
+PER_ROW = 6
+
+
+def measure_section(version_name: str, predictor, examples) -> np.ndarray:
+    """Accuracy and confusion matrix of the chosen version on the examples; returns the predictions."""
+    images, labels = as_arrays(examples)
+    probabilities = predictor.probabilities(images)
+    evaluation = evaluation_from_probabilities(labels, probabilities)
+    wrong = int((evaluation.predictions != labels).sum())
+    columns = st.columns(3)
+    columns[0].metric("Your digits", f"{len(examples):,}")
+    columns[1].metric(f"Accuracy of {version_name}", f"{evaluation.accuracy:.1%}")
+    columns[2].metric("Mistakes", f"{wrong:,}")
+    with st.expander("Confusion matrix on your digits"):
+        st.plotly_chart(
+            confusion_figure(evaluation.confusion, normalised=False),
+            key="mydigits_confusion",
+            config={"displayModeBar": False},
+        )
+    return evaluation.predictions
+
+
+def grid_section(store, examples, predictions: np.ndarray) -> None:
+    """The examples, newest first, a page at a time, each with its label, the prediction, Relabel and Delete."""
+    only_wrong = st.toggle("Only the ones it gets wrong", key="mydigits_wrong")
+    order = [
+        index
+        for index in range(len(examples) - 1, -1, -1)
+        if not only_wrong or predictions[index] != examples[index].label
+    ]
+    if not order:
+        st.success("It gets every one of your digits right.")
+        return
+    pages = (len(order) - 1) // PER_PAGE + 1
+    page = st.number_input("Page", 1, pages, 1, key="mydigits_page") if pages > 1 else 1
+    shown = order[(page - 1) * PER_PAGE : page * PER_PAGE]
+    for start in range(0, len(shown), PER_ROW):
+        for column, index in zip(st.columns(PER_ROW), shown[start : start + PER_ROW]):
+            example, predicted = examples[index], int(predictions[index])
+            mark = "right" if predicted == example.label else f"wrong: predicted {predicted}"
+            column.image(example.image, width=84, clamp=True, caption=f"{a_digit(example.label)}, {mark}")
+            label = column.selectbox(
+                "Label",
+                range(10),
+                index=example.label,
+                key=f"mydigits_label_{example.id}",
+                label_visibility="collapsed",
+            )
+            if label != example.label:
+                _change(store.relabel, (example.id, int(label)), f"Relabelled as {a_digit(label)}.")
+            if column.button("Delete", key=f"mydigits_delete_{example.id}"):
+                _change(store.delete, (example.id,), "Deleted.")
+
+
+def _change(action, arguments: tuple, done: str) -> None:
+    try:
+        action(*arguments)
+    except ValueError as error:
+        st.error(str(error))
+        return
+    except OSError as error:
+        st.error(f"That did not work: the dataset folder cannot be written ({error.strerror}).")
+        return
+    st.toast(done)
+    st.rerun()
+
+
+def transfer_section(store, examples) -> None:
+    """Export as one .npz; import one (what `to_npz` writes, or any images/labels .npz)."""
+    columns = st.columns(2)
+    columns[0].download_button(
+        "Download as .npz",
+        data=to_npz(examples) if examples else b"",
+        file_name="my-digits.npz",
+        mime="application/octet-stream",
+        disabled=not examples,
+        key="mydigits_download",
+    )
+    upload = columns[1].file_uploader("Add digits from an .npz", type=["npz"], key="mydigits_upload")
+    if upload is None or st.session_state.get("mydigits_imported") == upload.file_id:
+        return
+    st.session_state["mydigits_imported"] = upload.file_id
+    try:
+        imported = from_npz(upload.getvalue())
+        if store.count() + len(imported) > MAX_EXAMPLES:
+            raise ValueError(f"Together with the {store.count():,} you have, that is more than {MAX_EXAMPLES:,}.")
+        for image, label, raw in imported:
+            store.add(image, label, raw)
+    except ValueError as error:
+        st.error(f"Could not import {literal(upload.name)}: {error}")
+        return
+    except OSError as error:
+        st.error(f"Could not import: the dataset folder cannot be written ({error.strerror}).")
+        return
+    st.toast(f"Added {len(imported):,} digits from {upload.name}.")
+    st.rerun()
+
+
+st.title("My digits")
+version, predictor = chosen_model(__file__)
+store = digit_store()
+if isinstance(store, FolderStore):
+    where = "kept on this server" + (" for everyone who may manage it" if public_mode() else "")
+else:
+    where = "kept in your browser session only: download them to keep them"
+st.caption(
+    f"Digits you kept from the Draw page, with their labels; {where}. Measure any model version on them "
+    "(choose it in the sidebar)."
+)
+examples = store.examples()
+broken = store.unreadable() if isinstance(store, FolderStore) else []
+if broken:
+    st.warning(f"{len(broken)} file(s) in the dataset folder cannot be read as digits and are left out.")
+if not examples:
+    st.info("No digits yet. On the Draw page, draw one and press Keep as one of my digits.")
+else:
+    predictions = measure_section(version_name(version.id), predictor, examples)
+    grid_section(store, examples, predictions)
+transfer_section(store, examples)

@@ -1,0 +1,104 @@
+"""AppTest of keeping your own digits (Draw page), of the My digits page, and of fine-tuning's controls."""
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from model.my_digits import FolderStore
+from model.preprocess import from_uint8
+from tests.conftest import APP
+from tests.test_app_draw import TIMEOUT, canvas, drawn_canvas  # noqa: F401 - canvas is a fixture.
+from training.jobs import JobRunner
+
+
+@pytest.fixture()
+def folder(tmp_path, monkeypatch):
+    monkeypatch.setenv("MY_DIGITS", str(tmp_path / "mine"))
+    return tmp_path / "mine"
+
+
+def open_page(page: str) -> AppTest:
+    app = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    return app.switch_page(page).run()
+
+
+def test_a_drawing_is_kept_with_the_label_the_visitor_gives(canvas, folder, small_mnist):  # noqa: F811
+    _, (x_test, y_test) = small_mnist
+    canvas.image = drawn_canvas(x_test[0], seed=1)
+    app = open_page("pages/draw.py")
+    predicted = int(y_test[0])
+    label = app.selectbox(key=f"draw_keep_label_{predicted}")
+    assert label.value == predicted
+    app.button(key="draw_keep").click().run()
+    # A second one, corrected to another label.
+    app.selectbox(key=f"draw_keep_label_{predicted}").set_value(3).run()
+    app.button(key="draw_keep").click().run()
+    assert not app.exception
+    kept = FolderStore(folder).examples()
+    assert [example.label for example in kept] == [predicted, 3]
+    assert kept[0].image.shape == (28, 28) and kept[0].raw.ndim == 2 and kept[0].raw.size > 0
+    np.testing.assert_allclose(kept[0].image, app.session_state["current_digit"]["image"])
+
+
+def test_in_public_mode_a_visitors_digits_stay_in_their_session(canvas, folder, small_mnist, monkeypatch):  # noqa: F811
+    monkeypatch.setenv("DIGITS_PUBLIC", "1")
+    _, (x_test, y_test) = small_mnist
+    canvas.image = drawn_canvas(x_test[0], seed=1)
+    app = open_page("pages/draw.py")
+    app.button(key="draw_keep").click().run()
+    assert not app.exception and not folder.exists()
+    app.switch_page("pages/my_digits.py").run()
+    assert not app.exception
+    assert next(metric.value for metric in app.metric if metric.label == "Your digits") == "1"
+    assert any("session only" in caption.value for caption in app.caption)
+
+
+def test_the_page_measures_relabels_and_deletes(isolated_registry, folder, small_mnist):
+    _, (x_test, y_test) = small_mnist
+    store = FolderStore(folder)
+    kept = [store.add(from_uint8(x_test[index]), int(y_test[index])) for index in range(5)]
+    # One mislabelled: the model "gets it wrong".
+    store.relabel(kept[0].id, (int(y_test[0]) + 1) % 10)
+    app = open_page("pages/my_digits.py")
+    assert not app.exception
+    metrics = {metric.label: metric.value for metric in app.metric}
+    assert metrics["Your digits"] == "5" and metrics["Mistakes"] == "1"
+    assert [value for label, value in metrics.items() if label.startswith("Accuracy of")] == ["80.0%"]
+    app.toggle(key="mydigits_wrong").set_value(True).run()
+    assert len(app.image) == 1
+    # Relabelling it to its true digit leaves no mistakes.
+    app.selectbox(key=f"mydigits_label_{kept[0].id}").set_value(int(y_test[0])).run()
+    assert not app.exception
+    assert FolderStore(folder).examples()[0].label == int(y_test[0])
+    assert any("every one of your digits right" in success.value for success in app.success)
+    app.toggle(key="mydigits_wrong").set_value(False).run()
+    app.button(key=f"mydigits_delete_{kept[1].id}").click().run()
+    assert not app.exception
+    assert [example.id for example in FolderStore(folder).examples()] == [kept[0].id, *[e.id for e in kept[2:]]]
+
+
+def test_with_no_digits_the_page_says_how_to_add_some(isolated_registry, folder):
+    app = open_page("pages/my_digits.py")
+    assert not app.exception
+    assert any("No digits yet" in info.value for info in app.info)
+
+
+def test_fine_tuning_is_offered_once_there_are_enough_digits_and_refused_to_visitors(
+    isolated_registry, folder, small_mnist, monkeypatch
+):
+    _, (x_test, y_test) = small_mnist
+    app = open_page("pages/retrain.py")
+    assert app.button(key="retrain_finetune").disabled
+    assert any("needs at least 10" in caption.value for caption in app.sidebar.caption)
+    store = FolderStore(folder)
+    for index in range(12):
+        store.add(from_uint8(x_test[index]), int(y_test[index]))
+    app.run()
+    assert not app.button(key="retrain_finetune").disabled
+    assert any("the 12 digits kept" in caption.value for caption in app.sidebar.caption)
+    # A visitor in public mode sees it disabled (the handler checks again on the server, as every
+    # action's does: tests/test_app_access.py).
+    monkeypatch.setenv("DIGITS_PUBLIC", "1")
+    visitor = open_page("pages/retrain.py")
+    assert visitor.button(key="retrain_finetune").disabled
+    assert JobRunner().status() is None

@@ -1,0 +1,155 @@
+"""Your own digits: the folder and session stores, crashes and concurrent saves, import and export."""
+
+import io
+import threading
+
+import numpy as np
+import pytest
+
+from model import my_digits
+from model.my_digits import FolderStore, MemoryStore, as_arrays, dataset_dir, from_npz, to_npz
+
+IMAGE = np.linspace(0, 1, 784, dtype=np.float32).reshape(28, 28)
+RAW = np.full((280, 280), 200, np.uint8)
+
+
+@pytest.fixture(params=["folder", "memory"])
+def store(request, tmp_path):
+    return FolderStore(tmp_path / "digits") if request.param == "folder" else MemoryStore()
+
+
+def test_an_example_is_kept_relabelled_and_deleted(store):
+    first = store.add(IMAGE, 7, RAW)
+    second = store.add(IMAGE * 0.5, 1)
+    assert [example.id for example in store.examples()] == [first.id, second.id] and store.count() == 2
+    kept = store.examples()[0]
+    np.testing.assert_array_equal(kept.image, IMAGE)
+    np.testing.assert_array_equal(kept.raw, RAW)
+    assert kept.label == 7 and store.examples()[1].raw.size == 0
+    store.relabel(first.id, 9)
+    assert [example.label for example in store.examples()] == [9, 1]
+    store.delete(first.id)
+    assert [example.id for example in store.examples()] == [second.id]
+    for action in (lambda: store.delete(first.id), lambda: store.relabel(first.id, 3)):
+        with pytest.raises(ValueError, match="gone"):
+            action()
+
+
+def test_bad_examples_are_refused(store):
+    for image, label, message in [
+        (np.zeros((28, 27)), 1, "28x28"),
+        (IMAGE * 2, 1, r"\[0, 1\]"),
+        (np.full((28, 28), np.nan), 1, "28x28"),
+        (IMAGE, 10, "digit from 0 to 9"),
+        (IMAGE, True, "digit from 0 to 9"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            store.add(image, label)
+    assert store.count() == 0
+
+
+def test_raw_drawings_are_kept_grey_and_at_most_512_pixels(store):
+    colour = np.zeros((1200, 600, 4), np.uint8)
+    colour[..., :3] = 90
+    kept = store.add(IMAGE, 2, colour)
+    assert kept.raw.dtype == np.uint8 and kept.raw.ndim == 2 and max(kept.raw.shape) <= 512
+    assert int(kept.raw[0, 0]) == 90
+
+
+def test_concurrent_saves_lose_nothing(tmp_path):
+    store = FolderStore(tmp_path)
+    errors = []
+
+    def save(label: int) -> None:
+        try:
+            for _ in range(20):
+                store.add(IMAGE, label)
+        except Exception as error:  # noqa: BLE001 - collected for the assertion below.
+            errors.append(error)
+
+    threads = [threading.Thread(target=save, args=(label,)) for label in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    labels = [example.label for example in store.examples()]
+    assert len(labels) == 160 and all(labels.count(label) == 20 for label in range(8))
+
+
+def test_a_crash_while_saving_leaves_the_folder_as_it_was(tmp_path, monkeypatch):
+    store = FolderStore(tmp_path)
+    kept = store.add(IMAGE, 4)
+
+    def crash(handle, **arrays):
+        handle.write(b"PK\x03\x04 half a file")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(my_digits.np, "savez", crash)
+    with pytest.raises(KeyboardInterrupt):
+        store.add(IMAGE, 5)
+    with pytest.raises(KeyboardInterrupt):
+        store.relabel(kept.id, 6)
+    monkeypatch.undo()
+    assert [(example.id, example.label) for example in store.examples()] == [(kept.id, 4)]
+    assert sorted(path.name for path in tmp_path.iterdir()) == [f"{kept.id}.npz"]
+
+
+def test_a_damaged_file_is_left_out_and_named(tmp_path):
+    store = FolderStore(tmp_path)
+    store.add(IMAGE, 3)
+    (tmp_path / "0-bad.npz").write_bytes(b"not a zip")
+    assert [example.label for example in store.examples()] == [3]
+    assert store.unreadable() == ["0-bad.npz"]
+    with pytest.raises(ValueError, match="not an example"):
+        store.delete("../etc/passwd")
+
+
+def test_export_and_import_round_trip(store):
+    store.add(IMAGE, 7, RAW)
+    store.add(IMAGE * 0.25, 2)
+    imported = from_npz(to_npz(store.examples()))
+    assert [label for _, label, _ in imported] == [7, 2]
+    np.testing.assert_array_equal(imported[0][0], IMAGE)
+    np.testing.assert_array_equal(imported[0][2], RAW)
+    assert imported[1][2] is None
+    images, labels = as_arrays(store.examples())
+    assert images.shape == (2, 28, 28) and list(labels) == [7, 2]
+
+
+def npz(**arrays) -> bytes:
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return buffer.getvalue()
+
+
+def test_imports_that_are_not_digits_are_refused_with_the_reason(monkeypatch):
+    labels = np.array([1, 2])
+    for data, message in [
+        (b"plain text", "not a readable .npz"),
+        (npz(pictures=np.zeros((2, 28, 28))), "images and labels"),
+        (npz(images=np.zeros((2, 28, 20)), labels=labels), r"\(N, 28, 28\)"),
+        (npz(images=np.zeros((2, 28, 28)), labels=np.array([1, 12])), "digits from 0 to 9"),
+        (npz(images=np.zeros((2, 28, 28)), labels=np.array([1.5, 2.0])), "whole numbers"),
+        (npz(images=np.full((2, 28, 28), 3.0), labels=labels), r"\[0, 1\]"),
+        (npz(images=np.zeros((2, 28, 28), dtype=object), labels=labels), "not a readable .npz"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            from_npz(data)
+    # uint8 images are read as 0-255.
+    assert from_npz(npz(images=np.full((1, 28, 28), 255, np.uint8), labels=np.array([4])))[0][0].max() == 1.0
+    # Too many examples, or too much unpacked, is refused before anything is read.
+    monkeypatch.setattr(my_digits, "MAX_EXAMPLES", 1)
+    with pytest.raises(ValueError, match="at most 1"):
+        from_npz(npz(images=np.zeros((2, 28, 28)), labels=labels))
+    monkeypatch.setattr(my_digits, "MAX_UNPACKED", 1000)
+    with pytest.raises(ValueError, match="unpacked"):
+        from_npz(npz(images=np.zeros((2, 28, 28)), labels=labels))
+
+
+def test_the_dataset_folder_is_my_digits_else_beside_the_registry(tmp_path, monkeypatch):
+    monkeypatch.setenv("MODEL_REGISTRY", str(tmp_path / "registry"))
+    monkeypatch.delenv("MY_DIGITS", raising=False)
+    assert dataset_dir() == tmp_path / "registry" / ".my-digits"
+    monkeypatch.setenv("MY_DIGITS", str(tmp_path / "mine"))
+    assert dataset_dir() == tmp_path / "mine"
