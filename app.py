@@ -18,6 +18,8 @@ route(
         st.Page("pages/feature_maps.py", title="Feature maps", icon=":material/grid_view:"),
         st.Page("pages/confusion_matrix.py", title="Confusion matrix", icon=":material/grid_on:"),
         st.Page("pages/digit_map.py", title="Digit map", icon=":material/scatter_plot:"),
+        st.Page("pages/robustness.py", title="Robustness", icon=":material/shield:"),
+        st.Page("pages/my_digits.py", title="My digits", icon=":material/draw_collage:"),
         st.Page("pages/retrain.py", title="Retrain", icon=":material/model_training:"),
     ]
 ).run()

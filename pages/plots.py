@@ -450,6 +450,11 @@ DIGIT_COLOURS = [
 ]  # fmt: skip
 
 
+def _a(digit: int) -> str:
+    """ "a 7", but "an 8"."""
+    return f"{'an' if int(digit) == 8 else 'a'} {int(digit)}"
+
+
 def digit_map_figure(
     points: np.ndarray,
     labels: np.ndarray,
@@ -478,7 +483,7 @@ def digit_map_figure(
                     legendgroup=str(digit),
                     showlegend=not mistakes,
                     customdata=chosen,
-                    text=[f"#{i}: a {labels[i]}, predicted {predictions[i]}" for i in chosen],
+                    text=[f"#{i}: {_a(labels[i])}, predicted {predictions[i]}" for i in chosen],
                     marker={
                         "color": DIGIT_COLOURS[digit],
                         "size": 9 if mistakes else 4,
@@ -497,14 +502,15 @@ def digit_map_figure(
                 mode="markers",
                 name="marked",
                 customdata=marked,
-                text=[f"#{i}: a {labels[i]}, predicted {predictions[i]}" for i in marked],
+                text=[f"#{i}: {_a(labels[i])}, predicted {predictions[i]}" for i in marked],
                 marker={"size": 14, "symbol": "circle-open", "color": "red", "line": {"width": 2}},
                 hovertemplate="%{text}<extra></extra>",
             )
         )
     if current is not None:
+        # WebGL like the points: Plotly draws WebGL traces above SVG ones, which would hide the star.
         traces.append(
-            go.Scatter(
+            go.Scattergl(
                 x=[current[0]],
                 y=[current[1]],
                 mode="markers",
@@ -581,4 +587,45 @@ def sweep_figure(rows: list[dict], names: list[str], metric: str = "validation_a
             yaxis={"title": "validation accuracy", "tickformat": ".1%", "range": [low, 1.0]},
         )
     figure.update_layout(height=340, margin={"l": 10, "r": 10, "t": 10, "b": 10})
+    return figure
+
+
+def robustness_figure(
+    amounts: np.ndarray,
+    probabilities: np.ndarray,
+    flips: list[float],
+    title: str,
+    unit: str,
+    chosen: float | None = None,
+    height: int = 250,
+) -> go.Figure:
+    """The ten class probabilities along one transformation, a dashed line where the prediction
+    changes, a solid one at the amount shown."""
+    figure = go.Figure()
+    top = set(np.argmax(probabilities, axis=1).tolist())
+    for digit in range(probabilities.shape[1]):
+        figure.add_trace(
+            go.Scatter(
+                x=amounts,
+                y=probabilities[:, digit],
+                name=str(digit),
+                mode="lines",
+                line={"color": DIGIT_COLOURS[digit], "width": 2.5 if digit in top else 1},
+                opacity=1.0 if digit in top else 0.35,
+                hovertemplate=f"{digit}: %{{y:.1%}} at %{{x:.3g}}<extra></extra>",
+            )
+        )
+    for flip in flips:
+        figure.add_vline(x=flip, line={"dash": "dash", "color": "#444", "width": 1})
+    if chosen is not None:
+        figure.add_vline(x=chosen, line={"color": ACCENT, "width": 2})
+    figure.update_layout(
+        title={"text": title, "font": {"size": 14}},
+        height=height,
+        margin={"l": 10, "r": 10, "t": 30, "b": 10},
+        yaxis={"range": [0, 1.02], "tickformat": ".0%"},
+        xaxis={"title": unit},
+        legend={"orientation": "h", "y": -0.35, "font": {"size": 10}},
+        showlegend=False,
+    )
     return figure

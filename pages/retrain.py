@@ -8,6 +8,7 @@ import streamlit as st
 
 from model.architecture import DEFAULT_DROPOUT
 from model.files import read_json
+from model.my_digits import FolderStore, dataset_dir
 from model.registry import (
     DEFAULT_ID,
     ModelUnavailable,
@@ -41,8 +42,10 @@ from training.config import (
     ARCHITECTURE_NAMES,
     AUGMENTATIONS,
     LR_SCHEDULES,
+    MIN_DIGITS,
     OPTIMIZERS,
     PRESETS,
+    FineTuneConfig,
     TrainConfig,
     preset,
     saved_config,
@@ -66,6 +69,11 @@ def preset_figures() -> dict[str, str]:
         figures["fast"] = (
             f"{results['fast_test_accuracy']:.2%} test accuracy (mean of {results['fast_seeds']} seeds) "
             f"after {results['fast_seconds']:.0f} s of training"
+        )
+    with contextlib.suppress(KeyError, TypeError, ValueError):
+        figures["strong"] = (
+            f"{results['strong_test_accuracy']:.2%} test accuracy (mean of {results['strong_seeds']} seeds) "
+            f"after {results['strong_seconds'] / 60:.0f} minutes of training"
         )
     with contextlib.suppress(KeyError, TypeError, ValueError):
         figures["quick"] = (
@@ -98,6 +106,7 @@ def settings_sidebar() -> tuple[TrainConfig | None, bool]:
             list(PRESETS),
             key="retrain_preset",
             help=f"quick: about a minute; fast: the fastest known recipe, one epoch of a small network; "
+            f"strong: near the shipped model in minutes, {PRESETS['strong'].epochs} epochs of its network; "
             f"standard: the shipped model's recipe "
             f"({PRESETS['standard'].epochs} epochs: hours on a CPU); original: the project's "
             f"first network and recipe.",
@@ -225,6 +234,36 @@ def start_training(runner: JobRunner, config: TrainConfig | None) -> None:
         st.sidebar.error(f"Training could not start: {error}")
 
 
+def fine_tune_sidebar(runner: JobRunner, version: ModelVersion) -> None:
+    """Fine-tuning the version this visitor looks at on MNIST plus the digits kept on the server."""
+    with st.sidebar:
+        st.header("Fine-tune on your digits")
+        folder = dataset_dir()
+        count = FolderStore(folder).count()
+        st.caption(
+            f"Starts from the version chosen above ({version_name(version.id)}) and trains on MNIST with the "
+            f"{count} digits kept on the My digits page mixed in, a fifth of them held aside to measure on. "
+            + (f"It needs at least {MIN_DIGITS}." if count < MIN_DIGITS else "")
+        )
+        epochs = st.number_input("Fine-tuning epochs", 1, 5, FineTuneConfig().epochs, key="retrain_finetune_epochs")
+        pressed = st.button(
+            "Fine-tune on MNIST + my digits",
+            key="retrain_finetune",
+            width="stretch",
+            disabled=not may_manage() or count < MIN_DIGITS,
+        )
+    if pressed and refuse_unless_manager("Fine-tuning"):
+        try:
+            runner.start_fine_tune(version, folder, FineTuneConfig(epochs=int(epochs)))
+        except (JobBusy, RegistryFull, ValueError) as error:
+            st.sidebar.warning(str(error))
+            return
+        except (RuntimeError, OSError) as error:
+            st.sidebar.error(f"Fine-tuning could not start: {error}")
+            return
+        st.toast("Fine-tuning started in the background.")
+
+
 def job_panel(runner: JobRunner) -> None:
     """The last run's status. While a run is active the panel polls its status every second
     (in any tab, after any reload); otherwise it is drawn once and costs nothing."""
@@ -263,6 +302,8 @@ def show_job(runner: JobRunner, status: JobStatus | None) -> None:
         if config
         else ""
     )
+    if status.kind == "finetune":
+        title = f"fine-tune on MNIST and your digits ({status.epochs} epoch{'s' if status.epochs != 1 else ''})"
     if status.is_active:
         shown = progress(status)
         st.markdown(f"**Training** {title}")
@@ -469,11 +510,12 @@ def compare_section(versions: list[ModelVersion]) -> None:
 
 
 st.title("Retrain")
-chosen_model(__file__)
+chosen, _ = chosen_model(__file__)
 runner = JobRunner()
 config, start = settings_sidebar()
 if start:
     start_training(runner, config)
+fine_tune_sidebar(runner, chosen)
 job_panel(runner)
 sweep_section(runner, config)
 preview_section(config)

@@ -90,7 +90,7 @@ def test_augmentation_settings_reach_the_run(page):
 
 
 def test_each_preset_shows_its_measured_time_and_accuracy(page):
-    for name in ("fast", "quick", "standard", "original"):
+    for name in ("fast", "quick", "strong", "standard", "original"):
         page.selectbox(key="retrain_preset").set_value(name).run()
         captions = " ".join(caption.value for caption in page.sidebar.caption)
         assert "Measured on 2 CPU cores:" in captions and "%" in captions, name

@@ -28,6 +28,8 @@ REQUIRED = [
     "map_umap_seconds",
     "map_tsne_seconds",
     "neighbours_p90_ms",
+    "sweep_seconds",
+    "adversarial_p90_ms",
     "machine",
     "versions",
 ]
@@ -61,4 +63,5 @@ def test_quick_benchmark_writes_every_key(tmp_path, mnist_file, monkeypatch, cap
     assert results["load_2_rss_mb"] > 100
     assert results["channel_top_patches_images"] == 1000
     assert results["map_pca_seconds"] > 0 and results["neighbours_p90_ms"] > 0 and results["neighbours_bank"] == 3000
+    assert results["sweep_seconds"] > 0 and results["adversarial_pgd_p90_ms"] > 0
     assert "| inference p50 / p95 (ms) |" in capsys.readouterr().out

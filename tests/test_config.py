@@ -4,7 +4,7 @@ from training.config import CUSTOM, PRESETS, TrainConfig, preset, preset_name, s
 
 
 def test_the_defaults_are_the_standard_recipe_and_the_presets_are_distinct():
-    assert set(PRESETS) == {"quick", "fast", "standard", "original"}
+    assert set(PRESETS) == {"quick", "fast", "strong", "standard", "original"}
     assert TrainConfig() == preset("standard")
     assert (TrainConfig().epochs, TrainConfig().dropout) == (70, 0.3)
     original = preset("original")

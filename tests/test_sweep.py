@@ -88,7 +88,7 @@ def test_a_sweep_on_local_ray_stops_weak_trials_early_and_keeps_the_finished_mod
         folder = trial_folder(tmp_path, index)
         metadata = read_metadata(folder)
         assert TrainConfig.from_dict(metadata.config) == sweep.config(index)
-        assert metadata.test_accuracy == pytest.approx(rows[index]["test_accuracy"])
+        assert metadata.test_accuracy == pytest.approx(rows[index]["test_accuracy"]) and metadata.data_sha256
         assert load_model(folder / "model.keras").count_params() == metadata.parameters
     # Ray's own working files are gone; the finished trial's model stays.
     assert sorted(path.name for path in tmp_path.iterdir()) == ["trial-0"]

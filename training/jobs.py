@@ -31,6 +31,7 @@ from pathlib import Path
 
 from model.files import read_json, write_json
 from model.mnist import data_source_sha256, load_mnist
+from model.my_digits import FolderStore, as_arrays
 from model.registry import (
     ModelVersion,
     check_room,
@@ -41,7 +42,7 @@ from model.registry import (
 )
 from model.schemas import JobStatus
 from model.storage import MODEL_FILE, load_model, read_metadata
-from training.config import TrainConfig, preset_name
+from training.config import MIN_DIGITS, FineTuneConfig, TrainConfig, preset_name
 from training.sweep import Sweep, run_sweep, trial_folder, trial_rows
 
 JOB_FOLDER = ".job"
@@ -163,6 +164,43 @@ class JobRunner:
             trials=trial_rows(sweep),
         )
         return self._launch(status, {"sweep_values": sweep.to_dict()}, threads, mnist_path, timeout)
+
+    def start_fine_tune(
+        self,
+        version: ModelVersion,
+        digits_folder: str | os.PathLike,
+        config: FineTuneConfig | None = None,
+        threads: int | None = None,
+        mnist_path: str | os.PathLike | None = None,
+        timeout: float = START_TIMEOUT,
+    ) -> JobStatus:
+        """Starts fine-tuning `version` on MNIST plus the digits in `digits_folder`
+        (`training.finetune`) in a new, detached process, as `start` does a run. ValueError when
+        the version has a problem or there are too few digits."""
+        config = config or FineTuneConfig()
+        if version.problem:
+            raise ValueError(f"Version {version.id} cannot be loaded: {version.problem}")
+        count = len(FolderStore(digits_folder).examples())
+        if count < MIN_DIGITS:
+            raise ValueError(f"Fine-tuning needs at least {MIN_DIGITS} of your digits; there are {count}.")
+        status = JobStatus(
+            state="starting",
+            job="",
+            kind="finetune",
+            preset="fine-tune",
+            config=version.metadata.config,
+            epochs=config.epochs,
+            message=f"Fine-tuning {version.id} on MNIST and {count} of your digits.",
+        )
+        arguments = {
+            "finetune": {
+                "version_id": version.id,
+                "model_file": str(version.model_file.resolve()),
+                "digits_folder": str(Path(digits_folder).resolve()),
+                "settings": config.to_dict(),
+            }
+        }
+        return self._launch(status, arguments, threads, mnist_path, timeout)
 
     def _launch(self, status: JobStatus, arguments: dict, threads: int | None, mnist_path, timeout: float) -> JobStatus:
         threads = training_threads() if threads is None else threads
@@ -382,6 +420,82 @@ def run_job(registry: str, job_id: str, config_values: dict, threads: int, mnist
         lock.close()
 
 
+def run_fine_tune_job(registry: str, job_id: str, finetune: dict, threads: int, mnist_path: str | None) -> None:
+    """The fine-tuning process: holds the lock, fine-tunes, reports progress, publishes a version
+    whose metadata records the data it saw and the accuracies before and after."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    with contextlib.suppress(OSError):
+        os.nice(10)
+    runner = JobRunner(registry)
+    folder = runner.folder
+    folder.mkdir(parents=True, exist_ok=True)
+    lock = open(folder / LOCK_FILE, "a+")  # noqa: SIM115 - held until this process exits.
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        lock.close()
+        return
+    config = FineTuneConfig(**finetune["settings"])
+    source = finetune["version_id"]
+    reporter = _Reporter(
+        runner,
+        JobStatus(
+            state="running",
+            job=job_id,
+            kind="finetune",
+            preset="fine-tune",
+            started=time.time(),
+            pid=os.getpid(),
+            epochs=config.epochs,
+            message=f"Loading {source}, your digits, MNIST and TensorFlow...",
+        ),
+    )
+    runner._write(reporter.status)
+    try:
+        import tensorflow as tf
+
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+        from training.callbacks import ProgressCallback
+        from training.finetune import fine_tune
+
+        model_file = Path(finetune["model_file"])
+        model = load_model(model_file)
+        try:
+            source_metadata = read_metadata(model_file.parent)
+        except (OSError, ValueError):
+            source_metadata = None
+        reporter.status = reporter.status.replace(config=source_metadata.config if source_metadata else {})
+        images, labels = as_arrays(FolderStore(finetune["digits_folder"]).examples())
+        data = load_mnist(mnist_path)
+        model, metadata = fine_tune(
+            model, images, labels, data, config, source_metadata, source, [ProgressCallback(reporter)]
+        )
+        if (folder / CANCEL_FILE).exists():
+            raise Cancelled()
+        reporter.end("saving", "Saving the new version...")
+        metadata = metadata.replace(data_sha256=data_source_sha256(mnist_path))
+        version = publish_version(model, metadata, new_version_id("finetune"), runner.registry)
+        record = metadata.fine_tune
+        reporter.end(
+            "finished",
+            f"Saved as version {version.id}. Your {record['own_held_aside']} held-aside digits: "
+            f"{record['own_accuracy_before']:.1%} before, {record['own_accuracy_after']:.1%} after; "
+            f"MNIST test: {record['mnist_accuracy_before']:.2%} before, {record['mnist_accuracy_after']:.2%} after.",
+            version=version.id,
+            test_accuracy=metadata.test_accuracy,
+            finished=time.time(),
+        )
+    except Cancelled:
+        reporter.end("cancelled", "Cancelled; no model was written.", finished=time.time())
+    except BaseException as error:  # Anything else: report it, write no model.
+        (folder / LOG_FILE).write_text(traceback.format_exc())
+        reporter.end("failed", f"Fine-tuning failed: {type(error).__name__}: {error}", finished=time.time())
+    finally:
+        (folder / CANCEL_FILE).unlink(missing_ok=True)
+        lock.close()
+
+
 def run_sweep_job(registry: str, job_id: str, sweep_values: dict, threads: int, mnist_path: str | None) -> None:
     """The sweep process: holds the lock, runs the sweep's trials through Ray Tune (`threads` at
     once), reports each trial's progress. It publishes nothing: `JobRunner.keep_trial` does."""
@@ -454,4 +568,9 @@ if __name__ == "__main__":
     from training import jobs
 
     arguments = json.loads(sys.argv[1])
-    (jobs.run_sweep_job if "sweep_values" in arguments else jobs.run_job)(**arguments)
+    if "sweep_values" in arguments:
+        jobs.run_sweep_job(**arguments)
+    elif "finetune" in arguments:
+        jobs.run_fine_tune_job(**arguments)
+    else:
+        jobs.run_job(**arguments)

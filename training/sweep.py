@@ -27,7 +27,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from model.mnist import DataError, load_mnist
+from model.mnist import DataError, data_source_sha256, load_mnist
 from training.config import PRESETS, TrainConfig, preset
 
 # The settings a sweep may vary, with the type of their values.
@@ -149,6 +149,7 @@ def _trial(params: dict, sweep_values: dict, mnist_path: str | None, threads: in
                 tune.report(dict(last))
 
     model, metadata = train(config, load_mnist(mnist_path), [Report()])
+    metadata = metadata.replace(data_sha256=data_source_sha256(mnist_path))
     with tempfile.TemporaryDirectory() as folder:
         save_run(model, metadata, folder)
         tune.report(
