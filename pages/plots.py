@@ -6,6 +6,8 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from model.inference import a_digit
+
 ACCENT = "#e4572e"
 MUTED = "#9aa5b1"
 
@@ -450,11 +452,6 @@ DIGIT_COLOURS = [
 ]  # fmt: skip
 
 
-def _a(digit: int) -> str:
-    """ "a 7", but "an 8"."""
-    return f"{'an' if int(digit) == 8 else 'a'} {int(digit)}"
-
-
 def digit_map_figure(
     points: np.ndarray,
     labels: np.ndarray,
@@ -483,7 +480,7 @@ def digit_map_figure(
                     legendgroup=str(digit),
                     showlegend=not mistakes,
                     customdata=chosen,
-                    text=[f"#{i}: {_a(labels[i])}, predicted {predictions[i]}" for i in chosen],
+                    text=[f"#{i}: {a_digit(labels[i])}, predicted {predictions[i]}" for i in chosen],
                     marker={
                         "color": DIGIT_COLOURS[digit],
                         "size": 9 if mistakes else 4,
@@ -502,7 +499,7 @@ def digit_map_figure(
                 mode="markers",
                 name="marked",
                 customdata=marked,
-                text=[f"#{i}: {_a(labels[i])}, predicted {predictions[i]}" for i in marked],
+                text=[f"#{i}: {a_digit(labels[i])}, predicted {predictions[i]}" for i in marked],
                 marker={"size": 14, "symbol": "circle-open", "color": "red", "line": {"width": 2}},
                 hovertemplate="%{text}<extra></extra>",
             )

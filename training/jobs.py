@@ -354,58 +354,51 @@ class _Reporter:
         self.runner._write(self.status)
 
 
-def run_job(registry: str, job_id: str, config_values: dict, threads: int, mnist_path: str | None) -> None:
-    """The training process: holds the lock, trains, reports progress, publishes a version.
-
-    Exits without a word when another run holds the lock: the status file is that run's.
-    """
+@contextlib.contextmanager
+def _job_lock(registry: str) -> Iterator[JobRunner | None]:
+    """In a job's process: the registry's training lock, held for the whole block (None when
+    another job holds it: the status file is that job's). Runs at a lower priority (nice 10)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     with contextlib.suppress(OSError):
         os.nice(10)
     runner = JobRunner(registry)
-    folder = runner.folder
-    folder.mkdir(parents=True, exist_ok=True)
-    lock = open(folder / LOCK_FILE, "a+")  # noqa: SIM115 - held until this process exits.
+    runner.folder.mkdir(parents=True, exist_ok=True)
+    lock = open(runner.folder / LOCK_FILE, "a+")  # noqa: SIM115 - held until the block ends.
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
         lock.close()
+        yield None
         return
-    config = TrainConfig.from_dict(config_values)
-    reporter = _Reporter(
-        runner,
-        JobStatus(
-            state="running",
-            job=job_id,
-            preset=preset_name(config),
-            config=config_values,
-            started=time.time(),
-            pid=os.getpid(),
-            epochs=config.epochs,
-            message="Loading MNIST and TensorFlow...",
-        ),
-    )
-    runner._write(reporter.status)
     try:
-        # Imported once the lock is held and reported, as TensorFlow takes seconds to load; its
-        # thread pools are capped before anything else touches it.
-        import tensorflow as tf
+        yield runner
+    finally:
+        (runner.folder / CANCEL_FILE).unlink(missing_ok=True)
+        lock.close()
 
-        tf.config.threading.set_intra_op_parallelism_threads(threads)
-        tf.config.threading.set_inter_op_parallelism_threads(threads)
-        from training.callbacks import ProgressCallback
-        from training.train import train
 
-        data = load_mnist(mnist_path)
-        model, metadata = train(config, data, [ProgressCallback(reporter)])
-        if (folder / CANCEL_FILE).exists():
+def _cap_threads(threads: int) -> None:
+    """TensorFlow, imported once the lock is held and reported (it takes seconds to load), with
+    its thread pools capped before anything else touches it."""
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    tf.config.threading.set_inter_op_parallelism_threads(threads)
+
+
+def _train_and_publish(runner: JobRunner, reporter: _Reporter, work, mnist_path: str | None, label: str, done) -> None:
+    """Runs `work()` -> (model, metadata), then publishes the model as a new version; reports the
+    outcome (`done(version, metadata)` says a finished one) and writes no model when it fails."""
+    try:
+        model, metadata = work()
+        if (runner.folder / CANCEL_FILE).exists():
             raise Cancelled()
         reporter.end("saving", "Saving the new version...")
         metadata = metadata.replace(data_sha256=data_source_sha256(mnist_path))
         version = publish_version(model, metadata, new_version_id(metadata.preset), runner.registry)
         reporter.end(
             "finished",
-            f"Saved as version {version.id}.",
+            done(version, metadata),
             version=version.id,
             test_accuracy=metadata.test_accuracy,
             finished=time.time(),
@@ -413,103 +406,103 @@ def run_job(registry: str, job_id: str, config_values: dict, threads: int, mnist
     except Cancelled:
         reporter.end("cancelled", "Cancelled; no model was written.", finished=time.time())
     except BaseException as error:  # Anything else: report it, write no model.
-        (folder / LOG_FILE).write_text(traceback.format_exc())
-        reporter.end("failed", f"Training failed: {type(error).__name__}: {error}", finished=time.time())
-    finally:
-        (folder / CANCEL_FILE).unlink(missing_ok=True)
-        lock.close()
+        (runner.folder / LOG_FILE).write_text(traceback.format_exc())
+        reporter.end("failed", f"{label} failed: {type(error).__name__}: {error}", finished=time.time())
+
+
+def run_job(registry: str, job_id: str, config_values: dict, threads: int, mnist_path: str | None) -> None:
+    """The training process: holds the lock, trains, reports progress, publishes a version."""
+    with _job_lock(registry) as runner:
+        if runner is None:
+            return
+        config = TrainConfig.from_dict(config_values)
+        reporter = _Reporter(
+            runner,
+            JobStatus(
+                state="running",
+                job=job_id,
+                preset=preset_name(config),
+                config=config_values,
+                started=time.time(),
+                pid=os.getpid(),
+                epochs=config.epochs,
+                message="Loading MNIST and TensorFlow...",
+            ),
+        )
+        runner._write(reporter.status)
+
+        def work():
+            _cap_threads(threads)
+            from training.callbacks import ProgressCallback
+            from training.train import train
+
+            return train(config, load_mnist(mnist_path), [ProgressCallback(reporter)])
+
+        _train_and_publish(
+            runner, reporter, work, mnist_path, "Training", lambda version, _: f"Saved as version {version.id}."
+        )
 
 
 def run_fine_tune_job(registry: str, job_id: str, finetune: dict, threads: int, mnist_path: str | None) -> None:
     """The fine-tuning process: holds the lock, fine-tunes, reports progress, publishes a version
     whose metadata records the data it saw and the accuracies before and after."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    with contextlib.suppress(OSError):
-        os.nice(10)
-    runner = JobRunner(registry)
-    folder = runner.folder
-    folder.mkdir(parents=True, exist_ok=True)
-    lock = open(folder / LOCK_FILE, "a+")  # noqa: SIM115 - held until this process exits.
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        lock.close()
-        return
-    config = FineTuneConfig(**finetune["settings"])
-    source = finetune["version_id"]
-    reporter = _Reporter(
-        runner,
-        JobStatus(
-            state="running",
-            job=job_id,
-            kind="finetune",
-            preset="fine-tune",
-            started=time.time(),
-            pid=os.getpid(),
-            epochs=config.epochs,
-            message=f"Loading {source}, your digits, MNIST and TensorFlow...",
-        ),
-    )
-    runner._write(reporter.status)
-    try:
-        import tensorflow as tf
-
-        tf.config.threading.set_intra_op_parallelism_threads(threads)
-        tf.config.threading.set_inter_op_parallelism_threads(threads)
-        from training.callbacks import ProgressCallback
-        from training.finetune import fine_tune
-
-        model_file = Path(finetune["model_file"])
-        model = load_model(model_file)
-        try:
-            source_metadata = read_metadata(model_file.parent)
-        except (OSError, ValueError):
-            source_metadata = None
-        reporter.status = reporter.status.replace(config=source_metadata.config if source_metadata else {})
-        images, labels = as_arrays(FolderStore(finetune["digits_folder"]).examples())
-        data = load_mnist(mnist_path)
-        model, metadata = fine_tune(
-            model, images, labels, data, config, source_metadata, source, [ProgressCallback(reporter)]
+    with _job_lock(registry) as runner:
+        if runner is None:
+            return
+        config = FineTuneConfig(**finetune["settings"])
+        source = finetune["version_id"]
+        reporter = _Reporter(
+            runner,
+            JobStatus(
+                state="running",
+                job=job_id,
+                kind="finetune",
+                preset="fine-tune",
+                started=time.time(),
+                pid=os.getpid(),
+                epochs=config.epochs,
+                message=f"Loading {source}, your digits, MNIST and TensorFlow...",
+            ),
         )
-        if (folder / CANCEL_FILE).exists():
-            raise Cancelled()
-        reporter.end("saving", "Saving the new version...")
-        metadata = metadata.replace(data_sha256=data_source_sha256(mnist_path))
-        version = publish_version(model, metadata, new_version_id("finetune"), runner.registry)
-        record = metadata.fine_tune
-        reporter.end(
-            "finished",
-            f"Saved as version {version.id}. Your {record['own_held_aside']} held-aside digits: "
-            f"{record['own_accuracy_before']:.1%} before, {record['own_accuracy_after']:.1%} after; "
-            f"MNIST test: {record['mnist_accuracy_before']:.2%} before, {record['mnist_accuracy_after']:.2%} after.",
-            version=version.id,
-            test_accuracy=metadata.test_accuracy,
-            finished=time.time(),
-        )
-    except Cancelled:
-        reporter.end("cancelled", "Cancelled; no model was written.", finished=time.time())
-    except BaseException as error:  # Anything else: report it, write no model.
-        (folder / LOG_FILE).write_text(traceback.format_exc())
-        reporter.end("failed", f"Fine-tuning failed: {type(error).__name__}: {error}", finished=time.time())
-    finally:
-        (folder / CANCEL_FILE).unlink(missing_ok=True)
-        lock.close()
+        runner._write(reporter.status)
+
+        def work():
+            _cap_threads(threads)
+            from training.callbacks import ProgressCallback
+            from training.finetune import fine_tune
+
+            model_file = Path(finetune["model_file"])
+            model = load_model(model_file)
+            try:
+                source_metadata = read_metadata(model_file.parent)
+            except (OSError, ValueError):
+                source_metadata = None
+            images, labels = as_arrays(FolderStore(finetune["digits_folder"]).examples())
+            data = load_mnist(mnist_path)
+            return fine_tune(model, images, labels, data, config, source_metadata, source, [ProgressCallback(reporter)])
+
+        def done(version: ModelVersion, metadata) -> str:
+            record = metadata.fine_tune
+            return (
+                f"Saved as version {version.id}. Your {record['own_held_aside']} held-aside digits: "
+                f"{record['own_accuracy_before']:.1%} before, {record['own_accuracy_after']:.1%} after; "
+                f"MNIST test: {record['mnist_accuracy_before']:.2%} before, "
+                f"{record['mnist_accuracy_after']:.2%} after."
+            )
+
+        _train_and_publish(runner, reporter, work, mnist_path, "Fine-tuning", done)
 
 
 def run_sweep_job(registry: str, job_id: str, sweep_values: dict, threads: int, mnist_path: str | None) -> None:
     """The sweep process: holds the lock, runs the sweep's trials through Ray Tune (`threads` at
     once), reports each trial's progress. It publishes nothing: `JobRunner.keep_trial` does."""
-    with contextlib.suppress(OSError):
-        os.nice(10)
-    runner = JobRunner(registry)
+    with _job_lock(registry) as runner:
+        if runner is not None:
+            _sweep(runner, job_id, sweep_values, threads, mnist_path)
+
+
+def _sweep(runner: JobRunner, job_id: str, sweep_values: dict, threads: int, mnist_path: str | None) -> None:
     folder = runner.folder
-    folder.mkdir(parents=True, exist_ok=True)
-    lock = open(folder / LOCK_FILE, "a+")  # noqa: SIM115 - held until this process exits.
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        lock.close()
-        return
     sweep = Sweep.from_dict(sweep_values)
     status = JobStatus(
         state="running",
@@ -557,8 +550,6 @@ def run_sweep_job(registry: str, job_id: str, sweep_values: dict, threads: int, 
         )
     finally:
         runner._write(status.replace(elapsed=time.time() - status.started))
-        (folder / CANCEL_FILE).unlink(missing_ok=True)
-        lock.close()
 
 
 if __name__ == "__main__":

@@ -354,7 +354,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 1
     trials, epochs = len(sweep.trials()), sweep.base.epochs
-    print(f"{trials} trials of {args.preset} settings, {epochs} epochs at most each.", flush=True)
+    plural = "s" if epochs != 1 else ""
+    print(f"{trials} trials of {args.preset} settings, at most {epochs} epoch{plural} each.", flush=True)
     start = time.perf_counter()
     with contextlib.suppress(KeyboardInterrupt):
         rows = run_sweep(sweep, args.out, args.mnist, args.address, args.concurrent)
