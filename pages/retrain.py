@@ -242,8 +242,10 @@ def fine_tune_sidebar(runner: JobRunner, version: ModelVersion) -> None:
         count = FolderStore(folder).count()
         st.caption(
             f"Starts from the version chosen above ({version_name(version.id)}) and trains on MNIST with the "
-            f"{count} digits kept on the My digits page mixed in, a fifth of them held aside to measure on. "
-            + (f"It needs at least {MIN_DIGITS}." if count < MIN_DIGITS else "")
+            f"{count} digits kept on this server (the My digits page) mixed in, a fifth of them held aside to "
+            "measure on. "
+            + (f"It needs at least {MIN_DIGITS}. " if count < MIN_DIGITS else "")
+            + ("" if may_manage() else "Fine-tuning is for the operator while the app runs in public mode.")
         )
         epochs = st.number_input("Fine-tuning epochs", 1, 5, FineTuneConfig().epochs, key="retrain_finetune_epochs")
         pressed = st.button(
