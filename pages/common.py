@@ -215,6 +215,21 @@ def current_digit() -> dict | None:
     return st.session_state.get(CURRENT_DIGIT)
 
 
+def digit_to_show(index_key: str, purpose: str) -> dict:
+    """The current digit, else a random test digit kept for this session under `index_key`; the
+    page stops with a message when there is neither (`purpose`: what the page shows for it)."""
+    digit = current_digit()
+    if digit is not None:
+        return digit
+    test_set = mnist_test_set()
+    if test_set is None:
+        st.info(f"Draw a digit on the Draw page first: this page shows {purpose}.")
+        st.stop()
+    x_test, y_test = test_set
+    index = st.session_state.setdefault(index_key, int(np.random.default_rng().integers(len(x_test))))
+    return {"image": from_uint8(x_test[index]), "source": f"MNIST test image #{index}", "label": int(y_test[index])}
+
+
 @st.cache_data(max_entries=4, show_spinner="Evaluating on the 10,000 test images...")
 def evaluation_on_test_set(
     cache_key: str, _predictor: Predictor, _x_test: np.ndarray, _y_test: np.ndarray

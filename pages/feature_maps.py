@@ -19,9 +19,8 @@ from model.inspection import (
     saliency,
     smooth_grad,
 )
-from model.preprocess import from_uint8
 from pages.channel_panel import channel_panel
-from pages.common import chosen_model, current_digit, mnist_test_set, new_click, uncertainty
+from pages.common import chosen_model, digit_to_show, new_click, uncertainty
 from pages.overview_panel import overview_section
 from pages.plots import (
     histogram_figure,
@@ -260,15 +259,7 @@ st.title("Feature maps")
 version, predictor = chosen_model(__file__)
 model = predictor.model
 
-digit = current_digit()
-if digit is None:
-    test_set = mnist_test_set()
-    if test_set is None:
-        st.info("Draw a digit on the Draw page first: this page shows what the network sees for it.")
-        st.stop()
-    x_test, y_test = test_set
-    index = st.session_state.setdefault("feature_test_index", int(np.random.default_rng().integers(len(x_test))))
-    digit = {"image": from_uint8(x_test[index]), "source": f"MNIST test image #{index}", "label": int(y_test[index])}
+digit = digit_to_show("feature_test_index", "what the network sees for it")
 image = digit["image"]
 probabilities = predictor.probabilities_one(image)
 predicted = int(np.argmax(probabilities))

@@ -7,9 +7,8 @@ import numpy as np
 import streamlit as st
 
 from model.inference import a_digit
-from model.preprocess import from_uint8
 from model.robustness import METHODS, TRANSFORMS, adversarial, robustness_sweep
-from pages.common import chosen_model, current_digit, mnist_test_set, uncertainty
+from pages.common import chosen_model, digit_to_show, uncertainty
 from pages.plots import DIGIT_COLOURS, probability_bars, robustness_figure
 
 # Amounts as the captions say them.
@@ -146,15 +145,7 @@ def adversarial_section(cache_key: str, model, image: np.ndarray, predicted: int
 st.title("Robustness")
 version, predictor = chosen_model(__file__)
 model = predictor.model
-digit = current_digit()
-if digit is None:
-    test_set = mnist_test_set()
-    if test_set is None:
-        st.info("Draw a digit on the Draw page first: this page shows how fragile its prediction is.")
-        st.stop()
-    x_test, y_test = test_set
-    index = st.session_state.setdefault("robust_test_index", int(np.random.default_rng().integers(len(x_test))))
-    digit = {"image": from_uint8(x_test[index]), "source": f"MNIST test image #{index}", "label": int(y_test[index])}
+digit = digit_to_show("robust_test_index", "how fragile its prediction is")
 image = digit["image"]
 probabilities = predictor.probabilities_one(image)
 predicted = int(np.argmax(probabilities))
