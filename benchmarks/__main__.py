@@ -6,6 +6,7 @@
     python -m benchmarks --inspection   # the Feature maps page's figures only, merged in
     python -m benchmarks --map          # the Digit map page's figures only, merged in
     python -m benchmarks --robustness   # the Robustness page's figures only, merged in
+    python -m benchmarks --my-digits    # the My digits page's reruns with 1,000 digits only, merged in
     python -m benchmarks --fast         # the fast preset over 5 seeds only, merged in
     python -m benchmarks --strong       # the strong preset over 3 seeds only (about 30 minutes), merged in
     python -m benchmarks --training     # every training figure, in one run (about 45 minutes), merged in
@@ -26,7 +27,7 @@ import keras
 import numpy as np
 import streamlit
 
-from benchmarks import digit_map, draw_latency, inspection, load, robustness
+from benchmarks import digit_map, draw_latency, inspection, load, my_digits, robustness
 from benchmarks.drawn_digits import drawn_accuracy, render_drawn
 from benchmarks.server import BROWSER_ARGS, CHROMIUM, streamlit_server
 from benchmarks.timing import call_times
@@ -263,6 +264,7 @@ def run(quick: bool, original_epochs: int = 30) -> dict:
         )
     )
     results.update(robustness.run(predictor.model, x_test, 5 if quick else 50))
+    results.update(my_digits.run(x_test, y_test, 50 if quick else 1000, 3 if quick else 10))
     results.update(
         evaluation_speed(
             predictor, x_test[:1000] if quick else x_test, y_test[:1000] if quick else y_test, repeats=1 if quick else 3
@@ -305,6 +307,7 @@ def table(results: dict) -> str:
     lines += inspection_table(results)
     lines += map_table(results)
     lines += robustness_table(results)
+    lines += my_digits_table(results)
     lines += app_table(results)
     return "\n".join(["| measure | value |", "| --- | --- |", *lines])
 
@@ -371,6 +374,14 @@ def map_table(results: dict) -> list[str]:
     return lines
 
 
+def my_digits_table(results: dict) -> list[str]:
+    """The table's rows of `benchmarks.my_digits`."""
+    return [
+        f"| My digits page with {results['my_digits_count']:,} digits: first run / rerun p50 | "
+        f"{results['my_digits_first_run_s']:.1f} s / {results['my_digits_rerun_p50_ms']:.0f} ms |"
+    ]
+
+
 def robustness_table(results: dict) -> list[str]:
     """The table's rows of `benchmarks.robustness`."""
     return [
@@ -430,6 +441,9 @@ def main(argv=None) -> dict:
         "--robustness", action="store_true", help="only the Robustness page's figures, merged into the results file"
     )
     parser.add_argument(
+        "--my-digits", action="store_true", help="only the My digits page's figures, merged into the results file"
+    )
+    parser.add_argument(
         "--training", action="store_true", help="only the training figures (every preset), merged into the results file"
     )
     parser.add_argument("--out", type=Path, default=RESULTS, help=f"where to write the results (default {RESULTS})")
@@ -453,6 +467,13 @@ def main(argv=None) -> dict:
         measured = robustness.run(load_model(default_version().model_file), x_test, 5 if args.quick else 50)
         results = {**(read_json(args.out) if args.out.exists() else {}), **measured}
         print("\n".join(["| measure | value |", "| --- | --- |", *robustness_table(results)]))
+        write_json(results, args.out)
+        return results
+    if args.my_digits:
+        _, (x_test, y_test) = load_mnist()
+        measured = my_digits.run(x_test, y_test, 50 if args.quick else 1000, 3 if args.quick else 10)
+        results = {**(read_json(args.out) if args.out.exists() else {}), **measured}
+        print("\n".join(["| measure | value |", "| --- | --- |", *my_digits_table(results)]))
         write_json(results, args.out)
         return results
     if args.training:

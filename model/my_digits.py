@@ -195,7 +195,31 @@ class FolderStore:
             raise ValueError("That example is gone (deleted already).") from None
 
 
+# What `_read` found in each file, by (path, inode, modification time, size): a page's rerun reads
+# only the files that changed since. A rewrite (relabel) is a new file, so a new inode.
+_read_cache: dict[tuple[str, int, int, int], Example | None] = {}
+_read_cache_lock = threading.Lock()
+
+
 def _read(path: Path) -> Example | None:
+    """The example in a file, or None when it is not one; remembered while the file stays as it is."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    identity = (str(path), stat.st_ino, stat.st_mtime_ns, stat.st_size)
+    with _read_cache_lock:
+        if identity in _read_cache:
+            return _read_cache[identity]
+    example = _read_file(path)
+    with _read_cache_lock:
+        if len(_read_cache) >= 4 * MAX_EXAMPLES:
+            _read_cache.clear()
+        _read_cache[identity] = example
+    return example
+
+
+def _read_file(path: Path) -> Example | None:
     try:
         with np.load(path, allow_pickle=False) as stored:
             image, label = stored["image"], int(stored["label"])

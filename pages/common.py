@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -114,6 +115,31 @@ def literal(text: str) -> str:
     """Text a visitor chose (a file's name) for Markdown: a code span, so that nothing in it is
     rendered as formatting, a link, an emoji or a formula."""
     return "`" + " ".join(text.replace("`", "'").split()) + "`"
+
+
+def carry_out(
+    action: Callable[[], Any],
+    done: str | Callable[[Any], str],
+    folder: str,
+    refused: tuple[type[Exception], ...] = (ValueError,),
+    failed: str = "That did not work",
+    rerun: bool = True,
+) -> bool:
+    """Runs a change a visitor asked for (`action()`), then toasts `done` (or `done(result)`) and
+    reruns the app. When the change is refused (one of `refused`: its message says why) or `folder`
+    cannot be written, says so after `failed` and returns False; nothing is half done."""
+    try:
+        result = action()
+    except refused as error:
+        st.error(f"{failed}: {error}")
+        return False
+    except OSError as error:  # Its message would show server paths.
+        st.error(f"{failed}: the {folder} cannot be written ({error.strerror}).")
+        return False
+    st.toast(done(result) if callable(done) else done)
+    if rerun:
+        st.rerun(scope="app")
+    return True
 
 
 def version_name(version_id: str) -> str:

@@ -6,7 +6,7 @@ import streamlit as st
 from model.inference import Predictor, a_digit
 from model.preprocess import PreprocessResult, TooLittleInk, naive_resize, preprocess_digit, read_image
 from pages.canvas import draw_canvas
-from pages.common import chosen_model, digit_store, literal, mnist_test_set, set_current_digit, uncertainty
+from pages.common import carry_out, chosen_model, digit_store, literal, mnist_test_set, set_current_digit, uncertainty
 from pages.plots import probability_bars
 
 
@@ -105,16 +105,14 @@ def keep_row(model_input: np.ndarray, raw: np.ndarray, predicted: int) -> None:
     # The key follows the prediction, so the label starts at each new prediction.
     label = columns[0].selectbox("It is a", range(10), index=predicted, key=f"draw_keep_label_{predicted}")
     if columns[1].button("Keep as one of my digits", key="draw_keep", help="The My digits page lists them."):
-        try:
-            store = digit_store()
-            store.add(model_input, int(label), raw)
-        except ValueError as error:
-            st.error(str(error))
-            return
-        except OSError as error:
-            st.error(f"It could not be kept: the dataset folder cannot be written ({error.strerror}).")
-            return
-        st.toast(f"Kept as {a_digit(label)}: {store.count()} of your digits.")
+        store = digit_store()
+        carry_out(
+            lambda: store.add(model_input, int(label), raw),
+            lambda _: f"Kept as {a_digit(label)}: {store.count()} of your digits.",
+            "dataset folder",
+            failed="It could not be kept",
+            rerun=False,
+        )
 
 
 @st.fragment

@@ -8,22 +8,30 @@ from model.evaluation import evaluation_from_probabilities
 from model.inference import a_digit
 from model.my_digits import MAX_EXAMPLES, FolderStore, as_arrays, from_npz, to_npz
 from pages.access import public_mode
-from pages.common import chosen_model, digit_store, literal, version_name
+from pages.common import carry_out, chosen_model, digit_store, literal, version_name
 from pages.plots import confusion_figure
 
 PER_PAGE = 24
+# What a change on this page writes to, as its messages name it.
+FOLDER = "dataset folder"
 PER_ROW = 6
 
 
-def measure_section(version_name: str, predictor, examples) -> np.ndarray:
+@st.cache_data(max_entries=8, show_spinner=False)
+def _probabilities(cache_key: str, ids: tuple[str, ...], _predictor, _images: np.ndarray) -> np.ndarray:
+    # Keyed by the version and the examples (an example's image never changes; relabelling keeps it).
+    return _predictor.probabilities(_images)
+
+
+def measure_section(version, predictor, examples) -> np.ndarray:
     """Accuracy and confusion matrix of the chosen version on the examples; returns the predictions."""
     images, labels = as_arrays(examples)
-    probabilities = predictor.probabilities(images)
+    probabilities = _probabilities(version.cache_key, tuple(example.id for example in examples), predictor, images)
     evaluation = evaluation_from_probabilities(labels, probabilities)
     wrong = int((evaluation.predictions != labels).sum())
     columns = st.columns(3)
     columns[0].metric("Your digits", f"{len(examples):,}")
-    columns[1].metric(f"Accuracy of {version_name}", f"{evaluation.accuracy:.1%}")
+    columns[1].metric(f"Accuracy of {version_name(version.id)}", f"{evaluation.accuracy:.1%}")
     columns[2].metric("Mistakes", f"{wrong:,}")
     with st.expander("Confusion matrix on your digits"):
         st.plotly_chart(
@@ -61,22 +69,13 @@ def grid_section(store, examples, predictions: np.ndarray) -> None:
                 label_visibility="collapsed",
             )
             if label != example.label:
-                _change(store.relabel, (example.id, int(label)), f"Relabelled as {a_digit(label)}.")
+                carry_out(
+                    lambda example=example, label=label: store.relabel(example.id, int(label)),
+                    f"Relabelled as {a_digit(label)}.",
+                    FOLDER,
+                )
             if column.button("Delete", key=f"mydigits_delete_{example.id}"):
-                _change(store.delete, (example.id,), "Deleted.")
-
-
-def _change(action, arguments: tuple, done: str) -> None:
-    try:
-        action(*arguments)
-    except ValueError as error:
-        st.error(str(error))
-        return
-    except OSError as error:
-        st.error(f"That did not work: the dataset folder cannot be written ({error.strerror}).")
-        return
-    st.toast(done)
-    st.rerun()
+                carry_out(lambda example=example: store.delete(example.id), "Deleted.", FOLDER)
 
 
 def transfer_section(store, examples) -> None:
@@ -94,20 +93,21 @@ def transfer_section(store, examples) -> None:
     if upload is None or st.session_state.get("mydigits_imported") == upload.file_id:
         return
     st.session_state["mydigits_imported"] = upload.file_id
-    try:
+
+    def add_all() -> int:
         imported = from_npz(upload.getvalue())
         if store.count() + len(imported) > MAX_EXAMPLES:
             raise ValueError(f"Together with the {store.count():,} you have, that is more than {MAX_EXAMPLES:,}.")
         for image, label, raw in imported:
             store.add(image, label, raw)
-    except ValueError as error:
-        st.error(f"Could not import {literal(upload.name)}: {error}")
-        return
-    except OSError as error:
-        st.error(f"Could not import: the dataset folder cannot be written ({error.strerror}).")
-        return
-    st.toast(f"Added {len(imported):,} digits from {upload.name}.")
-    st.rerun()
+        return len(imported)
+
+    carry_out(
+        add_all,
+        lambda count: f"Added {count:,} digits from {upload.name}.",
+        FOLDER,
+        failed=f"Could not import {literal(upload.name)}",
+    )
 
 
 st.title("My digits")
@@ -128,6 +128,6 @@ if broken:
 if not examples:
     st.info("No digits yet. On the Draw page, draw one and press Keep as one of my digits.")
 else:
-    predictions = measure_section(version_name(version.id), predictor, examples)
+    predictions = measure_section(version, predictor, examples)
     grid_section(store, examples, predictions)
 transfer_section(store, examples)

@@ -26,6 +26,7 @@ from model.upload import ModelRefused, import_model
 from pages.access import may_manage, public_mode, refuse_unless_manager
 from pages.common import (
     HEAVY_WORK,
+    carry_out,
     chosen_model,
     current_digit,
     evaluation_on_test_set,
@@ -418,16 +419,7 @@ def versions_section() -> list[ModelVersion]:
 
 def _change_registry(change, version_id: str, done: str) -> None:
     """Applies a registry change, then reruns with a toast; says why when it cannot."""
-    try:
-        change(version_id)
-    except (ModelUnavailable, ValueError) as error:
-        st.error(f"That did not work: {error}")
-        return
-    except OSError as error:  # Its message would show server paths.
-        st.error(f"That did not work: the registry cannot be changed ({error.strerror}).")
-        return
-    st.toast(done)
-    st.rerun()
+    carry_out(lambda: change(version_id), done, "registry", refused=(ModelUnavailable, ValueError))
 
 
 def upload_section() -> None:

@@ -7,6 +7,7 @@ from model.registry import RegistryFull
 from model.schemas import JobStatus
 from model.storage import ModelBroken
 from pages.access import may_manage, refuse_unless_manager
+from pages.common import carry_out
 from pages.plots import sweep_figure
 from training.config import TrainConfig
 from training.jobs import JobBusy, JobRunner
@@ -147,16 +148,12 @@ def show_sweep(runner: JobRunner, status: JobStatus) -> None:
         key="retrain_sweep_keep_choice",
     )
     if columns[1].button("Keep", key="retrain_sweep_keep") and refuse_unless_manager("Keeping a trial"):
-        try:
-            version = runner.keep_trial(int(chosen))
-        except (ValueError, ModelBroken, RegistryFull) as error:
-            st.error(f"That did not work: {error}")
-            return
-        except OSError as error:
-            st.error(f"That did not work: the registry cannot be written ({error.strerror}).")
-            return
-        st.toast(f"Kept as version {version.id}.")
-        st.rerun(scope="app")
+        carry_out(
+            lambda: runner.keep_trial(int(chosen)),
+            lambda version: f"Kept as version {version.id}.",
+            "registry",
+            refused=(ValueError, ModelBroken, RegistryFull),
+        )
 
 
 def _percent(value: float | None) -> str:

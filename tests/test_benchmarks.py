@@ -30,6 +30,7 @@ REQUIRED = [
     "neighbours_p90_ms",
     "sweep_seconds",
     "adversarial_p90_ms",
+    "my_digits_rerun_p50_ms",
     "machine",
     "versions",
 ]
@@ -64,4 +65,5 @@ def test_quick_benchmark_writes_every_key(tmp_path, mnist_file, monkeypatch, cap
     assert results["channel_top_patches_images"] == 1000
     assert results["map_pca_seconds"] > 0 and results["neighbours_p90_ms"] > 0 and results["neighbours_bank"] == 3000
     assert results["sweep_seconds"] > 0 and results["adversarial_pgd_p90_ms"] > 0
+    assert results["my_digits_count"] == 50 and results["my_digits_rerun_p50_ms"] > 0
     assert "| inference p50 / p95 (ms) |" in capsys.readouterr().out

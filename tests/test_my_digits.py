@@ -153,3 +153,21 @@ def test_the_dataset_folder_is_my_digits_else_beside_the_registry(tmp_path, monk
     assert dataset_dir() == tmp_path / "registry" / ".my-digits"
     monkeypatch.setenv("MY_DIGITS", str(tmp_path / "mine"))
     assert dataset_dir() == tmp_path / "mine"
+
+
+def test_a_rerun_reads_only_the_files_that_changed(tmp_path, monkeypatch):
+    store = FolderStore(tmp_path)
+    kept = [store.add(IMAGE, label) for label in (1, 2, 3)]
+    reads = []
+    real_read = my_digits._read_file
+    monkeypatch.setattr(my_digits, "_read_file", lambda path: reads.append(path.name) or real_read(path))
+    assert [example.label for example in store.examples()] == [1, 2, 3]
+    reads.clear()
+    # Unchanged files come from memory; a relabelled one (a new file) and a damaged one are read again.
+    assert [example.label for example in store.examples()] == [1, 2, 3] and reads == []
+    store.relabel(kept[1].id, 8)
+    (tmp_path / f"{kept[2].id}.npz").write_bytes(b"damaged after it was read")
+    reads.clear()
+    assert [example.label for example in store.examples()] == [1, 8]
+    assert sorted(reads) == sorted([f"{kept[1].id}.npz", f"{kept[2].id}.npz"])
+    assert store.unreadable() == [f"{kept[2].id}.npz"]
