@@ -12,7 +12,7 @@ from keras import layers
 INPUT_SHAPE = (28, 28, 1)
 NUM_CLASSES = 10
 # Each architecture's own dropout rate, used when none is given.
-DEFAULT_DROPOUT = {"default": 0.4, "original": 0.2, "fast": 0.0}
+DEFAULT_DROPOUT = {"default": 0.4, "original": 0.2, "fast": 0.0, "lean": 0.1}
 
 
 def _conv_block(x, filters: int, kernel_size: int, name: str):
@@ -43,6 +43,30 @@ def build_default(width: float = 1.0, dropout: float = DEFAULT_DROPOUT["default"
     x = layers.Dropout(dropout, name="dropout3")(x)
     outputs = layers.Dense(NUM_CLASSES, activation="softmax", name="probabilities")(x)
     return keras.Model(inputs, outputs, name="default")
+
+
+def build_lean(width: float = 1.0, dropout: float = DEFAULT_DROPOUT["lean"]) -> keras.Model:
+    """The shipped design at about half its cost per image: one 5x5 convolution instead of the first
+    two 3x3 ones, and each block's pooling before its normalisation, so that batch normalisation and
+    ReLU run on maps a quarter the size. About 0.19 M parameters at width 1."""
+    c1, c2, c3 = (max(4, round(n * width)) for n in (32, 64, 128))
+    inputs = keras.Input(shape=INPUT_SHAPE, name="image")
+    x = layers.Conv2D(c1, 5, use_bias=False, name="conv1")(inputs)  # 24x24
+    x = layers.MaxPooling2D(2, name="pool1")(x)  # 12x12
+    x = layers.BatchNormalization(name="pool1_norm")(x)
+    x = layers.Activation("relu", name="pool1_relu")(x)
+    x = layers.Dropout(dropout, name="dropout1")(x)
+    x = _conv_block(x, c2, 3, "conv2")  # 10x10
+    x = layers.Conv2D(c2, 3, use_bias=False, name="conv3")(x)  # 8x8
+    x = layers.MaxPooling2D(2, name="pool2")(x)  # 4x4
+    x = layers.BatchNormalization(name="pool2_norm")(x)
+    x = layers.Activation("relu", name="pool2_relu")(x)
+    x = layers.Dropout(dropout, name="dropout2")(x)
+    x = _conv_block(x, c3, 4, "conv4")  # 1x1
+    x = layers.Flatten(name="flatten")(x)
+    x = layers.Dropout(dropout, name="dropout3")(x)
+    outputs = layers.Dense(NUM_CLASSES, activation="softmax", name="probabilities")(x)
+    return keras.Model(inputs, outputs, name="lean")
 
 
 def build_original(width: float = 1.0, dropout: float = DEFAULT_DROPOUT["original"]) -> keras.Model:
@@ -88,7 +112,7 @@ def build_fast(width: float = 1.0, dropout: float = DEFAULT_DROPOUT["fast"]) -> 
     return keras.Model(inputs, outputs, name="fast")
 
 
-ARCHITECTURES = {"default": build_default, "original": build_original, "fast": build_fast}
+ARCHITECTURES = {"default": build_default, "original": build_original, "fast": build_fast, "lean": build_lean}
 
 
 def build_model(architecture: str = "default", width: float = 1.0, dropout: float | None = None) -> keras.Model:

@@ -5,7 +5,7 @@ from model.architecture import ARCHITECTURES, build_model, inspectable_layers, l
 from training.config import ARCHITECTURE_NAMES
 
 
-@pytest.mark.parametrize("architecture", ["default", "original"])
+@pytest.mark.parametrize("architecture", ["default", "original", "fast", "lean"])
 def test_output_is_a_probability_distribution_over_ten_digits(architecture):
     model = build_model(architecture)
     output = np.asarray(model(np.random.default_rng(0).random((3, 28, 28, 1), dtype=np.float32), training=False))
@@ -34,6 +34,25 @@ def test_layers_are_named_for_the_pages():
         "pool2",
     ]
     assert default.get_layer("pool2").output.shape[1:] == (4, 4, 64)
+    lean = build_model("lean")
+    assert [layer.name for layer in inspectable_layers(lean)] == ["conv1", "pool1", "conv2", "conv3", "pool2", "conv4"]
+    assert lean.get_layer("pool2").output.shape[1:] == (4, 4, 64) and lean.output.shape[1:] == (10,)
+
+
+def test_lean_normalises_after_pooling_and_costs_half_the_default_per_image():
+    lean, default = build_model("lean"), build_model("default")
+    following = [layer.name for layer in lean.layers[lean.layers.index(lean.get_layer("pool1")) :][:3]]
+    assert following == ["pool1", "pool1_norm", "pool1_relu"]
+
+    def multiply_adds(model):
+        return sum(
+            int(np.prod(layer.output.shape[1:])) * int(np.prod(layer.kernel.shape[:-1]))
+            for layer in model.layers
+            if hasattr(layer, "kernel")
+        )
+
+    assert multiply_adds(lean) < 0.55 * multiply_adds(default)
+    assert lean.count_params() <= default.count_params()
 
 
 def test_original_matches_the_project_origin_layer_for_layer():

@@ -22,7 +22,7 @@ def digits(mnist):
     return [(from_uint8(image), int(label)) for image, label in zip(x_test[:40], y_test[:40])]
 
 
-@pytest.mark.parametrize("architecture", ["default", "original"])
+@pytest.mark.parametrize("architecture", ["default", "original", "lean"])
 @pytest.mark.parametrize("name", list(METHODS))
 def test_each_method_gives_a_finite_28_by_28_map_on_either_architecture(architecture, name, digits):
     model = build_model(architecture, width=0.5)

@@ -58,6 +58,7 @@ MODELS = {
     "strided": lambda: randomise_batch_norm(strided_same_padding()),
     "sequential": sequential_flat_input,
     "fast": lambda: build_model("fast", width=0.5),
+    "lean": lambda: randomise_batch_norm(build_model("lean", width=0.5)),
 }
 
 

@@ -25,7 +25,7 @@ def digit(small_mnist):
     return x_test[0].astype(np.float32) / 255, int(y_test[0])
 
 
-@pytest.mark.parametrize("architecture", ["default", "original"])
+@pytest.mark.parametrize("architecture", ["default", "original", "lean"])
 def test_every_layer_map_has_its_layer_output_shape(architecture, digit):
     model = build_model(architecture, width=0.5)
     maps = feature_maps(model, digit[0])

@@ -14,7 +14,7 @@ from model.schemas import RENAMED
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
 LR_SCHEDULES = ("constant", "exponential", "cosine", "onecycle")
 # The names of model.architecture.ARCHITECTURES, kept here so that validating needs no Keras.
-ARCHITECTURE_NAMES = ("default", "original", "fast")
+ARCHITECTURE_NAMES = ("default", "original", "fast", "lean")
 # The augmentation fields of TrainConfig, each off at 0.
 AUGMENTATIONS = ("rotation", "shift", "zoom", "elastic")
 
@@ -23,7 +23,8 @@ AUGMENTATIONS = ("rotation", "shift", "zoom", "elastic")
 class TrainConfig:
     """Every setting of a training run. The defaults are the `standard` preset, the shipped model's recipe."""
 
-    # Network: "default" (the shipped design) or "original" (the project's first network).
+    # Network: "default" (the shipped design), "original" (the project's first network), "fast"
+    # (the fastest known recipe's small network) or "lean" (the shipped design at half the cost).
     architecture: str = "default"
     # Multiplies every layer's channel count; 1.0 is the designed size.
     width: float = 1.0
