@@ -127,7 +127,7 @@ def carry_out(
 ) -> bool:
     """Runs a change a visitor asked for (`action()`), then toasts `done` (or `done(result)`) and
     reruns the app. When the change is refused (one of `refused`: its message says why) or `folder`
-    cannot be written, says so after `failed` and returns False; nothing is half done."""
+    cannot be written, says so after `failed` and returns False."""
     try:
         result = action()
     except refused as error:

@@ -1,6 +1,8 @@
 """My digits: the examples of your own handwriting kept from the Draw page, how a model does on
 them, relabelling, deleting, importing and exporting."""
 
+import hashlib
+
 import numpy as np
 import streamlit as st
 
@@ -12,21 +14,22 @@ from pages.common import carry_out, chosen_model, digit_store, literal, version_
 from pages.plots import confusion_figure
 
 PER_PAGE = 24
+PER_ROW = 6
 # What a change on this page writes to, as its messages name it.
 FOLDER = "dataset folder"
-PER_ROW = 6
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
-def _probabilities(cache_key: str, ids: tuple[str, ...], _predictor, _images: np.ndarray) -> np.ndarray:
-    # Keyed by the version and the examples (an example's image never changes; relabelling keeps it).
+def _probabilities(cache_key: str, images_digest: str, _predictor, _images: np.ndarray) -> np.ndarray:
+    # Keyed by the version and the images themselves: relabelling, paging or a rerun classifies nothing.
     return _predictor.probabilities(_images)
 
 
 def measure_section(version, predictor, examples) -> np.ndarray:
     """Accuracy and confusion matrix of the chosen version on the examples; returns the predictions."""
     images, labels = as_arrays(examples)
-    probabilities = _probabilities(version.cache_key, tuple(example.id for example in examples), predictor, images)
+    digest = hashlib.blake2b(images.tobytes(), digest_size=16).hexdigest()
+    probabilities = _probabilities(version.cache_key, digest, predictor, images)
     evaluation = evaluation_from_probabilities(labels, probabilities)
     wrong = int((evaluation.predictions != labels).sum())
     columns = st.columns(3)

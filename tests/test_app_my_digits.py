@@ -102,3 +102,26 @@ def test_fine_tuning_is_offered_once_there_are_enough_digits_and_refused_to_visi
     visitor = open_page("pages/retrain.py")
     assert visitor.button(key="retrain_finetune").disabled
     assert JobRunner().status() is None
+
+
+def test_reruns_and_relabelling_classify_nothing_again(isolated_registry, folder, small_mnist, monkeypatch):
+    from model.inference import Predictor
+
+    _, (x_test, y_test) = small_mnist
+    store = FolderStore(folder)
+    kept = [store.add(from_uint8(x_test[index]), int(y_test[index])) for index in range(4)]
+    classified = []
+    real = Predictor.probabilities
+    monkeypatch.setattr(
+        Predictor, "probabilities", lambda self, images: classified.append(len(images)) or real(self, images)
+    )
+    app = open_page("pages/my_digits.py")
+    assert not app.exception and classified == [4]
+    app.run()
+    app.selectbox(key=f"mydigits_label_{kept[0].id}").set_value((int(y_test[0]) + 1) % 10).run()
+    assert not app.exception and classified == [4]
+    assert next(metric.value for metric in app.metric if metric.label == "Mistakes") == "1"
+    # A digit added changes the images: they are classified again.
+    store.add(from_uint8(x_test[9]), int(y_test[9]))
+    app.run()
+    assert classified == [4, 5]
