@@ -22,6 +22,15 @@ def _conv_block(x, filters: int, kernel_size: int, name: str):
     return layers.Activation("relu", name=f"{name}_relu")(x)
 
 
+def _conv_pool_block(x, filters: int, kernel_size: int, name: str, pool_name: str, dropout: float, dropout_name: str):
+    """Convolution without bias, max pooling, then batch normalisation, ReLU and dropout on the pooled map."""
+    x = layers.Conv2D(filters, kernel_size, use_bias=False, name=name)(x)
+    x = layers.MaxPooling2D(2, name=pool_name)(x)
+    x = layers.BatchNormalization(name=f"{pool_name}_norm")(x)
+    x = layers.Activation("relu", name=f"{pool_name}_relu")(x)
+    return layers.Dropout(dropout, name=dropout_name)(x)
+
+
 def build_default(width: float = 1.0, dropout: float = DEFAULT_DROPOUT["default"]) -> keras.Model:
     """The shipped design: two conv-conv-pool blocks, a 4x4 convolution as classifier head.
 
@@ -51,17 +60,9 @@ def build_lean(width: float = 1.0, dropout: float = DEFAULT_DROPOUT["lean"]) -> 
     ReLU run on maps a quarter the size. About 0.19 M parameters at width 1."""
     c1, c2, c3 = (max(4, round(n * width)) for n in (32, 64, 128))
     inputs = keras.Input(shape=INPUT_SHAPE, name="image")
-    x = layers.Conv2D(c1, 5, use_bias=False, name="conv1")(inputs)  # 24x24
-    x = layers.MaxPooling2D(2, name="pool1")(x)  # 12x12
-    x = layers.BatchNormalization(name="pool1_norm")(x)
-    x = layers.Activation("relu", name="pool1_relu")(x)
-    x = layers.Dropout(dropout, name="dropout1")(x)
+    x = _conv_pool_block(inputs, c1, 5, "conv1", "pool1", dropout, "dropout1")  # 24x24, pooled to 12x12
     x = _conv_block(x, c2, 3, "conv2")  # 10x10
-    x = layers.Conv2D(c2, 3, use_bias=False, name="conv3")(x)  # 8x8
-    x = layers.MaxPooling2D(2, name="pool2")(x)  # 4x4
-    x = layers.BatchNormalization(name="pool2_norm")(x)
-    x = layers.Activation("relu", name="pool2_relu")(x)
-    x = layers.Dropout(dropout, name="dropout2")(x)
+    x = _conv_pool_block(x, c2, 3, "conv3", "pool2", dropout, "dropout2")  # 8x8, pooled to 4x4
     x = _conv_block(x, c3, 4, "conv4")  # 1x1
     x = layers.Flatten(name="flatten")(x)
     x = layers.Dropout(dropout, name="dropout3")(x)
