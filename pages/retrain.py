@@ -1,13 +1,10 @@
 """Retrain: settings in the sidebar, training in the background with live curves, and model versions."""
 
-import contextlib
 import time
-from pathlib import Path
 
 import streamlit as st
 
 from model.architecture import DEFAULT_DROPOUT
-from model.files import read_json
 from model.my_digits import FolderStore, dataset_dir
 from model.registry import (
     DEFAULT_ID,
@@ -15,7 +12,6 @@ from model.registry import (
     ModelVersion,
     RegistryFull,
     active_id,
-    default_version,
     delete_version,
     list_versions,
     set_active,
@@ -38,6 +34,7 @@ from pages.common import (
     version_problem,
 )
 from pages.plots import comparison_bars, confusion_difference_figure, probability_bars, training_curves
+from pages.preset_figures import preset_figures
 from pages.sweep_panel import show_sweep, sweep_section
 from training.config import (
     ARCHITECTURE_NAMES,
@@ -55,44 +52,6 @@ from training.jobs import JobBusy, JobRunner
 from training.pipeline import augment_preview
 from training.progress import progress
 
-RESULTS = Path(__file__).resolve().parent.parent / "benchmarks" / "results.json"
-
-
-@st.cache_data(show_spinner=False)
-def preset_figures() -> dict[str, str]:
-    """Each preset's measured test accuracy and training time, from benchmarks/results.json."""
-    try:
-        results = read_json(RESULTS)
-    except (OSError, ValueError):
-        return {}
-    figures = {}
-    with contextlib.suppress(KeyError, TypeError, ValueError):
-        figures["fast"] = (
-            f"{results['fast_test_accuracy']:.2%} test accuracy (mean of {results['fast_seeds']} seeds) "
-            f"after {results['fast_seconds']:.0f} s of training"
-        )
-    with contextlib.suppress(KeyError, TypeError, ValueError):
-        figures["strong"] = (
-            f"{results['strong_test_accuracy']:.2%} test accuracy (mean of {results['strong_seeds']} seeds) "
-            f"after {results['strong_seconds'] / 60:.0f} minutes of training"
-        )
-    with contextlib.suppress(KeyError, TypeError, ValueError):
-        figures["quick"] = (
-            f"{results['quick_final_test_accuracy']:.2%} after {results['quick_epochs_run']} epochs; "
-            f"99.0% after {results['quick_seconds_to_99_0']:.0f} s"
-        )
-    with contextlib.suppress(KeyError, TypeError, ValueError):
-        figures["original"] = (
-            f"99.0% after {results['original_seconds_to_99_0']:.0f} s, "
-            f"{results['original_final_test_accuracy']:.2%} after {results['original_epochs_run']} epochs"
-        )
-    with contextlib.suppress(ModelUnavailable, TypeError):
-        shipped = default_version().metadata
-        figures["standard"] = (
-            f"{shipped.test_accuracy:.2%} after {shipped.training_seconds / 60:.0f} minutes (the shipped model)"
-        )
-    return figures
-
 
 def settings_sidebar() -> tuple[TrainConfig | None, bool]:
     """The sidebar: a preset, then every setting editable. Returns the settings (None when
@@ -107,7 +66,8 @@ def settings_sidebar() -> tuple[TrainConfig | None, bool]:
             list(PRESETS),
             key="retrain_preset",
             help=f"quick: about a minute; fast: the fastest known recipe, one epoch of a small network; "
-            f"strong: near the shipped model in minutes, {PRESETS['strong'].epochs} epochs of its network; "
+            f"strong: near the shipped model in minutes, {PRESETS['strong'].epochs} epochs of the lean network "
+            f"(the shipped design at half its cost per image); "
             f"standard: the shipped model's recipe "
             f"({PRESETS['standard'].epochs} epochs: hours on a CPU); original: the project's "
             f"first network and recipe.",

@@ -142,9 +142,10 @@ PRESETS: dict[str, TrainConfig] = {
         shift=0.0,
         zoom=0.0,
     ),
-    # Near the shipped model in minutes: its network, optimiser and augmentation for 15 epochs
-    # instead of 70, with less dropout (a short run needs less regularising).
-    "strong": TrainConfig(dropout=0.1, epochs=15),
+    # Near the shipped model in minutes: the lean network (the shipped design at half its cost
+    # per image) with the shipped optimiser and augmentation for 20 epochs instead of 70, and
+    # less dropout (a short run needs less regularising).
+    "strong": TrainConfig(architecture="lean", dropout=0.1, epochs=20),
     # The shipped model's recipe: the defaults.
     "standard": TrainConfig(),
     # The project's origin: its network, SGD with momentum, 30 epochs of batch 32, no augmentation.
@@ -169,6 +170,13 @@ def preset(name: str) -> TrainConfig:
     if name not in PRESETS:
         raise ValueError(f"Unknown preset {name!r}; choose one of {sorted(PRESETS)}.")
     return PRESETS[name]
+
+
+def preset_settings(config: TrainConfig) -> dict:
+    """A recipe's settings without its seed: what a measurement over several seeds measured."""
+    settings = config.to_dict()
+    settings.pop("seed")
+    return settings
 
 
 def preset_name(config: TrainConfig) -> str:
