@@ -8,6 +8,7 @@ from streamlit.testing.v1 import AppTest
 from model.registry import DEFAULT_ID, active_version, get_version, list_versions
 from tests.conftest import APP
 from tests.test_jobs import SLOW
+from training.config import preset
 from training.jobs import JobRunner
 
 pytestmark = pytest.mark.slow
@@ -125,3 +126,15 @@ def test_a_sweep_from_the_page_runs_on_ray_and_a_finished_trial_becomes_a_versio
     kept = runner.status().trials[1]["version"]
     assert kept in [version.id for version in list_versions()]
     assert get_version(kept).metadata.config["learning_rate"] == 0.003
+
+
+def test_weight_averaging_starts_at_the_preset_s_and_reaches_the_run(page):
+    page.selectbox(key="retrain_preset").set_value("strong").run()
+    assert page.select_slider(key="retrain_strong_weight_average").value == preset("strong").weight_average > 0
+    page.selectbox(key="retrain_preset").set_value("quick").run()
+    averaging = page.select_slider(key="retrain_quick_weight_average")
+    assert averaging.value == 0.0 and "off" in averaging.options
+    averaging.set_value(0.995).run()
+    assert not page.exception and not page.sidebar.error
+    page.button(key="retrain_start").click().run()
+    assert JobRunner().status().config["weight_average"] == 0.995

@@ -1,5 +1,6 @@
 import json
 
+import keras
 import numpy as np
 import pytest
 
@@ -8,6 +9,7 @@ from model.storage import METADATA_FILE, MODEL_FILE, load_model, read_metadata, 
 from training.callbacks import ProgressCallback
 from training.cli import main
 from training.config import CUSTOM, TrainConfig, preset
+from training.optimizer import averaging_momentum
 from training.train import train
 
 pytestmark = pytest.mark.slow
@@ -148,3 +150,35 @@ def test_the_fast_preset_reaches_99_percent_in_one_epoch(mnist):
     model, metadata = train(preset("fast"), mnist)
     assert metadata.test_accuracy >= 0.99 and metadata.preset == "fast"
     assert metadata.history[-1]["epoch"] == 1 and 200_000 < metadata.parameters < 230_000
+
+
+def test_the_saved_model_holds_the_moving_average_of_the_weights(small_mnist, tmp_path):
+    config = TINY.replace(epochs=3, validation_split=0.0, weight_average=0.7)
+    steps = 3 * 7  # 400 images in batches of 64.
+    assert averaging_momentum(config, 7) == 0.7 and averaging_momentum(config.replace(epochs=1), 7) < 0.3
+    kernels = []
+
+    class Capture(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            kernels.append(np.asarray(self.model.get_layer("conv1").kernel).copy())
+
+    model, metadata = train(config, small_mnist, [Capture()])
+    assert len(kernels) == steps
+    # The first step starts the average; every later step moves it by 30% of the way.
+    expected = kernels[0]
+    for kernel in kernels[1:]:
+        expected = 0.7 * expected + 0.3 * kernel
+    averaged = np.asarray(model.get_layer("conv1").kernel)
+    np.testing.assert_allclose(averaged, expected, rtol=1e-4, atol=1e-6)
+    assert not np.allclose(averaged, kernels[-1], rtol=1e-4, atol=1e-6)
+    save_run(model, metadata, tmp_path)
+    np.testing.assert_array_equal(np.asarray(load_model(tmp_path / MODEL_FILE).get_layer("conv1").kernel), averaged)
+    assert metadata.config["weight_average"] == 0.7
+
+
+def test_a_short_run_averages_over_at_most_a_fifth_of_its_steps():
+    config = TrainConfig(weight_average=0.999, epochs=2)
+    assert averaging_momentum(config, 5000) == 0.999
+    assert averaging_momentum(config, 50) == pytest.approx(1 - 5 / 100)
+    assert averaging_momentum(config, 1) == 0.0
+    assert averaging_momentum(config.replace(weight_average=0.0), 5000) == 0.0

@@ -26,14 +26,27 @@ def learning_rate(config: TrainConfig, steps_per_epoch: int) -> float | keras.op
     )
 
 
+def averaging_momentum(config: TrainConfig, steps_per_epoch: int) -> float:
+    """The momentum of the weights' moving average: the config's, but averaging over at most a fifth
+    of the run's steps, so that the random starting weights keep under 1% of the average
+    (momentum ** steps < e ** -5). A short run with a long average would otherwise end as noise."""
+    total = max(1, config.epochs * steps_per_epoch)
+    return max(0.0, min(config.weight_average, 1.0 - 5.0 / total))
+
+
 def make_optimizer(config: TrainConfig, steps_per_epoch: int) -> keras.optimizers.Optimizer:
     """The configured optimiser; sgd uses momentum 0.9 (not Nesterov), adam and adamw the config's betas,
-    adamw a weight decay of 1e-4."""
+    adamw a weight decay of 1e-4.
+
+    With `weight_average` above 0 the optimiser keeps a moving average of the weights, which
+    `model.fit` copies into the model when it ends.
+    """
     rate = learning_rate(config, steps_per_epoch)
+    averaging = {"use_ema": config.weight_average > 0, "ema_momentum": averaging_momentum(config, steps_per_epoch)}
     if config.optimizer == "sgd":
-        return keras.optimizers.SGD(rate, momentum=0.9)
+        return keras.optimizers.SGD(rate, momentum=0.9, **averaging)
     if config.optimizer == "adam":
-        return keras.optimizers.Adam(rate, beta_1=config.beta_1, beta_2=config.beta_2)
+        return keras.optimizers.Adam(rate, beta_1=config.beta_1, beta_2=config.beta_2, **averaging)
     if config.optimizer == "adamw":
-        return keras.optimizers.AdamW(rate, weight_decay=1e-4, beta_1=config.beta_1, beta_2=config.beta_2)
-    return keras.optimizers.RMSprop(rate)
+        return keras.optimizers.AdamW(rate, weight_decay=1e-4, beta_1=config.beta_1, beta_2=config.beta_2, **averaging)
+    return keras.optimizers.RMSprop(rate, **averaging)
