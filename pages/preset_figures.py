@@ -27,7 +27,7 @@ def preset_figures() -> dict[str, str]:
         # Figures measured with other settings than the preset's today are not its figures.
         # A setting added since they were measured counts at its default, which is how they ran.
         measured = results.get(f"{name}_settings")
-        recorded = saved_config(measured) if isinstance(measured, dict) else None
+        recorded = saved_config(measured)  # None when unreadable, as for a list or a number.
         if measured is not None and (recorded is None or preset_settings(recorded) != preset_settings(preset(name))):
             continue
         with contextlib.suppress(KeyError, TypeError, ValueError):

@@ -7,9 +7,14 @@ import keras
 from training.config import TrainConfig
 
 
+def total_steps(config: TrainConfig, steps_per_epoch: int) -> int:
+    """The run's optimiser steps, at least one."""
+    return max(1, config.epochs * steps_per_epoch)
+
+
 def learning_rate(config: TrainConfig, steps_per_epoch: int) -> float | keras.optimizers.schedules.LearningRateSchedule:
     """The learning rate, or its schedule over the whole run."""
-    total = max(1, config.epochs * steps_per_epoch)
+    total = total_steps(config, steps_per_epoch)
     peak = config.learning_rate
     if config.lr_schedule == "constant":
         return peak
@@ -30,8 +35,7 @@ def averaging_momentum(config: TrainConfig, steps_per_epoch: int) -> float:
     """The momentum of the weights' moving average: the config's, but averaging over at most a fifth
     of the run's steps, so that the random starting weights keep under 1% of the average
     (momentum ** steps < e ** -5). A short run with a long average would otherwise end as noise."""
-    total = max(1, config.epochs * steps_per_epoch)
-    return max(0.0, min(config.weight_average, 1.0 - 5.0 / total))
+    return max(0.0, min(config.weight_average, 1.0 - 5.0 / total_steps(config, steps_per_epoch)))
 
 
 def make_optimizer(config: TrainConfig, steps_per_epoch: int) -> keras.optimizers.Optimizer:
