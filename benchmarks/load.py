@@ -4,9 +4,9 @@ seconds, through Streamlit's own websocket protocol.
     python -m benchmarks.load [--visitors 30] [--seconds 60] [--every 3]
 
 Each visitor is a websocket session that speaks what a browser speaks: it opens the Draw
-page, then sends what the canvas sends when the pen lifts (a new drawing, as a PNG data
-URL, which reruns the page's fragment) and times it until the server reports the run
-finished, with the new prediction among what it sent. A stroke without an answer within
+page, then sends what streamlit-drawable-canvas sends when the pen lifts (the canvas's
+Fabric.js objects and a PNG data URL of it, which rerun the page's fragment) and times it
+until the server reports the run finished, with the new prediction among what it sent. A stroke without an answer within
 10 s, or an error from the server, counts as an error. The server's memory (its process
 and its children, the forward worker among them) is sampled every second.
 
@@ -38,19 +38,60 @@ STROKE_TIMEOUT = 10.0
 OPEN_TIMEOUT = 120.0
 
 
-def drawings(count: int, seed: int) -> list[str]:
-    """PNG data URLs of a canvas gaining one random stroke at a time, as the canvas sends them."""
+# A freehand stroke as streamlit-drawable-canvas reports it (Fabric.js 7's Path, as recorded
+# from the browser); `path` and the box are filled in per stroke.
+PATH = {
+    **dict.fromkeys(["lockMovementX", "lockMovementY", "lockRotation", "lockScalingX", "lockScalingY"], False),
+    **dict.fromkeys(["lockSkewingX", "lockSkewingY", "lockScalingFlip", "strokeUniform", "flipX", "flipY"], False),
+    "type": "Path",
+    "version": "7.4.0",
+    "originX": "center",
+    "originY": "center",
+    "fill": None,
+    "stroke": "#FFFFFF",
+    "strokeWidth": 22,
+    "strokeDashArray": None,
+    "strokeLineCap": "round",
+    "strokeDashOffset": 0,
+    "strokeLineJoin": "round",
+    "strokeMiterLimit": 10,
+    "scaleX": 1,
+    "scaleY": 1,
+    "angle": 0,
+    "opacity": 1,
+    "shadow": None,
+    "visible": True,
+    "backgroundColor": "",
+    "fillRule": "nonzero",
+    "paintFirst": "fill",
+    "globalCompositeOperation": "source-over",
+    "skewX": 0,
+    "skewY": 0,
+}
+
+
+def drawings(count: int, seed: int) -> list[dict]:
+    """The canvas's state as it sends it after each of `count` random strokes: the Fabric.js
+    objects so far, and the canvas as a PNG data URL (white ink on opaque black)."""
     rng = np.random.default_rng(seed)
-    canvas = Image.new("RGBA", (280, 280))
+    canvas = Image.new("RGBA", (280, 280), (0, 0, 0, 255))
     pen = ImageDraw.Draw(canvas)
-    urls = []
+    objects, states = [], []
     for _ in range(count):
         x, y = rng.uniform(40, 240), rng.uniform(40, 200)
-        pen.line([(x, y), (x + rng.uniform(-30, 30), y + 40)], fill=(255, 255, 255, 255), width=22)
+        end_x, end_y = x + rng.uniform(-30, 30), y + 40
+        pen.line([(x, y), (end_x, end_y)], fill=(255, 255, 255, 255), width=22)
+        # A point every 3 px or so along the stroke, as the pen reports it.
+        steps = np.linspace(0.0, 1.0, 14)
+        points = [[round(float(x + (end_x - x) * t), 3), round(float(y + (end_y - y) * t), 3)] for t in steps]
+        path = [["M", *points[0]], *(["Q", *a, *b] for a, b in zip(points[1:-1], points[2:])), ["L", *points[-1]]]
+        box = {"left": (x + end_x) / 2, "top": (y + end_y) / 2, "width": abs(end_x - x), "height": end_y - y}
+        objects.append({**PATH, **box, "path": path})
         buffer = io.BytesIO()
         canvas.save(buffer, format="PNG")
-        urls.append("data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode())
-    return urls
+        data = "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+        states.append({"raw": {"version": "7.4.0", "objects": list(objects), "background": "#000000"}, "data": data})
+    return states
 
 
 class Visitor:
@@ -99,7 +140,7 @@ class Visitor:
                     continue
                 return predicted
 
-    async def stroke(self, drawing: str) -> str:
+    async def stroke(self, drawing: dict) -> str:
         widget = BackMsg().rerun_script.widget_states.widgets.add()
         widget.id = self.canvas_id
         widget.json_value = json.dumps({"drawing": drawing})

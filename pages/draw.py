@@ -1,13 +1,19 @@
 """Draw: draw, upload or pick a digit, and see the prediction and the preprocessing behind it."""
 
+import hashlib
+
 import numpy as np
 import streamlit as st
+from streamlit_drawable_canvas import st_canvas
 
 from model.inference import Predictor, a_digit
 from model.preprocess import PreprocessResult, TooLittleInk, naive_resize, preprocess_digit, read_image
-from pages.canvas import draw_canvas
+from model.registry import ModelVersion
 from pages.common import carry_out, chosen_model, digit_store, literal, mnist_test_set, set_current_digit, uncertainty
 from pages.plots import probability_bars
+
+# The canvas is 280x280 CSS pixels: ten times MNIST's 28, small enough for a phone.
+CANVAS_SIDE = 280
 
 
 def choose_input(source: str) -> tuple[np.ndarray | None, int | None, str | None]:
@@ -16,12 +22,17 @@ def choose_input(source: str) -> tuple[np.ndarray | None, int | None, str | None
         stroke = st.slider(
             "Stroke width", 5, 40, 22, key="draw_stroke", help="MNIST strokes are about a tenth of the digit's height."
         )
+        # Room for the canvas's toolbar, which shows above it.
+        st.space(16)
         try:
-            drawing = draw_canvas(stroke, key="draw_canvas")
+            drawing = draw_on_canvas(stroke)
         except ValueError as error:
             st.error(str(error))
             drawing = None
-        st.caption("Draw with the mouse or a finger; it predicts when you lift the pen.")
+        st.caption(
+            "Draw with the mouse or a finger; it predicts when you lift the pen. "
+            "Point at the canvas for its toolbar: undo, redo and clear (the bin)."
+        )
         return drawing, None, "drawing"
     if source == "Upload an image":
         upload = st.file_uploader(
@@ -44,6 +55,27 @@ def choose_input(source: str) -> tuple[np.ndarray | None, int | None, str | None
     origin = f"MNIST test image #{index}"
     st.image(x_test[index], caption=f"{origin}, labelled {int(y_test[index])}", width=200)
     return x_test[index], int(y_test[index]), origin
+
+
+def draw_on_canvas(stroke_width: int) -> np.ndarray | None:
+    """The canvas; returns the drawing as RGBA pixels (white ink on black), or None while it is empty.
+
+    Raises ValueError when the browser sent something that the canvas never sends.
+    """
+    try:
+        canvas = st_canvas(
+            stroke_width=stroke_width,
+            stroke_color="#FFFFFF",
+            background_color="#000000",
+            height=CANVAS_SIDE,
+            width=CANVAS_SIDE,
+            return_image_data=True,
+            key="draw_canvas",
+        )
+        png = canvas.image_bytes if canvas.json_data["objects"] else None
+        return None if png is None else read_image(png)
+    except (AttributeError, KeyError, TypeError, ValueError) as error:
+        raise ValueError("The canvas sent something other than a drawing; clear it and draw again.") from error
 
 
 def show_prediction(probabilities: np.ndarray | None, label: int | None) -> None:
@@ -115,15 +147,29 @@ def keep_row(model_input: np.ndarray, raw: np.ndarray, predicted: int) -> None:
         )
 
 
+def understood(
+    image: np.ndarray, version: ModelVersion, predictor: Predictor
+) -> tuple[PreprocessResult | None, np.ndarray | None]:
+    """The preprocessing and the ten probabilities of `image`, computed once per input and version:
+    a rerun for anything else (the stroke width, the comparison toggle) reuses them."""
+    key = (version.cache_key, image.shape, hashlib.blake2b(image.tobytes(), digest_size=16).digest())
+    last = st.session_state.get("draw_understood")
+    if last is None or last[0] != key:
+        result = preprocess_digit(image)
+        probabilities = None if result is None else predictor.probabilities_one(result.model_input)
+        last = st.session_state["draw_understood"] = (key, result, probabilities)
+    return last[1], last[2]
+
+
 @st.fragment
-def workspace(source: str, predictor: Predictor) -> None:
+def workspace(source: str, version: ModelVersion, predictor: Predictor) -> None:
     """The input and everything computed from it: a stroke reruns only this part of the page."""
     left, right = st.columns([1, 1.3], gap="large")
     with left:
         image, label, origin = choose_input(source)
-    result, problem = None, None
+    result, probabilities, problem = None, None, None
     try:
-        result = preprocess_digit(image) if image is not None else None
+        result, probabilities = understood(image, version, predictor) if image is not None else (None, None)
     except TooLittleInk as error:
         crop = "Too little ink for a digit here: crop the image closer to the digit."
         problem = str(error) if source == "Draw" else crop
@@ -140,7 +186,6 @@ def workspace(source: str, predictor: Predictor) -> None:
                 st.info("No digit found in this image: it looks empty. Try one with a darker or lighter digit.")
             show_prediction(None, None)
         else:
-            probabilities = predictor.probabilities_one(result.model_input)
             set_current_digit(result.model_input, origin, label)
             show_prediction(probabilities, label)
             if source != "MNIST test image":
@@ -160,4 +205,4 @@ sources = ["Draw", "Upload an image", "MNIST test image"]
 # Other pages can choose the input (a test image sent from the Confusion matrix page).
 st.session_state.setdefault("draw_source", "Draw")
 source = st.segmented_control("Input", sources, key="draw_source") or "Draw"
-workspace(source, predictor)
+workspace(source, version, predictor)

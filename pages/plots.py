@@ -31,7 +31,8 @@ def probability_bars(probabilities: np.ndarray, title: str = "") -> go.Figure:
     figure.update_layout(
         title=title or None,
         height=260,
-        margin={"l": 10, "r": 10, "t": 30 if title else 10, "b": 10},
+        # Margins fixed to fit the axes' labels: Plotly need not measure them on every redraw.
+        margin={"l": 60, "r": 10, "t": 30 if title else 20, "b": 45, "autoexpand": False},
         yaxis={"range": [0, 1.12], "tickformat": ".0%", "title": "probability"},
         xaxis={"title": "digit", "type": "category"},
         showlegend=False,

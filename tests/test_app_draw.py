@@ -1,6 +1,10 @@
-"""AppTest of the Draw page, with the canvas component replaced by a stub."""
+"""AppTest of the Draw page, with streamlit-drawable-canvas's browser part replaced by a stub."""
 
+import base64
+import contextlib
+import importlib
 import io
+import sys
 from unittest import mock
 
 import numpy as np
@@ -15,20 +19,51 @@ TIMEOUT = 120
 
 
 class CanvasStub:
-    """Stands in for pages.canvas.draw_canvas (a browser component): returns what the test put on the canvas."""
+    """Stands in for the browser side of streamlit-drawable-canvas, which AppTest cannot run: returns
+    the component's state as the browser sends it for what the test put on the canvas (`image`:
+    an opaque PNG of the strokes on black, as Fabric.js renders it), or a raw state (`state`, to
+    forge what a hostile browser could send). The package's own Python (`st_canvas`,
+    `CanvasResult`) runs unchanged."""
 
     def __init__(self):
         self.image = None
+        self.state = None
+        self.calls = []
 
-    def draw_canvas(self, stroke_width: int, key: str):
-        assert 5 <= stroke_width <= 40 and key == "draw_canvas"
-        return self.image
+    def component(self, *, data: dict, key: str, default: dict, **_) -> dict:
+        self.calls.append({"key": key, **data})
+        if self.state is not None:
+            return {"drawing": self.state, "backgroundFit": None}
+        if self.image is None:
+            return default
+        return {
+            "drawing": {"raw": {"objects": [{"type": "Path"}], "background": "#000000"}, "data": data_url(self.image)}
+        }
+
+
+def data_url(image: np.ndarray) -> str:
+    """An RGBA canvas as Fabric.js's PNG: the strokes over an opaque black background."""
+    layer = Image.fromarray(image if image.ndim == 3 else np.stack([image] * 3 + [image], axis=-1))
+    black = Image.new("RGBA", layer.size, (0, 0, 0, 255))
+    return (
+        "data:image/png;base64,"
+        + base64.b64encode(png_bytes(np.asarray(Image.alpha_composite(black, layer.convert("RGBA"))))).decode()
+    )
+
+
+@contextlib.contextmanager
+def stub_canvas():
+    """The real streamlit_drawable_canvas module, imported with its component declared by a CanvasStub."""
+    stub = CanvasStub()
+    with mock.patch.dict(sys.modules), mock.patch("streamlit.components.v2.component", return_value=stub.component):
+        sys.modules.pop("streamlit_drawable_canvas", None)
+        importlib.import_module("streamlit_drawable_canvas")
+        yield stub
 
 
 @pytest.fixture()
 def canvas(isolated_registry):
-    stub = CanvasStub()
-    with mock.patch("pages.canvas.draw_canvas", stub.draw_canvas):
+    with stub_canvas() as stub:
         yield stub
 
 
@@ -101,3 +136,66 @@ def test_a_random_test_image_shows_its_true_label(canvas, mnist_file, monkeypatc
     assert metric(app, "Prediction") in {str(digit) for digit in range(10)}
     assert "MNIST test image #" in app.session_state["current_digit"]["source"]
     assert any("True label" in block.value for block in [*app.success, *app.error])
+
+
+def test_the_canvas_draws_white_on_black_at_the_slider_s_width_and_returns_its_png(canvas):
+    app = open_draw_page()
+    assert not app.exception
+    drawn = canvas.calls[-1]
+    assert drawn["key"] == "draw_canvas" and drawn["drawingMode"] == "freedraw" and drawn["returnImageData"]
+    assert (drawn["strokeColor"], drawn["backgroundColor"]) == ("#FFFFFF", "#000000")
+    assert (drawn["canvasWidth"], drawn["canvasHeight"]) == (280, 280)
+    app.slider(key="draw_stroke").set_value(30).run()
+    assert canvas.calls[-1]["strokeWidth"] == 30
+
+
+def test_each_drawing_is_predicted_once_and_clear_and_undo_follow_the_canvas(canvas, small_mnist):
+    from model.inference import Predictor
+
+    _, (x_test, y_test) = small_mnist
+    first, second = (drawn_canvas(x_test[index], seed=index) for index in (0, 1))
+    assert y_test[0] != y_test[1]
+    with mock.patch.object(
+        Predictor, "probabilities_one", autospec=True, side_effect=Predictor.probabilities_one
+    ) as spy:
+        canvas.image = first
+        app = open_draw_page()
+        assert metric(app, "Prediction") == str(y_test[0])
+        predictions = spy.call_count
+        # Another stroke width: the same drawing, no new prediction.
+        app.slider(key="draw_stroke").set_value(30).run()
+        assert metric(app, "Prediction") == str(y_test[0]) and spy.call_count == predictions
+        canvas.image = second
+        app.slider(key="draw_stroke").set_value(25).run()
+        assert metric(app, "Prediction") == str(y_test[1]) and spy.call_count == predictions + 1
+    # The toolbar's bin: no objects, a black PNG. The prediction empties.
+    canvas.state = {"raw": {"objects": [], "background": "#000000"}, "data": data_url(np.zeros((280, 280), np.uint8))}
+    app.run()
+    assert not app.exception and metric(app, "Prediction") == "–"
+    assert any("Draw a digit" in info.value for info in app.info)
+    # Undo after a stroke: the canvas sends the earlier drawing again, and that is what is predicted.
+    canvas.state, canvas.image = None, first
+    app.run()
+    assert metric(app, "Prediction") == str(y_test[0])
+
+
+@pytest.mark.parametrize(
+    "state",
+    [
+        "a string",
+        {"raw": ["objects"], "data": None},
+        {"raw": {"objects": [{}]}, "data": 42},
+        {"raw": {"objects": [{}]}, "data": "data:image/png;base64,not base64!"},
+        {"raw": {"objects": [{}]}, "data": "data:image/png;base64," + base64.b64encode(b"not a png").decode()},
+    ],
+)
+def test_what_no_canvas_sends_gets_one_message_and_the_next_drawing_is_predicted(canvas, small_mnist, state):
+    _, (x_test, y_test) = small_mnist
+    canvas.state = state
+    app = open_draw_page()
+    assert not app.exception and metric(app, "Prediction") == "–"
+    messages = [item.value for item in (*app.error, *app.warning)]
+    assert len(messages) == 1 and ("canvas sent" in messages[0] or "cannot be read" in messages[0])
+    canvas.state, canvas.image = None, drawn_canvas(x_test[0], seed=1)
+    app.run()
+    assert not app.exception and metric(app, "Prediction") == str(y_test[0])

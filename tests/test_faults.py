@@ -353,11 +353,10 @@ def test_a_second_start_from_another_server_is_refused_and_overwrites_nothing(jo
 
 @pytest.mark.slow
 def test_the_draw_page_says_what_is_wrong_once(isolated_registry):
-    from tests.test_app_draw import CanvasStub, metric, open_draw_page, png_bytes
+    from tests.test_app_draw import metric, open_draw_page, png_bytes, stub_canvas
     from tests.test_preprocess import disc, png_header_only
 
-    stub = CanvasStub()
-    with mock.patch("pages.canvas.draw_canvas", stub.draw_canvas):
+    with stub_canvas() as stub:
         stub.image = disc([(140, 140)])
         app = open_draw_page()
         assert not app.exception and metric(app, "Prediction") == "–"
