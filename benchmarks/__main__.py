@@ -402,6 +402,12 @@ def app_table(results: dict) -> list[str]:
             f"| pen-up to prediction, browser, p50 / p95 ({results['draw_roundtrip_strokes']} strokes) | "
             f"{results['draw_roundtrip_p50_ms']:.0f} / {results['draw_roundtrip_p95_ms']:.0f} ms |"
         )
+        if results.get("draw_server_p50_ms") is not None:
+            lines.append(
+                f"| of which the canvas's wait, p50 / the server, p50, p95 / the page, p50 | "
+                f"{results['draw_component_wait_ms']:.0f} / {results['draw_server_p50_ms']:.0f}, "
+                f"{results['draw_server_p95_ms']:.0f} / {results['draw_page_p50_ms']:.0f} ms |"
+            )
         lines.append(f"| pen-up to prediction, first stroke | {results['draw_first_stroke_ms']:.0f} ms |")
     for key in sorted(k for k in results if k.startswith("load_") and k.endswith("_p50_ms")):
         prefix = key.removesuffix("_p50_ms")

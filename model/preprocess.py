@@ -1,4 +1,4 @@
-"""Turning a drawing, a photo or an upload into an MNIST-like 28x28 input (numpy and Pillow only).
+"""Turning a drawing, a photo or an upload into an MNIST-like 28x28 input (numpy, Pillow and scipy.ndimage).
 
 MNIST digits were scaled, keeping their aspect ratio, so that the longer side of the
 ink fits a 20x20 box, then placed in 28x28 with their centre of mass at pixel (14, 14).
@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from PIL import Image
+from scipy import ndimage
 
 # Size of the box the ink is scaled into, and of the final image.
 BOX = 20
@@ -137,23 +138,9 @@ def largest_stroke_extent(mask: np.ndarray) -> int:
     padded = np.zeros((height, width), bool)
     padded[: mask.shape[0], : mask.shape[1]] = mask
     grid = padded.reshape(height // step, step, width // step, step).any(axis=(1, 3))
-    seen = np.zeros_like(grid)
-    largest = 0
-    for start in zip(*np.nonzero(grid)):
-        if seen[start]:
-            continue
-        seen[start] = True
-        stack, rows, columns = [start], [], []
-        while stack:
-            row, column = stack.pop()
-            rows.append(row)
-            columns.append(column)
-            for near_row in range(max(row - 1, 0), min(row + 2, grid.shape[0])):
-                for near_column in range(max(column - 1, 0), min(column + 2, grid.shape[1])):
-                    if grid[near_row, near_column] and not seen[near_row, near_column]:
-                        seen[near_row, near_column] = True
-                        stack.append((near_row, near_column))
-        largest = max(largest, max(rows) - min(rows) + 1, max(columns) - min(columns) + 1)
+    groups, _ = ndimage.label(grid, structure=np.ones((3, 3), bool))
+    boxes = ndimage.find_objects(groups)
+    largest = max((max(rows.stop - rows.start, columns.stop - columns.start) for rows, columns in boxes), default=0)
     return largest * step
 
 

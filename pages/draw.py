@@ -14,6 +14,9 @@ from pages.plots import probability_bars
 
 # The canvas is 280x280 CSS pixels: ten times MNIST's 28, small enough for a phone.
 CANVAS_SIDE = 280
+# The probability chart is drawn anew on every stroke (its element changes with its data):
+# a fixed width and no mode bar make that cheaper for the browser.
+CHART = {"width": 460, "config": {"displayModeBar": False}}
 
 
 def choose_input(source: str) -> tuple[np.ndarray | None, int | None, str | None]:
@@ -86,7 +89,7 @@ def show_prediction(probabilities: np.ndarray | None, label: int | None) -> None
     if probabilities is None:
         for column, name in zip(columns, ("Prediction", "Confidence", "Runner-up")):
             column.metric(name, "–")
-        st.plotly_chart(probability_bars(np.zeros(10)), key="draw_probabilities")
+        st.plotly_chart(probability_bars(np.zeros(10)), key="draw_probabilities", **CHART)
         return
     digit = int(np.argmax(probabilities))
     columns[0].metric("Prediction", digit)
@@ -96,7 +99,7 @@ def show_prediction(probabilities: np.ndarray | None, label: int | None) -> None
     st.caption(uncertainty(probabilities))
     if label is not None:
         (st.success if label == digit else st.error)(f"True label: {label}")
-    st.plotly_chart(probability_bars(probabilities), key="draw_probabilities")
+    st.plotly_chart(probability_bars(probabilities), key="draw_probabilities", **CHART)
 
 
 def show_preprocessing(result: PreprocessResult | None) -> None:
