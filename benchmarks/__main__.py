@@ -237,6 +237,10 @@ def app_figures(quick: bool) -> dict:
         "cold_start_s": None if quick else cold_start(),
     }
     results.update(draw_latency.run(strokes=3 if quick else 30) or {})
+    # The server's own part of a stroke, with no browser sharing the cores: one visitor
+    # through the websocket protocol, a stroke a second.
+    alone = load.run(1, 4.0 if quick else 30.0, every=1.0)
+    results["draw_server_alone_p50_ms"], results["draw_server_alone_p95_ms"] = alone["p50_ms"], alone["p95_ms"]
     visitors, seconds = (2, 6.0) if quick else (30, 60.0)
     measured = load.run(visitors, seconds)
     results.update(
@@ -409,6 +413,11 @@ def app_table(results: dict) -> list[str]:
                 f"{results['draw_server_p95_ms']:.0f} / {results['draw_page_p50_ms']:.0f} ms |"
             )
         lines.append(f"| pen-up to prediction, first stroke | {results['draw_first_stroke_ms']:.0f} ms |")
+    if results.get("draw_server_alone_p50_ms") is not None:
+        lines.append(
+            "| the server's part alone (one visitor through the websocket protocol, no browser), p50 / p95 | "
+            f"{results['draw_server_alone_p50_ms']:.0f} / {results['draw_server_alone_p95_ms']:.0f} ms |"
+        )
     for key in sorted(k for k in results if k.startswith("load_") and k.endswith("_p50_ms")):
         prefix = key.removesuffix("_p50_ms")
         visitors = prefix.removeprefix("load_")

@@ -64,6 +64,7 @@ def test_quick_benchmark_writes_every_key(tmp_path, mnist_file, monkeypatch, cap
     assert results["draw_component_wait_ms"] >= 150 and results["draw_server_p50_ms"] > 0
     parts = results["draw_component_wait_ms"] + results["draw_server_p50_ms"] + results["draw_page_p50_ms"]
     assert parts <= results["draw_roundtrip_p95_ms"] * 1.5
+    assert 0 < results["draw_server_alone_p50_ms"] <= results["draw_server_alone_p95_ms"]
     assert results["load_2_strokes"] >= 2 and results["load_2_errors"] == 0 and results["load_2_p95_ms"] > 0
     assert results["load_2_rss_mb"] > 100
     assert results["channel_top_patches_images"] == 1000
