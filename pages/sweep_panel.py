@@ -11,7 +11,7 @@ from pages.common import carry_out
 from pages.plots import sweep_figure
 from training.config import TrainConfig
 from training.jobs import JobBusy, JobRunner
-from training.sweep import MAX_TRIALS, METRIC, SWEEPABLE, Sweep, parse_values
+from training.sweep import MAX_TEXT, MAX_TRIALS, MAX_VALUES, METRIC, SWEEPABLE, Sweep, parse_values
 
 # Values offered when a setting is chosen; any can be typed instead.
 SUGGESTED = {
@@ -45,7 +45,8 @@ def sweep_section(runner: JobRunner, config: TrainConfig | None) -> None:
                 f"Values of {name}",
                 value=SUGGESTED[name],
                 key=f"retrain_sweep_{name}",
-                help="Separated by commas.",
+                max_chars=MAX_TEXT,
+                help=f"Separated by commas; at most {MAX_VALUES}.",
             )
             for name in names
         }

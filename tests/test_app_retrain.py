@@ -10,6 +10,7 @@ from tests.conftest import APP
 from tests.test_jobs import SLOW
 from training.config import preset
 from training.jobs import JobRunner
+from training.sweep import MAX_TEXT
 
 pytestmark = pytest.mark.slow
 
@@ -35,6 +36,16 @@ def test_invalid_settings_are_refused_before_anything_starts(page):
     page.number_input(key="retrain_quick_epochs").set_value(1).run()
     page.number_input(key="retrain_quick_lr").set_value(0.0).run()
     assert any("learning_rate must be" in error.value for error in page.sidebar.error)
+
+
+def test_the_sweep_s_value_boxes_take_a_few_values_only(page):
+    page.multiselect(key="retrain_sweep_settings").set_value(["learning_rate", "batch_size"]).run()
+    for name in ("learning_rate", "batch_size"):
+        assert page.text_input(key=f"retrain_sweep_{name}").max_chars == MAX_TEXT
+    page.text_input(key="retrain_sweep_batch_size").set_value("1e999").run()
+    assert not page.exception
+    assert any("batch_size" in warning.value for warning in page.warning)
+    assert page.button(key="retrain_sweep_start").disabled
 
 
 def test_a_run_from_the_sidebar_becomes_a_version_to_activate_compare_and_delete(page):

@@ -11,9 +11,10 @@ from model.registry import list_versions
 from model.storage import load_model, read_metadata
 from tests.conftest import ROOT
 from tests.test_jobs import SLOW, wait_for
+from training import sweep as sweep_module
 from training.config import TrainConfig, preset
 from training.jobs import JobBusy, JobRunner
-from training.sweep import VALIDATION_SPLIT, Sweep, parse_values, run_sweep, trial_folder
+from training.sweep import MAX_TEXT, VALIDATION_SPLIT, Sweep, parse_values, run_sweep, trial_folder
 
 # Small enough for seconds per trial: 2,000 images, no augmentation.
 TINY = preset("fast").replace(train_size=2000, epochs=4, batch_size=64)
@@ -31,6 +32,34 @@ def test_values_are_read_as_the_settings_type():
     ]:
         with pytest.raises(ValueError, match=message):
             parse_values(name, text)
+
+
+# Issue 29, item 1: a pasted flood of values (60,000 took the server 25 s) is refused before any is
+# read; item 6: a value too large for a number is one clear message, not an OverflowError.
+
+
+def test_more_values_than_a_sweep_takes_are_refused_before_any_is_read():
+    seven = ", ".join(str(value) for value in range(7))
+    with pytest.raises(ValueError, match="at most 6 values"):
+        parse_values("batch_size", seven)
+    flood = ", ".join(f"0.{index:05d}1" for index in range(60_000))
+    calls = []
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setitem(sweep_module.SWEEPABLE, "learning_rate", lambda word: calls.append(word) or 0.1)
+        with pytest.raises(ValueError, match="too long"):
+            parse_values("learning_rate", flood)
+    assert calls == []
+    with pytest.raises(ValueError, match="too long"):
+        parse_values("learning_rate", "0.01" + " " * MAX_TEXT)
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [("batch_size", "1e999"), ("learning_rate", "inf"), ("learning_rate", "nan"), ("rotation", "-inf")],
+)
+def test_a_value_no_setting_can_hold_is_refused_with_a_message(name, text):
+    with pytest.raises(ValueError, match=name):
+        parse_values(name, text)
 
 
 def test_a_sweep_is_every_combination_of_valid_settings():

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import itertools
+import math
 import os
 import shutil
 import sys
@@ -48,6 +49,8 @@ SWEEPABLE: dict[str, type] = {
 MAX_SETTINGS = 2
 MAX_VALUES = 6
 MAX_TRIALS = 16
+# The longest text of values a box takes: six values of a dozen characters, and room to spare.
+MAX_TEXT = 120
 # What ASHA compares trials on, after each epoch.
 METRIC = "validation_accuracy"
 # Held out for that, when the settings hold out nothing.
@@ -101,23 +104,32 @@ class Sweep:
 
 
 def parse_values(name: str, text: str) -> tuple:
-    """The values typed for a setting, comma-separated ("0.001, 0.003"), as that setting's type."""
+    """The values typed for a setting, comma-separated ("0.001, 0.003"), as that setting's type.
+
+    The text's length and its number of values are checked before any value is read.
+    """
     if name not in SWEEPABLE:
         raise ValueError(f"{name!r} cannot be swept; choose from {sorted(SWEEPABLE)}.")
-    kind = SWEEPABLE[name]
-    words = [word.strip() for word in str(text).split(",") if word.strip()]
+    text = str(text)
+    if len(text) > MAX_TEXT:
+        raise ValueError(f"The values of {name} are too long: at most {MAX_TEXT} characters.")
+    words = [word.strip() for word in text.split(",") if word.strip()]
     if not words:
         raise ValueError(f"Give at least one value for {name}.")
-    values = []
+    if len(words) > MAX_VALUES:
+        raise ValueError(f"Give {name} at most {MAX_VALUES} values.")
+    kind = SWEEPABLE[name]
+    values = {}
     for word in words:
         try:
             value = kind(word) if kind is not int else int(float(word))
-        except ValueError:
+        except (ValueError, OverflowError):
             raise ValueError(f"{word!r} is not a {kind.__name__} for {name}.") from None
         if kind is int and float(word) != value:
             raise ValueError(f"{word!r} is not a whole number for {name}.")
-        if value not in values:
-            values.append(value)
+        if kind is float and not math.isfinite(value):
+            raise ValueError(f"{word!r} is not a finite number for {name}.")
+        values.setdefault(value, None)
     return tuple(values)
 
 
