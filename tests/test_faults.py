@@ -4,6 +4,7 @@ message, a fallback, and nothing lost (issue 20, one test or more per item)."""
 from __future__ import annotations
 
 import json
+import subprocess
 import zipfile
 from pathlib import Path
 from unittest import mock
@@ -382,6 +383,16 @@ def test_the_draw_page_says_what_is_wrong_once(isolated_registry):
             "Could not use `**bold** [link](http://example.com) :smile: $x$.png`: "
             "This file is not a readable image (UnidentifiedImageError)."
         ]
+
+
+def test_the_operator_password_file_is_never_committed():
+    """Issue 29, item 10: `git add .` leaves .streamlit/secrets.toml out."""
+    from tests.conftest import ROOT
+
+    ignored = subprocess.run(
+        ["git", "check-ignore", "--no-index", "-q", ".streamlit/secrets.toml"], cwd=ROOT, check=False
+    ).returncode
+    assert ignored == 0
 
 
 def test_the_shipped_configs_show_visitors_no_error_details():
