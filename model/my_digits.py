@@ -13,6 +13,7 @@ examples stay in their session (`MemoryStore`) and travel as a downloaded `.npz`
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import secrets
@@ -73,6 +74,8 @@ def _check_label(label) -> None:
 def _grey_uint8(raw: np.ndarray) -> np.ndarray:
     """A drawing as grey uint8, at most MAX_RAW pixels on its longer side (every n-th pixel)."""
     raw = np.asarray(raw)
+    if not (np.issubdtype(raw.dtype, np.number) or raw.dtype == bool):
+        raise ValueError(f"A raw drawing must hold numbers, not {raw.dtype}.")
     if raw.ndim == 3:
         raw = raw[..., :3].mean(axis=-1) if raw.shape[-1] >= 3 else raw[..., 0]
     if raw.ndim != 2:
@@ -90,7 +93,29 @@ def as_arrays(examples: list[Example]) -> tuple[np.ndarray, np.ndarray]:
     return np.stack([e.image for e in examples]), np.array([e.label for e in examples], np.int64)
 
 
-class MemoryStore:
+class _Store:
+    """What both stores share: adding many examples at once."""
+
+    def add_all(self, items: list[tuple[np.ndarray, int, np.ndarray | None]]) -> list[Example]:
+        """Adds every (image, label, raw), all checked first: all of them, or none (a failure part-way
+        removes what was added)."""
+        for image, label, raw in items:
+            new_example(image, label, raw)
+        if self.count() + len(items) > MAX_EXAMPLES:
+            raise ValueError(f"Together with the {self.count():,} you have, that is more than {MAX_EXAMPLES:,}.")
+        added = []
+        try:
+            for image, label, raw in items:
+                added.append(self.add(image, label, raw))
+        except BaseException:
+            for example in added:
+                with contextlib.suppress(ValueError, OSError):
+                    self.delete(example.id)
+            raise
+        return added
+
+
+class MemoryStore(_Store):
     """Examples held in memory: a public-mode visitor's, kept in their session."""
 
     def __init__(self) -> None:
@@ -126,7 +151,7 @@ class MemoryStore:
                 raise ValueError("That example is gone (deleted already).")
 
 
-class FolderStore:
+class FolderStore(_Store):
     """Examples on disk, one atomically written `.npz` per example (see the module's docstring)."""
 
     def __init__(self, folder: str | os.PathLike):
@@ -273,6 +298,13 @@ def from_npz(data: bytes) -> list[tuple[np.ndarray, int, np.ndarray | None]]:
     images = images / 255.0 if images.dtype == np.uint8 else images.astype(np.float64)
     if not np.isfinite(images).all() or (len(images) and (images.min() < 0 or images.max() > 1)):
         raise ValueError("images must be in [0, 1] (or uint8).")
+    checked = {}
+    for name, raw in raws.items():
+        try:
+            checked[name] = _grey_uint8(raw)
+        except ValueError as error:
+            raise ValueError(f"{name}: {error}") from None
     return [
-        (images[index].astype(np.float32), int(labels[index]), raws.get(f"raw_{index}")) for index in range(len(images))
+        (images[index].astype(np.float32), int(labels[index]), checked.get(f"raw_{index}"))
+        for index in range(len(images))
     ]

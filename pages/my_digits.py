@@ -8,7 +8,7 @@ import streamlit as st
 
 from model.evaluation import evaluation_from_probabilities
 from model.inference import a_digit
-from model.my_digits import MAX_EXAMPLES, FolderStore, as_arrays, from_npz, to_npz
+from model.my_digits import FolderStore, as_arrays, from_npz, to_npz
 from pages.access import public_mode
 from pages.common import carry_out, chosen_model, digit_store, literal, version_name
 from pages.plots import confusion_figure
@@ -97,16 +97,8 @@ def transfer_section(store, examples) -> None:
         return
     st.session_state["mydigits_imported"] = upload.file_id
 
-    def add_all() -> int:
-        imported = from_npz(upload.getvalue())
-        if store.count() + len(imported) > MAX_EXAMPLES:
-            raise ValueError(f"Together with the {store.count():,} you have, that is more than {MAX_EXAMPLES:,}.")
-        for image, label, raw in imported:
-            store.add(image, label, raw)
-        return len(imported)
-
     carry_out(
-        add_all,
+        lambda: len(store.add_all(from_npz(upload.getvalue()))),
         lambda count: f"Added {count:,} digits from {upload.name}.",
         FOLDER,
         failed=f"Could not import {literal(upload.name)}",

@@ -1,5 +1,7 @@
 """AppTest of keeping your own digits (Draw page), of the My digits page, and of fine-tuning's controls."""
 
+import io
+
 import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -75,6 +77,20 @@ def test_the_page_measures_relabels_and_deletes(isolated_registry, folder, small
     app.button(key=f"mydigits_delete_{kept[1].id}").click().run()
     assert not app.exception
     assert [example.id for example in FolderStore(folder).examples()] == [kept[0].id, *[e.id for e in kept[2:]]]
+
+
+def test_an_import_with_a_bad_drawing_adds_nothing_and_says_which(isolated_registry, folder):
+    """Issue 29, item 8: a string `raw_7` reached the visitor as a _UFuncNoLoopError after 7 were added."""
+    buffer = io.BytesIO()
+    raws = {f"raw_{index}": np.zeros((40, 40), np.uint8) for index in range(10)}
+    raws["raw_7"] = np.array([["not", "a"], ["drawing", "!"]])
+    np.savez(buffer, images=np.zeros((10, 28, 28), np.float32), labels=np.arange(10), **raws)
+    app = open_page("pages/my_digits.py")
+    app.file_uploader(key="mydigits_upload").set_value(("mine.npz", buffer.getvalue(), "application/octet-stream"))
+    app.run()
+    assert not app.exception
+    assert FolderStore(folder).count() == 0
+    assert [error.value for error in app.error if "raw_7" in error.value]
 
 
 def test_with_no_digits_the_page_says_how_to_add_some(isolated_registry, folder):

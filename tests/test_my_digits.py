@@ -147,6 +147,41 @@ def test_imports_that_are_not_digits_are_refused_with_the_reason(monkeypatch):
         from_npz(npz(images=np.zeros((2, 28, 28)), labels=labels))
 
 
+@pytest.mark.parametrize(
+    "raw",
+    [
+        np.zeros((2, 3, 4, 5), np.uint8),  # 4-D: no drawing has that shape.
+        np.array(["a", "drawing"]),  # Text, not pixels.
+        np.array([["a", "b"], ["c", "d"]]),  # Text in a drawing's shape.
+    ],
+)
+def test_an_import_with_one_bad_drawing_is_refused_whole_before_anything_is_added(store, raw):
+    """Issue 29, item 8: a refused import had already added the digits before the bad drawing."""
+    data = npz(images=np.zeros((3, 28, 28)), labels=np.array([1, 2, 3]), raw_0=RAW, raw_1=raw, raw_2=RAW)
+    with pytest.raises(ValueError, match="raw_1"):
+        store.add_all(from_npz(data))
+    assert store.count() == 0
+
+
+def test_adding_many_adds_all_or_none(store, monkeypatch):
+    examples = [(IMAGE, label, None) for label in range(4)]
+    original = type(store).add
+    added = []
+
+    def failing_third(self, image, label, raw=None):
+        if len(added) == 2:
+            raise OSError("disk full")
+        added.append(label)
+        return original(self, image, label, raw)
+
+    monkeypatch.setattr(type(store), "add", failing_third)
+    with pytest.raises(OSError):
+        store.add_all(examples)
+    assert store.count() == 0
+    monkeypatch.undo()
+    assert len(store.add_all(examples)) == 4 and store.count() == 4
+
+
 def test_the_dataset_folder_is_my_digits_else_beside_the_registry(tmp_path, monkeypatch):
     monkeypatch.setenv("MODEL_REGISTRY", str(tmp_path / "registry"))
     monkeypatch.delenv("MY_DIGITS", raising=False)
