@@ -5,6 +5,8 @@ The app (Confusion matrix, Draw, Retrain pages) and training both read MNIST thr
 
 from __future__ import annotations
 
+import hashlib
+import io
 import os
 import zipfile
 from pathlib import Path
@@ -49,16 +51,22 @@ def read_npz(path: str | os.PathLike, full: bool = True) -> tuple[Split, Split]:
 
     Raises DataError saying what is wrong; messages name the file, not the server's folders.
     """
+    return read_npz_and_sha256(path, full)[0]
+
+
+def read_npz_and_sha256(path: str | os.PathLike, full: bool = True) -> tuple[tuple[Split, Split], str]:
+    """`read_npz`, and the sha256 of the very bytes it read (the file may change afterwards)."""
     source = Path(path)
     if not source.is_file():
         raise DataError(f"MNIST file not found: {source.name} does not exist. Set MNIST_PATH to a copy of mnist.npz.")
-    if not zipfile.is_zipfile(source):
+    data = source.read_bytes()
+    if not zipfile.is_zipfile(io.BytesIO(data)):
         raise DataError(
-            f"{source.name} is not a .npz archive ({source.stat().st_size:,} bytes, not a zip file): "
+            f"{source.name} is not a .npz archive ({len(data):,} bytes, not a zip file): "
             "it is truncated, or another kind of file."
         )
     try:
-        with np.load(source, allow_pickle=False) as archive:
+        with np.load(io.BytesIO(data), allow_pickle=False) as archive:
             missing = sorted(set(EXPECTED) - set(archive.files))
             if missing:
                 raise DataError(f"{source.name}: missing arrays {missing}; found {sorted(archive.files)}.")
@@ -75,14 +83,21 @@ def read_npz(path: str | os.PathLike, full: bool = True) -> tuple[Split, Split]:
     for split in ("train", "test"):
         if len(arrays[f"x_{split}"]) != len(arrays[f"y_{split}"]):
             raise DataError(f"{source.name}: x_{split} and y_{split} hold different numbers of items.")
-    return (arrays["x_train"], arrays["y_train"]), (arrays["x_test"], arrays["y_test"])
+    split = (arrays["x_train"], arrays["y_train"]), (arrays["x_test"], arrays["y_test"])
+    return split, hashlib.sha256(data).hexdigest()
 
 
 def load_mnist(path: str | os.PathLike | None = None) -> tuple[Split, Split]:
     """Returns `(x_train, y_train), (x_test, y_test)` as uint8 arrays, like `keras.datasets.mnist.load_data()`."""
+    return load_mnist_and_sha256(path)[0]
+
+
+def load_mnist_and_sha256(path: str | os.PathLike | None = None) -> tuple[tuple[Split, Split], str | None]:
+    """`load_mnist`, and the sha256 of what was read: of the local file's bytes as they were read,
+    or of Keras's cached download (None when there is none)."""
     local = mnist_path(path)
     if local is not None:
-        return read_npz(local)
+        return read_npz_and_sha256(local)
     # Imported here: reading a local file needs numpy only, not TensorFlow's start-up.
     import keras
 
@@ -90,12 +105,5 @@ def load_mnist(path: str | os.PathLike | None = None) -> tuple[Split, Split]:
         (x_train, y_train), (x_test, y_test) = keras.datasets.mnist.load_data()
     except Exception as error:  # Any failure here is a download or cache problem.
         raise DataError(f"Could not download MNIST ({error}). Set MNIST_PATH to a local copy of mnist.npz.") from error
-    return (x_train, y_train), (x_test, y_test)
-
-
-def data_source_sha256(path: str | os.PathLike | None = None) -> str | None:
-    """The sha256 of the MNIST file in use: the local file, or Keras's cached download."""
-    local = mnist_path(path)
-    if local is None:
-        local = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "datasets" / "mnist.npz"
-    return file_sha256(local) if local.is_file() else None
+    cached = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "datasets" / "mnist.npz"
+    return ((x_train, y_train), (x_test, y_test)), file_sha256(cached) if cached.is_file() else None

@@ -227,6 +227,31 @@ def test_the_command_line_refuses_an_unusable_out_before_training(tmp_path, mnis
     assert (finished / "model.keras").read_bytes() == b"a finished run's model"
 
 
+def test_a_run_records_the_sha256_of_the_data_it_read_not_of_the_file_after(tmp_path, mnist_file, monkeypatch):
+    """Issue 29, item 9: truncating MNIST during a run recorded the hash of the truncated file."""
+    import shutil
+
+    import training.train
+    from model.files import file_sha256
+    from model.storage import read_metadata
+
+    copy = tmp_path / "mnist.npz"
+    shutil.copyfile(mnist_file, copy)
+    read = file_sha256(copy)
+
+    def train_while_the_file_is_cut(config, data, *args, **kwargs):
+        with open(copy, "r+b") as handle:
+            handle.truncate(1000)
+        model = build_model("default", width=0.25)
+        return model, RunMetadata(
+            test_accuracy=0.5, test_loss=1.0, parameters=model.count_params(), training_seconds=1.0
+        )
+
+    monkeypatch.setattr(training.train, "train", train_while_the_file_is_cut)
+    assert cli(tmp_path, copy, tmp_path / "run") == 0
+    assert read_metadata(tmp_path / "run").data_sha256 == read != file_sha256(copy)
+
+
 def test_the_command_line_says_a_broken_mnist_is_broken(tmp_path, capsys):
     broken = tmp_path / "mnist.npz"
     broken.write_text("x_train,y_train\n")

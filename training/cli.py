@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from model.files import METADATA_FILE, MODEL_FILE
-from model.mnist import DataError, data_source_sha256, load_mnist
+from model.mnist import DataError, load_mnist_and_sha256
 from training.config import PRESETS, TrainConfig, preset, preset_name
 
 # The command line keeps a run's state here, inside its output folder, until the model is written.
@@ -102,7 +102,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from training.train import train
 
     try:
-        data = load_mnist(args.mnist)
+        data, data_sha256 = load_mnist_and_sha256(args.mnist)
     except DataError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
@@ -140,7 +140,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 130
-    metadata = save_run(model, metadata.replace(data_sha256=data_source_sha256(args.mnist)), args.out)
+    metadata = save_run(model, metadata.replace(data_sha256=data_sha256), args.out)
     remove_state(checkpoint)
     print(
         f"test accuracy {metadata.test_accuracy:.4%}, test loss {metadata.test_loss:.4f}, "

@@ -30,7 +30,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from model.files import read_json, write_json
-from model.mnist import data_source_sha256, load_mnist
+from model.mnist import load_mnist_and_sha256
 from model.my_digits import FolderStore, as_arrays
 from model.registry import (
     ModelVersion,
@@ -386,7 +386,7 @@ def _cap_threads(threads: int) -> None:
     tf.config.threading.set_inter_op_parallelism_threads(threads)
 
 
-def _train_and_publish(runner: JobRunner, reporter: _Reporter, work, mnist_path: str | None, label: str, done) -> None:
+def _train_and_publish(runner: JobRunner, reporter: _Reporter, work, label: str, done) -> None:
     """Runs `work()` -> (model, metadata), then publishes the model as a new version; reports the
     outcome (`done(version, metadata)` says a finished one) and writes no model when it fails."""
     try:
@@ -394,7 +394,6 @@ def _train_and_publish(runner: JobRunner, reporter: _Reporter, work, mnist_path:
         if (runner.folder / CANCEL_FILE).exists():
             raise Cancelled()
         reporter.end("saving", "Saving the new version...")
-        metadata = metadata.replace(data_sha256=data_source_sha256(mnist_path))
         version = publish_version(model, metadata, new_version_id(metadata.preset), runner.registry)
         reporter.end(
             "finished",
@@ -436,11 +435,11 @@ def run_job(registry: str, job_id: str, config_values: dict, threads: int, mnist
             from training.callbacks import ProgressCallback
             from training.train import train
 
-            return train(config, load_mnist(mnist_path), [ProgressCallback(reporter)])
+            data, data_sha256 = load_mnist_and_sha256(mnist_path)
+            model, metadata = train(config, data, [ProgressCallback(reporter)])
+            return model, metadata.replace(data_sha256=data_sha256)
 
-        _train_and_publish(
-            runner, reporter, work, mnist_path, "Training", lambda version, _: f"Saved as version {version.id}."
-        )
+        _train_and_publish(runner, reporter, work, "Training", lambda version, _: f"Saved as version {version.id}.")
 
 
 def run_fine_tune_job(registry: str, job_id: str, finetune: dict, threads: int, mnist_path: str | None) -> None:
@@ -478,8 +477,10 @@ def run_fine_tune_job(registry: str, job_id: str, finetune: dict, threads: int, 
             except (OSError, ValueError):
                 source_metadata = None
             images, labels = as_arrays(FolderStore(finetune["digits_folder"]).examples())
-            data = load_mnist(mnist_path)
-            return fine_tune(model, images, labels, data, config, source_metadata, source, [ProgressCallback(reporter)])
+            data, data_sha256 = load_mnist_and_sha256(mnist_path)
+            callbacks = [ProgressCallback(reporter)]
+            model, metadata = fine_tune(model, images, labels, data, config, source_metadata, source, callbacks)
+            return model, metadata.replace(data_sha256=data_sha256)
 
         def done(version: ModelVersion, metadata) -> str:
             record = metadata.fine_tune
@@ -490,7 +491,7 @@ def run_fine_tune_job(registry: str, job_id: str, finetune: dict, threads: int, 
                 f"{record['mnist_accuracy_after']:.2%} after."
             )
 
-        _train_and_publish(runner, reporter, work, mnist_path, "Fine-tuning", done)
+        _train_and_publish(runner, reporter, work, "Fine-tuning", done)
 
 
 def run_sweep_job(registry: str, job_id: str, sweep_values: dict, threads: int, mnist_path: str | None) -> None:

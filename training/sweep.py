@@ -28,7 +28,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from model.mnist import DataError, data_source_sha256, load_mnist
+from model.mnist import DataError, load_mnist, load_mnist_and_sha256
 from training.config import PRESETS, TrainConfig, preset
 
 # The settings a sweep may vary, with the type of their values.
@@ -160,8 +160,9 @@ def _trial(params: dict, sweep_values: dict, mnist_path: str | None, threads: in
             if epoch + 1 < config.epochs:  # The last epoch is reported with the model, below.
                 tune.report(dict(last))
 
-    model, metadata = train(config, load_mnist(mnist_path), [Report()])
-    metadata = metadata.replace(data_sha256=data_source_sha256(mnist_path))
+    data, data_sha256 = load_mnist_and_sha256(mnist_path)
+    model, metadata = train(config, data, [Report()])
+    metadata = metadata.replace(data_sha256=data_sha256)
     with tempfile.TemporaryDirectory() as folder:
         save_run(model, metadata, folder)
         tune.report(

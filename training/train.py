@@ -16,7 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 from model.architecture import build_model
-from model.mnist import data_source_sha256, load_mnist
+from model.mnist import load_mnist_and_sha256
 from model.schemas import RunMetadata, utc_now
 from training.callbacks import TestAccuracy
 from training.checkpoint import Recorder, ResumeState, read_state
@@ -93,8 +93,7 @@ def train(
     initial_epoch = previous.epoch
     data_sha = None
     if data is None:
-        data = load_mnist()
-        data_sha = data_source_sha256()
+        data, data_sha = load_mnist_and_sha256()
     (x_all, y_all), (x_test, y_test) = data
     (x_train, y_train), validation = split_data(config, x_all, y_all)
     # A resumed run seeds its random streams by the epoch it starts from.
