@@ -6,6 +6,7 @@ from streamlit.testing.v1 import AppTest
 from model.architecture import build_model
 from model.registry import DEFAULT_ID, active_version, default_version, list_versions, publish_version
 from model.schemas import RunMetadata
+from pages import access
 from tests.conftest import APP
 from training.jobs import JobRunner
 
@@ -15,6 +16,15 @@ def trained_version(isolated_registry):
     """A second version beside the shipped default, with an accuracy no real model has."""
     metadata = RunMetadata(test_accuracy=0.1234, created="2026-11-25T00:00:00")
     return publish_version(build_model("default", width=0.25), metadata, "tiny-version")
+
+
+@pytest.fixture(autouse=True)
+def clock(monkeypatch):
+    """The operator unlock's clock, moved by the test; and a server with no wrong passwords yet."""
+    now = [1000.0]
+    monkeypatch.setattr(access, "_clock", lambda: now[0])
+    monkeypatch.setattr(access, "_server_guesses", access._ServerGuesses())
+    return now
 
 
 def open_page(page: str | None = None, password: str | None = None) -> AppTest:
@@ -84,7 +94,14 @@ def test_every_action_checks_on_the_server_not_only_in_the_browser(isolated_regi
     assert [block.value for block in AppTest.from_function(_guarded_action).run().markdown] == ["done"]
 
 
-def test_the_operator_unlocks_their_own_session_with_the_password(trained_version, mnist_file, monkeypatch):
+def unlock(app: AppTest, password: str) -> list[str]:
+    """Types a password and presses Unlock; returns the sidebar's errors."""
+    app.sidebar.text_input(key="app_operator_password").set_value(password).run()
+    app.sidebar.button(key="app_operator_unlock").click().run()
+    return [error.value for error in app.sidebar.error]
+
+
+def test_the_operator_unlocks_their_own_session_with_the_password(trained_version, mnist_file, monkeypatch, clock):
     monkeypatch.setenv("DIGITS_PUBLIC", "1")
     monkeypatch.setenv("MNIST_PATH", str(mnist_file))
     app = open_page("pages/retrain.py", password="s3cret")
@@ -93,6 +110,7 @@ def test_the_operator_unlocks_their_own_session_with_the_password(trained_versio
     assert any("Wrong password" in error.value for error in app.sidebar.error)
     assert app.button(key="retrain_start").disabled
 
+    clock[0] += access.FIRST_WAIT
     app.sidebar.text_input(key="app_operator_password").set_value("s3cret").run()
     app.sidebar.button(key="app_operator_unlock").click().run()
     assert not app.button(key="retrain_start").disabled
@@ -101,6 +119,42 @@ def test_the_operator_unlocks_their_own_session_with_the_password(trained_versio
     assert active_version().id == trained_version.id
     # A visitor's session is still locked.
     assert open_page("pages/retrain.py", password="s3cret").button(key="retrain_start").disabled
+
+
+def test_wrong_passwords_slow_a_session_s_guesses_down_and_are_logged_without_the_guess(
+    isolated_registry, monkeypatch, clock, caplog
+):
+    """Issue 29, item 4: 401 guesses in 9.7 s, with no delay and no log line."""
+    monkeypatch.setenv("DIGITS_PUBLIC", "1")
+    app = open_page(password="s3cret")
+    with caplog.at_level("WARNING", logger="pages.access"):
+        assert unlock(app, "guess-one") == ["Wrong password."]
+        # Even the right password waits: a second after the first wrong one, two after the second.
+        assert unlock(app, "s3cret") == ["Too many wrong passwords: try again in 1 s."]
+        clock[0] += 1.0
+        assert unlock(app, "guess-two") == ["Wrong password."]
+        clock[0] += 1.0
+        assert unlock(app, "s3cret") == ["Too many wrong passwords: try again in 1 s."]
+    assert access.OPERATOR not in app.session_state or app.session_state[access.OPERATOR] is not True
+    assert [record.levelname for record in caplog.records if record.name == "pages.access"] == ["WARNING"] * 2
+    assert "guess" not in caplog.text and "this session's 2" in caplog.text
+    clock[0] += 1.0
+    assert unlock(app, "s3cret") == [] and app.session_state[access.OPERATOR] is True
+
+
+def test_the_server_takes_at_most_ten_wrong_passwords_a_minute_from_all_sessions(isolated_registry, monkeypatch, clock):
+    guesses = access._server_guesses
+    for second in range(access.SERVER_GUESSES):
+        assert guesses.wait(clock[0] + second) == 0
+        guesses.record(clock[0] + second)
+    assert guesses.wait(clock[0] + 30) == 30
+    # A new session with the right password waits too, until the first of the ten is a minute old.
+    monkeypatch.setenv("DIGITS_PUBLIC", "1")
+    app = open_page(password="s3cret")
+    clock[0] += 30
+    assert unlock(app, "s3cret") == ["Too many wrong passwords: try again in 30 s."]
+    clock[0] += 30
+    assert unlock(app, "s3cret") == [] and app.session_state[access.OPERATOR] is True
 
 
 def test_without_a_password_public_mode_stays_locked_and_says_how_to_unlock(isolated_registry, monkeypatch):
