@@ -25,6 +25,36 @@ class ModelBroken(ValueError):
     """A model file that cannot be loaded; the message gives the real reason, without server paths."""
 
 
+# What a `.keras` archive may hold, from its listing, before Keras opens it (Python's zipfile
+# reads no more than a member's listed size): a model of this app holds three members, a
+# config of tens of kilobytes and weights of a few megabytes.
+MAX_MEMBERS = 32
+MAX_JSON_BYTES = 4 * 2**20
+MAX_UNPACKED_BYTES = 128 * 2**20
+
+
+def check_archive(path: Path) -> None:
+    """Raises ModelBroken when the archive's listing is past the limits above."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = archive.infolist()
+    except (zipfile.BadZipFile, OSError) as error:
+        raise ModelBroken(f"{path.name} is not a readable .keras archive ({type(error).__name__}).") from error
+    if len(members) > MAX_MEMBERS:
+        raise ModelBroken(f"{path.name} holds {len(members):,} members; at most {MAX_MEMBERS}.")
+    for member in members:
+        if member.filename.endswith(".json") and member.file_size > MAX_JSON_BYTES:
+            raise ModelBroken(
+                f"{member.filename} in {path.name} would take {member.file_size / 2**20:,.0f} MB unpacked; "
+                f"at most {MAX_JSON_BYTES // 2**20} MB."
+            )
+    unpacked = sum(member.file_size for member in members)
+    if unpacked > MAX_UNPACKED_BYTES:
+        raise ModelBroken(
+            f"{path.name} would take {unpacked / 2**20:,.0f} MB unpacked; at most {MAX_UNPACKED_BYTES // 2**20} MB."
+        )
+
+
 def load_model(path: str | os.PathLike) -> keras.Model:
     """Loads a `.keras` model with safe mode on (no arbitrary code from the file).
 
@@ -39,6 +69,7 @@ def load_model(path: str | os.PathLike) -> keras.Model:
         raise ModelBroken(f"{path.name} is empty (0 bytes).")
     if not zipfile.is_zipfile(path):
         raise ModelBroken(f"{path.name} is not a .keras archive ({size:,} bytes): it is truncated or corrupt.")
+    check_archive(path)
     try:
         return keras.saving.load_model(path, compile=False, safe_mode=True)
     except Exception as error:  # Keras raises many kinds: a bad zip member, unsafe layers, broken config.

@@ -144,3 +144,76 @@ def test_every_page_works_on_an_uploaded_model(isolated_registry, mnist_file, mo
             assert any("no convolution or pooling layers" in info.value for info in app.info)
             options = app.radio(key="feature_method").options
             assert "Grad-CAM" not in options and "Saliency" in options and "Occlusion" in options
+
+
+# Issue 29, item 5: hostile .keras files (operator upload).
+
+
+def rezipped(data: bytes, **extra: bytes) -> bytes:
+    """The archive's members deflated (zeros shrink to almost nothing), plus `extra` members."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as source, zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as target:
+        for member in source.infolist():
+            target.writestr(member.filename, source.read(member.filename))
+        for name, content in extra.items():
+            target.writestr(name, content)
+    return buffer.getvalue()
+
+
+def test_an_archive_that_unpacks_to_far_more_is_refused_before_keras_opens_it(tmp_path, monkeypatch):
+    small = keras_bytes(perceptron(), tmp_path)
+    bombs = {
+        "a config.json of 64 MiB": rezipped(small, **{"assets/config.json": bytes(64 * 2**20)}),
+        "300 members": rezipped(small, **{f"assets/{index}": b"x" for index in range(300)}),
+        "members of 200 MiB in all": rezipped(small, **{f"assets/{index}": bytes(50 * 2**20) for index in range(4)}),
+    }
+    opened = []
+    monkeypatch.setattr(keras.saving, "load_model", lambda *args, **kwargs: opened.append(args))
+    for name, data in bombs.items():
+        assert len(data) < 1024 * 1024, name
+        with pytest.raises(ModelRefused, match="unpacked|members"):
+            read_model(data)
+    assert opened == []
+
+
+def test_a_model_past_five_million_parameters_is_refused(tmp_path):
+    inputs = keras.Input((28, 28))
+    hidden = layers.Dense(6400, activation="relu", kernel_initializer="zeros")(layers.Flatten()(inputs))
+    model = keras.Model(inputs, layers.Dense(10, activation="softmax", kernel_initializer="zeros")(hidden))
+    assert model.count_params() > 5_000_000
+    data = rezipped(keras_bytes(model, tmp_path))
+    assert len(data) < 1024 * 1024
+    with pytest.raises(ModelRefused, match="5,000,000 parameters"):
+        read_model(data)
+
+
+def nan_on_digits() -> keras.Model:
+    """Finite on random images (their ink sums to about 392), infinite on a digit's (about 100)."""
+    inputs = keras.Input((28, 28))
+    ink = layers.Dense(1, activation="relu")(layers.Flatten()(inputs))
+    scores = layers.Dense(10)(ink)
+    model = keras.Model(inputs, layers.Softmax()(scores))
+    model.layers[2].set_weights([-np.ones((784, 1), np.float32), np.array([200.0], np.float32)])
+    model.layers[3].set_weights([np.full((1, 10), 3e38, np.float32) * np.array([1, -1] * 5), np.zeros(10, np.float32)])
+    return model
+
+
+def test_a_model_that_fails_on_real_digits_is_refused(isolated_registry, tmp_path, test_set):
+    model = nan_on_digits()
+    assert np.isfinite(Predictor(model).probabilities_in_process(np.random.default_rng(0).random((8, 28, 28)))).all()
+    with pytest.raises(ModelRefused, match="not finite"):
+        import_model(keras_bytes(model, tmp_path), test_set=test_set)
+    assert [v.id for v in list_versions()] == ["default"]
+
+
+def test_the_registry_cap_counts_the_version_about_to_be_written(isolated_registry, tmp_path, test_set, monkeypatch):
+    from model.registry import RegistryFull, default_version
+
+    # Half a megabyte used of a 1 MB cap: room for a start, not for the shipped model (875 KB saved).
+    monkeypatch.setenv("DIGITS_MAX_REGISTRY_MB", "1")
+    (isolated_registry / ".cache").mkdir(parents=True)
+    (isolated_registry / ".cache" / "kept").write_bytes(bytes(512 * 1024))
+    with pytest.raises(RegistryFull, match="would use 1 MB of the 1 MB"):
+        import_model(default_version().model_file.read_bytes(), test_set=test_set)
+    assert [v.id for v in list_versions()] == ["default"]
+    assert not list(isolated_registry.rglob("*.keras"))
