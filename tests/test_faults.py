@@ -444,3 +444,42 @@ def test_start_on_an_untouched_preset_trains_exactly_that_preset(isolated_regist
         app = open_app("pages/retrain.py")
         app.button(key="retrain_start").click().run()
     assert not app.exception and started == [preset("quick")]
+
+
+# Issue 29, item 7: a 21 MB drawing was accepted (0.5-0.7 s of CPU, about 70 MB per session).
+
+
+@pytest.mark.slow
+def test_a_message_larger_than_any_drawing_closes_that_visitor_s_connection_only(isolated_registry):
+    import asyncio
+    import json as json_module
+
+    import websockets
+
+    from benchmarks.load import Visitor, drawings
+    from benchmarks.server import streamlit_server
+
+    # Three hundred strokes: more than anyone draws for one digit (about 0.4 MB as the canvas sends it).
+    scribble = drawings(300, seed=0)[-1]
+    assert len(json_module.dumps(scribble)) < 1_000_000
+    forged = {"raw": {"objects": [{"type": "Path"}]}, "data": "data:image/png;base64," + "A" * 3_000_000}
+
+    async def visit(url: str) -> tuple[str, str]:
+        socket_url = url.replace("http://", "ws://") + "/_stcore/stream"
+        async with websockets.connect(socket_url, subprotocols=["streamlit"], max_size=None) as socket:
+            visitor = Visitor(socket)
+            await visitor.rerun(page_name="draw", timeout=120)
+            predicted = await visitor.stroke(scribble)
+            try:
+                await visitor.stroke(forged)
+                after = "answered"
+            except websockets.ConnectionClosed as closed:
+                after = f"closed {closed.rcvd.code if closed.rcvd else None}"
+        return predicted, after
+
+    with streamlit_server(timeout=180.0) as url:
+        predicted, after = asyncio.run(visit(url))
+        # The server goes on: another visitor draws.
+        again, _ = asyncio.run(visit(url))
+    assert predicted.isdigit() and again.isdigit()
+    assert after == "closed 1009"
