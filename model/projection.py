@@ -278,14 +278,25 @@ def cached_projection(
     progress: Callable[[float], None] | None = None,
 ) -> dict[str, np.ndarray]:
     """`project`, kept in `folder` under `key` (the model, layer and images it came from)."""
-    if method not in METHODS:
-        raise ValueError(f"Unknown method {method!r}; choose one of {METHODS}.")
-    path = Path(folder) / f"map-{key}-{method.replace('-', '').lower()}.npz"
-    stored = _read(path)
-    # A UMAP map kept before placing used its curve ("a", "b") is made again.
-    needed = {"points", "a", "b"} if method == "UMAP" else {"points"}
-    if stored is not None and needed <= stored.keys() and len(stored["points"]) == len(values):
+    stored = kept_projection(len(values), method, folder, key)
+    if stored is not None:
         return stored
     projection = project(values, method, progress)
-    _write(path, projection)
+    _write(_projection_path(method, folder, key), projection)
     return projection
+
+
+def _projection_path(method: str, folder: str | os.PathLike, key: str) -> Path:
+    if method not in METHODS:
+        raise ValueError(f"Unknown method {method!r}; choose one of {METHODS}.")
+    return Path(folder) / f"map-{key}-{method.replace('-', '').lower()}.npz"
+
+
+def kept_projection(count: int, method: str, folder: str | os.PathLike, key: str) -> dict[str, np.ndarray] | None:
+    """The map of `count` points that `cached_projection` kept in `folder` under `key`, or None."""
+    stored = _read(_projection_path(method, folder, key))
+    # A UMAP map kept before placing used its curve ("a", "b") is made again.
+    needed = {"points", "a", "b"} if method == "UMAP" else {"points"}
+    if stored is not None and needed <= stored.keys() and len(stored["points"]) == count:
+        return stored
+    return None

@@ -64,7 +64,9 @@ def check_model(model: keras.Model, digits: np.ndarray | None = None) -> None:
         )
     parameters = model.count_params()
     if parameters > MAX_PARAMETERS:
-        raise ModelRefused(f"The model has {parameters:,} parameters; at most {MAX_PARAMETERS:,} parameters are accepted.")
+        raise ModelRefused(
+            f"The model has {parameters:,} parameters; at most {MAX_PARAMETERS:,} parameters are accepted."
+        )
     images = np.random.default_rng(0).random((8, 28, 28), dtype=np.float32)
     if digits is not None:
         images = np.concatenate([images, np.asarray(digits[:CHECK_DIGITS], np.float32) / 255.0])

@@ -14,10 +14,12 @@ from model.projection import (
     cached_projection,
     feature_layers,
     features,
+    kept_projection,
     place,
 )
 from model.registry import ModelVersion, list_versions
 from model.storage import ModelBroken
+from pages.access import may_manage
 from pages.common import (
     HEAVY_WORK,
     chosen_model,
@@ -68,10 +70,20 @@ def _projection_locks() -> dict[str, threading.Lock]:
     return {}
 
 
-def projection(version: ModelVersion, layer: str, method: str, values: np.ndarray) -> dict:
+def projection(version: ModelVersion, layer: str, method: str, values: np.ndarray) -> dict | None:
     """The map for a version, layer and method: from disk, or computed once (with progress) while
-    other visitors asking for the same map wait for it."""
+    other visitors asking for the same map wait for it. In public mode only the operator starts a
+    UMAP or t-SNE map (a minute of both cores); None, with a message, for anyone else."""
     key = f"{_sha(version)[:16]}-{layer}"
+    kept = kept_projection(len(values), method, version.cache_folder, key)
+    if kept is not None:
+        return kept
+    if method != "PCA" and not may_manage():
+        st.info(
+            f"The {method} map of these features has not been computed yet: in public mode the operator "
+            "computes maps, which takes a minute or so of this server's time. PCA's map is here for everyone."
+        )
+        return None
     lock = _projection_locks().setdefault(f"{key}-{method}", threading.Lock())
     with lock:
         bar = st.progress(0.0, text=f"Computing the {method} map of {len(values):,} digits (once per version)...")
@@ -91,6 +103,8 @@ def map_view(version: ModelVersion, predictor, method: str, layer: str, digit: d
     model = predictor.model
     values, test_index = test_features(version.cache_key, layer, version, model, x_test)
     projected = projection(version, layer, method, values)
+    if projected is None:
+        return np.array([], int)
     evaluation = evaluation_on_test_set(version.cache_key, predictor, x_test, y_test)
     wrong = evaluation.predictions != y_test
     shown = wrong if st.session_state.get("map_mistakes") else np.ones(len(y_test), bool)

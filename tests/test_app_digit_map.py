@@ -90,3 +90,31 @@ def test_maps_and_features_are_kept_on_disk_across_a_restart(open_map, isolated_
     app = AppTest.from_file(APP, default_timeout=240).run()
     app.switch_page("pages/digit_map.py").run()
     assert not app.exception
+
+
+def test_in_public_mode_only_the_operator_starts_a_map_that_is_not_kept_yet(open_map, monkeypatch):
+    """Issue 29, item 3: four visitors asking for maps kept both cores busy for 268 s."""
+    from pages import access
+
+    monkeypatch.setenv("DIGITS_PUBLIC", "1")
+    computed = []
+
+    def fast_project(values, method, progress=None):
+        computed.append(method)
+        return {"points": np.zeros((len(values), 2), np.float32), "a": np.float32(1.0), "b": np.float32(1.0)}
+
+    monkeypatch.setattr(projection, "project", fast_project)
+    # PCA takes a fraction of a second: anyone may have it (the page opens on it).
+    visitor = open_map()
+    assert computed == ["PCA"]
+    visitor.radio(key="map_method").set_value("UMAP").run()
+    assert not visitor.exception and computed == ["PCA"]
+    assert any("not been computed" in info.value for info in visitor.info)
+    # The operator computes the UMAP map; then every visitor sees it.
+    operator = open_map()
+    operator.session_state[access.OPERATOR] = True
+    operator.radio(key="map_method").set_value("UMAP").run()
+    assert computed == ["PCA", "UMAP"]
+    visitor.radio(key="map_method").set_value("UMAP").run()
+    assert not visitor.exception and computed == ["PCA", "UMAP"]
+    assert not any("not been computed" in info.value for info in visitor.info)
