@@ -178,9 +178,9 @@ def positive_setting(name: str, default: int) -> int:
     return int(value)
 
 
-def check_room(registry: str | os.PathLike | None = None, incoming: Path | None = None) -> None:
-    """Raises RegistryFull when one more version (the folder `incoming`, when it is written already)
-    would pass the operator's caps."""
+def check_room(registry: str | os.PathLike | None = None, written: bool = False) -> None:
+    """Raises RegistryFull when one more version would pass the operator's caps; with `written`,
+    when the new version, written already into its hidden staging folder, passes them."""
     folder = Path(registry) if registry is not None else registry_dir()
     if not folder.is_dir():
         return
@@ -188,13 +188,11 @@ def check_room(registry: str | os.PathLike | None = None, incoming: Path | None 
     limit = positive_setting("DIGITS_MAX_VERSIONS", 20)
     if count >= limit:
         raise RegistryFull(f"The registry holds {count} versions, the most allowed ({limit}); delete one first.")
-    # Everything in the registry, `incoming` included when it is inside it.
+    # Every file in the registry, a staging folder's included.
     used = sum(path.stat().st_size for path in folder.rglob("*") if path.is_file())
-    if incoming is not None and not incoming.is_relative_to(folder):
-        used += sum(path.stat().st_size for path in incoming.rglob("*") if path.is_file())
     megabytes = positive_setting("DIGITS_MAX_REGISTRY_MB", 1000)
-    if used >= megabytes * 1024 * 1024 if incoming is None else used > megabytes * 1024 * 1024:
-        what = "With this version the registry would use" if incoming is not None else "The registry uses"
+    if used > megabytes * 1024 * 1024 or (not written and used == megabytes * 1024 * 1024):
+        what = "With this version the registry would use" if written else "The registry uses"
         raise RegistryFull(f"{what} {used / 2**20:.0f} MB of the {megabytes} MB allowed; delete a version first.")
 
 
@@ -214,7 +212,7 @@ def publish_version(
     try:
         fcntl.flock(handle, fcntl.LOCK_EX)
         written = save_run(model, metadata, staging)
-        check_room(folder, incoming=staging)
+        check_room(folder, written=True)
         os.rename(staging, folder / version_id)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)

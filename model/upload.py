@@ -67,7 +67,8 @@ def check_model(model: keras.Model, digits: np.ndarray | None = None) -> None:
         raise ModelRefused(
             f"The model has {parameters:,} parameters; at most {MAX_PARAMETERS:,} parameters are accepted."
         )
-    images = np.random.default_rng(0).random((8, 28, 28), dtype=np.float32)
+    random_images = 8
+    images = np.random.default_rng(0).random((random_images, 28, 28), dtype=np.float32)
     if digits is not None:
         images = np.concatenate([images, np.asarray(digits[:CHECK_DIGITS], np.float32) / 255.0])
     try:
@@ -76,7 +77,7 @@ def check_model(model: keras.Model, digits: np.ndarray | None = None) -> None:
         raise ModelRefused(f"The model fails on 28x28 images: {type(error).__name__}: {error}") from error
     finite = np.isfinite(probabilities).all(axis=1)
     if not finite.all():
-        where = "MNIST test digits" if finite[:8].all() else "28x28 images"
+        where = "MNIST test digits" if finite[:random_images].all() else "28x28 images"
         raise ModelRefused(f"The model answers with values that are not finite numbers on {where}.")
     if probabilities.min() < 0 or not np.allclose(probabilities.sum(axis=1), 1.0, atol=1e-3):
         raise ModelRefused("The model's answers are not probabilities: end it with a softmax.")
