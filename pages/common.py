@@ -30,15 +30,33 @@ from model.storage import ModelBroken, load_model
 from pages.access import may_manage, operator_sidebar, public_mode
 from pages.routing import ensure_routed
 
+# How many MNIST test digits a version (other than the shipped one) must answer finitely when it loads.
+PROBE_DIGITS = 32
+
 
 @st.cache_resource(max_entries=4, show_spinner="Loading the model...")
-def _predictor(cache_key: str, model_file: str) -> Predictor:
+def _predictor(cache_key: str, model_file: str, probe: bool) -> Predictor:
     # Keyed by the version's cache key, so a new version loads afresh.
     predictor = Predictor(load_model(model_file), model_file=model_file, worker=shared_worker())
     # Traced (and loaded in the forward worker) now, not on a visitor's first stroke.
     predictor.probabilities_one(np.zeros((28, 28), np.float32))
+    if probe:
+        _probe_on_digits(predictor)
     freeze_long_lived_objects()
     return predictor
+
+
+def _probe_on_digits(predictor: Predictor) -> None:
+    """Raises ModelBroken when the model answers infinity or NaN for real digits (when MNIST is here)."""
+    local = mnist_path()
+    if local is None:
+        return
+    try:
+        _, (x_test, _) = _mnist(str(local))
+    except DataError:
+        return
+    if not np.isfinite(predictor.probabilities(from_uint8(x_test[:PROBE_DIGITS]))).all():
+        raise ModelBroken("it answers with numbers that are not finite for MNIST test digits.")
 
 
 def freeze_long_lived_objects() -> None:
@@ -64,7 +82,7 @@ def predictor_for(version: ModelVersion) -> Predictor:
     if problem:
         raise ModelBroken(problem)
     try:
-        return _predictor(version.cache_key, str(version.model_file))
+        return _predictor(version.cache_key, str(version.model_file), not version.is_default)
     except ModelBroken as error:
         with _failures_lock:
             _load_failures[_file_identity(version)] = str(error)

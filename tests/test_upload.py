@@ -217,3 +217,29 @@ def test_the_registry_cap_counts_the_version_about_to_be_written(isolated_regist
         import_model(default_version().model_file.read_bytes(), test_set=test_set)
     assert [v.id for v in list_versions()] == ["default"]
     assert not list(isolated_registry.rglob("*.keras"))
+
+
+def test_a_version_that_answers_nan_on_digits_is_shown_as_the_shipped_model_with_the_reason(
+    isolated_registry, mnist_file, monkeypatch
+):
+    """Issue 29, item 5: a visitor who chose such a version got a raw ValueError on Draw."""
+    from model.registry import publish_version
+    from model.schemas import RunMetadata
+    from tests.test_app_draw import drawn_canvas, metric, open_draw_page, stub_canvas
+
+    monkeypatch.setenv("MNIST_PATH", str(mnist_file))
+    bad = publish_version(nan_on_digits(), RunMetadata(test_accuracy=0.1036), "nan-on-digits")
+    (_, _), (x_test, y_test) = load_mnist_for_test(mnist_file)
+    with stub_canvas() as canvas:
+        canvas.image = drawn_canvas(x_test[0], seed=1)
+        app = open_draw_page()
+        app.sidebar.selectbox(key="app_version").set_value(bad.id).run()
+        assert not app.exception
+        assert any("nan-on-digits cannot be used" in w.value and "not finite" in w.value for w in app.warning)
+        assert metric(app, "Prediction") == str(y_test[0])
+
+
+def load_mnist_for_test(path):
+    from model.mnist import load_mnist
+
+    return load_mnist(path)
