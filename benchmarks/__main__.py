@@ -270,7 +270,7 @@ def run(quick: bool, original_epochs: int = 30) -> dict:
         )
     )
     results.update(robustness.run(predictor.model, x_test, 5 if quick else 50))
-    results.update(my_digits.run(x_test, y_test, 50 if quick else 1000, 3 if quick else 10))
+    results.update(my_digits.measure(x_test, y_test, quick))
     results.update(
         evaluation_speed(
             predictor, x_test[:1000] if quick else x_test, y_test[:1000] if quick else y_test, repeats=1 if quick else 3
@@ -384,7 +384,15 @@ def my_digits_table(results: dict) -> list[str]:
     """The table's rows of `benchmarks.my_digits`."""
     return [
         f"| My digits page with {results['my_digits_count']:,} digits: first run / rerun p50 | "
-        f"{results['my_digits_first_run_s']:.1f} s / {results['my_digits_rerun_p50_ms']:.0f} ms |"
+        f"{results['my_digits_first_run_s']:.1f} s / {results['my_digits_rerun_p50_ms']:.0f} ms |",
+        *(
+            f"| A public visitor's session at its budget, {results[f'{prefix}_count']:,} digits "
+            f"{'with' if 'drawn' in prefix else 'without'} drawings ({results[f'{prefix}_mb']:.1f} MB): "
+            f"rerun p50 / max | {results[f'{prefix}_rerun_p50_ms']:.0f} ms / "
+            f"{results[f'{prefix}_rerun_max_ms']:.0f} ms |"
+            for prefix in ("my_digits_session", "my_digits_session_drawn")
+            if f"{prefix}_count" in results
+        ),
     ]
 
 
@@ -488,7 +496,7 @@ def main(argv=None) -> dict:
         return results
     if args.my_digits:
         _, (x_test, y_test) = load_mnist()
-        measured = my_digits.run(x_test, y_test, 50 if args.quick else 1000, 3 if args.quick else 10)
+        measured = my_digits.measure(x_test, y_test, args.quick)
         results = {**(read_json(args.out) if args.out.exists() else {}), **measured}
         print("\n".join(["| measure | value |", "| --- | --- |", *my_digits_table(results)]))
         write_json(results, args.out)

@@ -1,10 +1,12 @@
 """Your own digits: labelled examples of your handwriting, to measure a model on and to fine-tune with.
 
-Each example is the 28x28 model input, its label and the raw drawing (grey, uint8). On a
+Each example is the 28x28 model input, its label and the raw drawing (grey, uint8, kept
+zlib-compressed: a drawing is mostly black, so 262 KB of pixels take a few KB). On a
 server's disk (`FolderStore`) each is one `.npz` file in the dataset folder (`MY_DIGITS`,
 else `.my-digits` in the model registry), written atomically under a unique name: a crash
 or two saves at once lose nothing and never leave half a file. In public mode a visitor's
-examples stay in their session (`MemoryStore`) and travel as a downloaded `.npz`.
+examples stay in their session (`MemoryStore`), within a byte budget, and travel as a
+downloaded `.npz`.
 
     store = FolderStore(dataset_dir())
     store.add(model_input, label=7, raw=drawing)
@@ -20,6 +22,7 @@ import secrets
 import threading
 import time
 import zipfile
+import zlib
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -35,6 +38,10 @@ MAX_EXAMPLES = 5000
 MAX_RAW = 512
 # An imported .npz may take at most this many bytes unpacked.
 MAX_UNPACKED = 200 * 10**6
+# A visitor's digits kept in their session take at most this many bytes (see `Example.nbytes`).
+MAX_SESSION_BYTES = 20 * 10**6
+# What Python adds to each example held in memory (the record, the array and bytes objects).
+HELD_OVERHEAD = 600
 
 
 @dataclass(frozen=True)
@@ -43,9 +50,25 @@ class Example:
     # The 28x28 model input, float32 in [0, 1].
     image: np.ndarray
     label: int
-    # The drawing or upload it came from, grey uint8, or an empty array when unknown.
-    raw: np.ndarray
+    # The drawing or upload it came from, grey uint8, zlib-compressed, and its (height, width);
+    # (0, 0) when unknown.
+    raw_zlib: bytes
+    raw_shape: tuple[int, int]
     created: float
+
+    @property
+    def raw(self) -> np.ndarray:
+        """The drawing as grey uint8 pixels (an empty array when unknown)."""
+        return np.frombuffer(zlib.decompress(self.raw_zlib), np.uint8).reshape(self.raw_shape)
+
+    @property
+    def nbytes(self) -> int:
+        """What this example takes in memory: its input, its compressed drawing and Python's overhead."""
+        return self.image.nbytes + len(self.raw_zlib) + HELD_OVERHEAD
+
+
+def _compressed(raw: np.ndarray) -> tuple[bytes, tuple[int, int]]:
+    return zlib.compress(np.ascontiguousarray(raw, np.uint8).tobytes(), 6), (int(raw.shape[0]), int(raw.shape[1]))
 
 
 def dataset_dir() -> Path:
@@ -63,7 +86,7 @@ def new_example(image: np.ndarray, label: int, raw: np.ndarray | None = None) ->
     _check_label(label)
     raw = np.zeros((0, 0), np.uint8) if raw is None else _grey_uint8(raw)
     identity = f"{time.time_ns():x}-{secrets.token_hex(3)}"
-    return Example(identity, image.astype(np.float32), int(label), raw, time.time())
+    return Example(identity, image.astype(np.float32), int(label), *_compressed(raw), time.time())
 
 
 def _check_label(label) -> None:
@@ -94,41 +117,76 @@ def as_arrays(examples: list[Example]) -> tuple[np.ndarray, np.ndarray]:
 
 
 class _Store:
-    """What both stores share: adding many examples at once."""
+    """What both stores share: adding one example, or many at once."""
+
+    def add(self, image: np.ndarray, label: int, raw: np.ndarray | None = None) -> Example:
+        """Adds one checked example (ValueError says what is wrong, or that there is no room)."""
+        return self.add_all([(image, label, raw)])[0]
 
     def add_all(self, items: list[tuple[np.ndarray, int, np.ndarray | None]]) -> list[Example]:
         """Adds every (image, label, raw), all checked first: all of them, or none (a failure part-way
         removes what was added)."""
-        for image, label, raw in items:
-            new_example(image, label, raw)
-        if self.count() + len(items) > MAX_EXAMPLES:
-            raise ValueError(f"Together with the {self.count():,} you have, that is more than {MAX_EXAMPLES:,}.")
-        added = []
-        try:
-            for image, label, raw in items:
-                added.append(self.add(image, label, raw))
-        except BaseException:
-            for example in added:
-                with contextlib.suppress(ValueError, OSError):
-                    self.delete(example.id)
-            raise
+        examples = [new_example(image, label, raw) for image, label, raw in items]
+        with self._lock:
+            count = self.count()
+            if count + len(examples) > MAX_EXAMPLES:
+                if count:
+                    raise ValueError(f"Together with the {count:,} you have, that is more than {MAX_EXAMPLES:,}.")
+                raise ValueError(f"At most {MAX_EXAMPLES:,} examples can be kept.")
+            self._check_room(examples)
+            added = []
+            try:
+                for example in examples:
+                    self._insert(example)
+                    added.append(example)
+            except BaseException:
+                for example in added:
+                    with contextlib.suppress(ValueError, OSError):
+                        self._remove(example.id)
+                raise
         return added
+
+    def _check_room(self, examples: list[Example]) -> None:
+        """Raises ValueError when the examples do not fit beside those kept (beyond their number)."""
+
+    def delete(self, example_id: str) -> None:
+        with self._lock:
+            self._remove(example_id)
 
 
 class MemoryStore(_Store):
-    """Examples held in memory: a public-mode visitor's, kept in their session."""
+    """Examples held in memory: a public-mode visitor's, kept in their session, at most `budget`
+    bytes of them (`Example.nbytes`)."""
 
-    def __init__(self) -> None:
+    def __init__(self, budget: int | None = None) -> None:
+        self.budget = MAX_SESSION_BYTES if budget is None else budget
         self._examples: dict[str, Example] = {}
-        self._lock = threading.Lock()
+        self._nbytes = 0
+        self._lock = threading.RLock()
 
-    def add(self, image: np.ndarray, label: int, raw: np.ndarray | None = None) -> Example:
-        example = new_example(image, label, raw)
-        with self._lock:
-            if len(self._examples) >= MAX_EXAMPLES:
-                raise ValueError(f"At most {MAX_EXAMPLES:,} examples can be kept.")
-            self._examples[example.id] = example
-        return example
+    def _check_room(self, examples: list[Example]) -> None:
+        adding = sum(example.nbytes for example in examples)
+        if self._nbytes + adding > self.budget:
+            raise ValueError(
+                f"Your digits would take {(self._nbytes + adding) / 1e6:,.1f} MB "
+                f"({self._nbytes / 1e6:,.1f} MB kept and {adding / 1e6:,.1f} MB more); a visitor may keep "
+                f"at most {self.budget / 1e6:,.0f} MB in their session. Download them and delete some, "
+                "or keep fewer."
+            )
+
+    def _insert(self, example: Example) -> None:
+        self._examples[example.id] = example
+        self._nbytes += example.nbytes
+
+    def _remove(self, example_id: str) -> None:
+        example = self._examples.pop(example_id, None)
+        if example is None:
+            raise ValueError("That example is gone (deleted already).")
+        self._nbytes -= example.nbytes
+
+    def nbytes(self) -> int:
+        """What the kept examples take (`Example.nbytes` summed)."""
+        return self._nbytes
 
     def examples(self) -> list[Example]:
         with self._lock:
@@ -145,17 +203,14 @@ class MemoryStore(_Store):
             example = self._examples[example_id] = replace(self._examples[example_id], label=int(label))
             return example
 
-    def delete(self, example_id: str) -> None:
-        with self._lock:
-            if self._examples.pop(example_id, None) is None:
-                raise ValueError("That example is gone (deleted already).")
-
 
 class FolderStore(_Store):
     """Examples on disk, one atomically written `.npz` per example (see the module's docstring)."""
 
     def __init__(self, folder: str | os.PathLike):
         self.folder = Path(folder)
+        # Within this process; two processes adding at once may pass MAX_EXAMPLES by a few.
+        self._lock = threading.RLock()
 
     def _path(self, example_id: str) -> Path:
         if not all(character in "0123456789abcdef-" for character in example_id):
@@ -175,12 +230,14 @@ class FolderStore(_Store):
 
         atomic_write(self._path(example.id), write)
 
-    def add(self, image: np.ndarray, label: int, raw: np.ndarray | None = None) -> Example:
-        example = new_example(image, label, raw)
-        if len(self._files()) >= MAX_EXAMPLES:
-            raise ValueError(f"At most {MAX_EXAMPLES:,} examples can be kept.")
+    def _insert(self, example: Example) -> None:
         self._write(example)
-        return example
+
+    def _remove(self, example_id: str) -> None:
+        try:
+            self._path(example_id).unlink()
+        except FileNotFoundError:
+            raise ValueError("That example is gone (deleted already).") from None
 
     def _files(self) -> list[Path]:
         if not self.folder.is_dir():
@@ -212,12 +269,6 @@ class FolderStore(_Store):
         example = replace(example, label=int(label))
         self._write(example)
         return example
-
-    def delete(self, example_id: str) -> None:
-        try:
-            self._path(example_id).unlink()
-        except FileNotFoundError:
-            raise ValueError("That example is gone (deleted already).") from None
 
 
 # What `_read` found in each file, by (path, inode, modification time, size): a page's rerun reads
@@ -251,9 +302,9 @@ def _read_file(path: Path) -> Example | None:
             raw, created = stored["raw"], float(stored["created"])
     except (OSError, ValueError, KeyError, TypeError, EOFError):
         return None
-    if image.shape != (28, 28) or not 0 <= label <= 9 or raw.dtype != np.uint8:
+    if image.shape != (28, 28) or not 0 <= label <= 9 or raw.dtype != np.uint8 or raw.ndim != 2:
         return None
-    return Example(path.stem, image.astype(np.float32), label, raw, created)
+    return Example(path.stem, image.astype(np.float32), label, *_compressed(raw), created)
 
 
 def to_npz(examples: list[Example]) -> bytes:

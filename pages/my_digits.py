@@ -20,16 +20,18 @@ FOLDER = "dataset folder"
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
-def _probabilities(cache_key: str, images_digest: str, _predictor, _images: np.ndarray) -> np.ndarray:
-    # Keyed by the version and the images themselves: relabelling, paging or a rerun classifies nothing.
-    return _predictor.probabilities(_images)
+def _probabilities(cache_key: str, examples_digest: str, _predictor, _examples) -> np.ndarray:
+    # Keyed by the version and the examples' ids (an example's image never changes; relabelling keeps
+    # it): relabelling, paging or a rerun classifies nothing.
+    images, _ = as_arrays(_examples)
+    return _predictor.probabilities(images)
 
 
 def measure_section(version, predictor, examples) -> np.ndarray:
     """Accuracy and confusion matrix of the chosen version on the examples; returns the predictions."""
-    images, labels = as_arrays(examples)
-    digest = hashlib.blake2b(images.tobytes(), digest_size=16).hexdigest()
-    probabilities = _probabilities(version.cache_key, digest, predictor, images)
+    labels = np.array([example.label for example in examples], np.int64)
+    digest = hashlib.blake2b(" ".join(example.id for example in examples).encode(), digest_size=16).hexdigest()
+    probabilities = _probabilities(version.cache_key, digest, predictor, examples)
     evaluation = evaluation_from_probabilities(labels, probabilities)
     wrong = int((evaluation.predictions != labels).sum())
     columns = st.columns(3)
@@ -86,7 +88,8 @@ def transfer_section(store, examples) -> None:
     columns = st.columns(2)
     columns[0].download_button(
         "Download as .npz",
-        data=to_npz(examples) if examples else b"",
+        # Made when pressed, not on every rerun (it compresses every digit).
+        data=(lambda: to_npz(examples)) if examples else b"",
         file_name="my-digits.npz",
         mime="application/octet-stream",
         disabled=not examples,
@@ -111,7 +114,10 @@ store = digit_store()
 if isinstance(store, FolderStore):
     where = "kept on this server" + (" for everyone who may manage it" if public_mode() else "")
 else:
-    where = "kept in your browser session only: download them to keep them"
+    where = (
+        f"kept in your browser session only ({store.nbytes() / 1e6:,.1f} of {store.budget / 1e6:,.0f} MB used): "
+        "download them to keep them"
+    )
 st.caption(
     f"Digits you kept from the Draw page, with their labels; {where}. Measure any model version on them "
     "(choose it in the sidebar)."

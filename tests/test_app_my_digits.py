@@ -93,6 +93,30 @@ def test_an_import_with_a_bad_drawing_adds_nothing_and_says_which(isolated_regis
     assert [error.value for error in app.error if "raw_7" in error.value]
 
 
+def test_a_public_visitor_keeps_digits_within_the_session_budget(isolated_registry, folder, monkeypatch):
+    """Issue 29, item 2: eight imports of raw 512x512 drawings held 1.3 GB in one visitor's session."""
+    monkeypatch.setenv("DIGITS_PUBLIC", "1")
+    monkeypatch.setattr("model.my_digits.MAX_SESSION_BYTES", 1_000_000)
+    noise = np.random.default_rng(0).integers(0, 256, (6, 512, 512), dtype=np.uint8)
+    buffer = io.BytesIO()
+    raws = {f"raw_{index}": drawing for index, drawing in enumerate(noise)}
+    np.savez(buffer, images=np.zeros((6, 28, 28), np.float32), labels=np.arange(6), **raws)
+    app = open_page("pages/my_digits.py")
+    app.file_uploader(key="mydigits_upload").set_value(("noise.npz", buffer.getvalue(), "application/octet-stream"))
+    app.run()
+    assert not app.exception and not folder.exists()
+    assert [error.value for error in app.error if "1.6 MB" in error.value and "at most 1 MB" in error.value]
+    assert any("No digits yet" in info.value for info in app.info)
+    # Two of them fit, and the page says how much of the budget they use.
+    buffer = io.BytesIO()
+    np.savez(buffer, images=np.zeros((2, 28, 28), np.float32), labels=np.arange(2), raw_0=noise[0], raw_1=noise[1])
+    app.file_uploader(key="mydigits_upload").set_value(("two.npz", buffer.getvalue(), "application/octet-stream"))
+    app.run()
+    assert not app.exception
+    assert next(metric.value for metric in app.metric if metric.label == "Your digits") == "2"
+    assert any("0.5 of 1 MB" in caption.value for caption in app.caption)
+
+
 def test_with_no_digits_the_page_says_how_to_add_some(isolated_registry, folder):
     app = open_page("pages/my_digits.py")
     assert not app.exception

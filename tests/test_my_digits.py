@@ -5,6 +5,7 @@ import threading
 
 import numpy as np
 import pytest
+from PIL import Image, ImageDraw
 
 from model import my_digits
 from model.my_digits import FolderStore, MemoryStore, as_arrays, dataset_dir, from_npz, to_npz
@@ -165,21 +166,65 @@ def test_an_import_with_one_bad_drawing_is_refused_whole_before_anything_is_adde
 
 def test_adding_many_adds_all_or_none(store, monkeypatch):
     examples = [(IMAGE, label, None) for label in range(4)]
-    original = type(store).add
+    original = type(store)._insert
     added = []
 
-    def failing_third(self, image, label, raw=None):
+    def failing_third(self, example):
         if len(added) == 2:
             raise OSError("disk full")
-        added.append(label)
-        return original(self, image, label, raw)
+        added.append(example.label)
+        return original(self, example)
 
-    monkeypatch.setattr(type(store), "add", failing_third)
+    monkeypatch.setattr(type(store), "_insert", failing_third)
     with pytest.raises(OSError):
         store.add_all(examples)
     assert store.count() == 0
     monkeypatch.undo()
     assert len(store.add_all(examples)) == 4 and store.count() == 4
+
+
+def noise(size: int = 512, seed: int = 0) -> np.ndarray:
+    """A raw 'drawing' no compression can shrink."""
+    return np.random.default_rng(seed).integers(0, 256, (size, size), dtype=np.uint8)
+
+
+def test_a_session_keeps_at_most_its_byte_budget_and_says_the_figures():
+    """Issue 29, item 2: a public visitor's session held about 1.3 GB of digits (5,000 raw 512x512 drawings)."""
+    store = MemoryStore(budget=1_000_000)
+    kept = 0
+    with pytest.raises(ValueError, match=r"MB.*at most 1 MB") as refused:
+        while True:
+            store.add(IMAGE, kept % 10, noise(seed=kept))
+            kept += 1
+    assert "Download them" in str(refused.value)
+    assert 2 <= kept <= 4 and store.count() == kept and store.nbytes() <= 1_000_000
+    # Many at once: refused whole when they do not all fit.
+    with pytest.raises(ValueError, match="at most 1 MB"):
+        store.add_all([(IMAGE, 1, noise(seed=99))] * 3)
+    assert store.count() == kept
+    # Deleting makes room again.
+    store.delete(store.examples()[0].id)
+    store.add(IMAGE, 1, noise(seed=100))
+
+
+def test_raw_drawings_are_kept_compressed(store):
+    drawing = np.zeros((512, 512), np.uint8)
+    drawing[100:400, 240:270] = 255  # A thick one.
+    kept = store.add(IMAGE, 1, drawing)
+    np.testing.assert_array_equal(kept.raw, drawing)
+    assert kept.nbytes < IMAGE.nbytes + 10_000, kept.nbytes  # 262 KB as pixels.
+    np.testing.assert_array_equal(store.examples()[0].raw, drawing)
+
+
+def test_the_session_budget_holds_thousands_of_drawn_digits():
+    """A drawing as the Draw page keeps it (280x280, smooth edges) costs about 4.5 KB: 2,000 and more fit."""
+    drawing = Image.new("L", (1120, 1120))
+    pen = ImageDraw.Draw(drawing)
+    pen.ellipse((360, 160, 760, 520), outline=255, width=80)
+    pen.ellipse((320, 520, 800, 960), outline=255, width=80)
+    drawing = np.asarray(drawing.resize((280, 280), Image.Resampling.LANCZOS))
+    example = my_digits.new_example(IMAGE, 8, drawing)
+    assert my_digits.MAX_SESSION_BYTES // example.nbytes >= 2000, example.nbytes
 
 
 def test_the_dataset_folder_is_my_digits_else_beside_the_registry(tmp_path, monkeypatch):
