@@ -102,6 +102,10 @@ class Visitor:
         self.page_hash = ""
         self.canvas_id = None
         self.fragment_id = ""
+        # Of the last run: each widget's id by its label, the types of the errors shown, the error messages.
+        self.widgets: dict[str, str] = {}
+        self.exceptions: list[str] = []
+        self.error_messages: list[str] = []
 
     async def rerun(
         self,
@@ -120,6 +124,7 @@ class Visitor:
         state.widget_states.widgets.extend(widget_states or [])
         await self.socket.send(message.SerializeToString())
         predicted = ""
+        self.exceptions, self.error_messages = [], []
         while True:
             reply = ForwardMsg()
             reply.ParseFromString(await asyncio.wait_for(self.socket.recv(), timeout))
@@ -135,6 +140,13 @@ class Visitor:
                     self.fragment_id = reply.delta.fragment_id
                 elif element.WhichOneof("type") == "metric" and element.metric.label == "Prediction":
                     predicted = element.metric.body
+                elif element.WhichOneof("type") == "exception":
+                    self.exceptions.append(element.exception.type)
+                elif element.WhichOneof("type") == "alert" and element.alert.format == element.alert.ERROR:
+                    self.error_messages.append(element.alert.body)
+                elif element.WhichOneof("type") in ("selectbox", "slider", "text_input", "number_input"):
+                    widget = getattr(element, element.WhichOneof("type"))
+                    self.widgets[widget.label] = widget.id
             elif kind == "script_finished":
                 if reply.script_finished == ForwardMsg.FINISHED_EARLY_FOR_RERUN:
                     continue

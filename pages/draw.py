@@ -11,6 +11,7 @@ from model.preprocess import PreprocessResult, TooLittleInk, naive_resize, prepr
 from model.registry import ModelVersion
 from pages.common import carry_out, chosen_model, digit_store, literal, mnist_test_set, set_current_digit, uncertainty
 from pages.plots import probability_bars
+from pages.routing import refusing_forged_values
 
 # The canvas is 280x280 CSS pixels: ten times MNIST's 28, small enough for a phone.
 CANVAS_SIDE = 280
@@ -165,6 +166,7 @@ def understood(
 
 
 @st.fragment
+@refusing_forged_values()
 def workspace(source: str, version: ModelVersion, predictor: Predictor) -> None:
     """The input and everything computed from it: a stroke reruns only this part of the page."""
     left, right = st.columns([1, 1.3], gap="large")

@@ -31,6 +31,7 @@ from pages.plots import (
     tile_channels,
     unit_picker_figure,
 )
+from pages.routing import refusing_forged_values
 from pages.unit_panel import unit_panel
 
 
@@ -171,6 +172,7 @@ def attribution(method: str, model, image, target: int, cam_layer: str | None, s
 
 
 @st.fragment
+@refusing_forged_values()
 def explanation_section(model, image, predicted: int) -> None:
     """Attribution for any class: Grad-CAM (for models with a convolution that keeps a map),
     saliency, SmoothGrad, integrated gradients (with its completeness check) and occlusion."""
@@ -227,6 +229,7 @@ def explanation_section(model, image, predicted: int) -> None:
 
 
 @st.fragment
+@refusing_forged_values()
 def network_section(model, image) -> None:
     """The layer table, and for a chosen layer histograms of its weights and of the digit's activations."""
     st.subheader("The network itself")

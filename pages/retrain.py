@@ -35,6 +35,7 @@ from pages.common import (
 )
 from pages.plots import comparison_bars, confusion_difference_figure, probability_bars, training_curves
 from pages.preset_figures import preset_figures
+from pages.routing import refusing_forged_values
 from pages.sweep_panel import show_sweep, sweep_section
 from training.config import (
     ARCHITECTURE_NAMES,
@@ -253,6 +254,7 @@ def job_panel(runner: JobRunner) -> None:
 
 
 @st.fragment(run_every=1.0)
+@refusing_forged_values()
 def live_job_panel(runner: JobRunner) -> None:
     status = runner.status()
     if status is None or not status.is_active:

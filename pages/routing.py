@@ -9,10 +9,16 @@ each session it routes (`route`), and a page that finds its session unmarked
 (`ensure_routed`) hands the request to app.py, which calls `st.navigation` and switches
 back to the page. This costs two reruns, once, in the first session of a fresh server;
 tests/test_browser.py opens `/draw` on a fresh server to keep it working.
+
+The router also turns a forged widget value into one message (`refusing_forged_values`).
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import os
+import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -37,3 +43,38 @@ def ensure_routed(page_file: str) -> None:
     if not st.session_state.get(ROUTED):
         st.session_state[RETURN_TO] = Path(page_file).resolve().relative_to(APP_DIR).as_posix()
         st.switch_page("app.py")
+
+
+# Streamlit's functions that read the values a browser sent for its widgets. Only a forged message
+# makes them raise: a widget id that no page made (KeyError from `filtered_state`, which every
+# selectbox, slider and text box reads) or a value of the wrong type (TypeError when the widget is
+# registered). Streamlit 1.67 lets these reach the page as errors; see issue 29, item 6.
+_READING_WIDGET_VALUES = {"filtered_state", "register_widget", "get_serialized"}
+_STREAMLIT_STATE = f"streamlit{os.sep}runtime{os.sep}state{os.sep}"
+FORGED = (
+    "Your browser sent a value this page cannot take (not one its own controls send), so the page "
+    "stopped here. Use the page's controls; if this stays, reload the page."
+)
+
+
+def forged_value(error: BaseException) -> bool:
+    """Whether `error` was raised by Streamlit while it read a widget value the browser sent."""
+    frames = traceback.extract_tb(error.__traceback__)
+    return (
+        bool(frames)
+        and _STREAMLIT_STATE in frames[-1].filename
+        and any(frame.name in _READING_WIDGET_VALUES for frame in frames)
+    )
+
+
+@contextlib.contextmanager
+def refusing_forged_values():
+    """Around a page's run, or on a fragment (`@refusing_forged_values()`): a forged widget value
+    (`forged_value`) gets one message, logged without the value; any other error goes on as it would."""
+    try:
+        yield
+    except (KeyError, TypeError, ValueError) as error:
+        if not forged_value(error):
+            raise
+        logging.getLogger(__name__).warning("Refused a widget value Streamlit could not read (%s).", type(error))
+        st.error(FORGED, icon=":material/block:")

@@ -483,3 +483,90 @@ def test_a_message_larger_than_any_drawing_closes_that_visitor_s_connection_only
         again, _ = asyncio.run(visit(url))
     assert predicted.isdigit() and again.isdigit()
     assert after == "closed 1009"
+
+
+def forged_widget(widget_id: str, **value):
+    """A widget's value as a browser would send it, for any id and value."""
+    from streamlit.proto.BackMsg_pb2 import BackMsg
+
+    widget = BackMsg().rerun_script.widget_states.widgets.add()
+    widget.id = widget_id
+    for field, content in value.items():
+        setattr(widget, field, content)
+    return widget
+
+
+async def forge_then_draw(url: str, forge) -> tuple[list, list, str, list]:
+    """Opens the Draw page, sends `forge(visitor)`'s widget values, reruns the page as the browser
+    does on the visitor's next click, then draws a stroke: the errors the forged message showed
+    (exception types, error messages), the stroke's prediction, and the exceptions since the forged run."""
+    import websockets
+
+    from benchmarks.load import Visitor, drawings
+
+    socket_url = url.replace("http://", "ws://") + "/_stcore/stream"
+    async with websockets.connect(socket_url, subprotocols=["streamlit"], max_size=None) as socket:
+        visitor = Visitor(socket)
+        await visitor.rerun(page_name="draw", timeout=120)
+        await visitor.rerun([forge(visitor)])
+        exceptions, messages = visitor.exceptions, visitor.error_messages
+        await visitor.rerun(page_name="draw")
+        after = visitor.exceptions
+        predicted = await visitor.stroke(drawings(1, seed=0)[0])
+        return exceptions, messages, predicted, after + visitor.exceptions
+
+
+@pytest.mark.slow
+def test_forged_widget_values_get_one_message_and_the_session_goes_on():
+    """Issue 29, item 6: a widget id named like a session key (`app_operator`) gave a sticky KeyError,
+    an integer for the version selector a TypeError (both raised by Streamlit reading the value)."""
+    import asyncio
+
+    from benchmarks.server import streamlit_server
+
+    forgeries = {
+        "a session key as a widget id": lambda visitor: forged_widget("app_operator", string_value="yes"),
+        "an integer for the version selector": lambda visitor: forged_widget(
+            visitor.widgets["Model version"], int_value=7
+        ),
+    }
+    with streamlit_server(timeout=180.0) as url:
+        outcomes = {name: asyncio.run(forge_then_draw(url, forge)) for name, forge in forgeries.items()}
+    for name, (exceptions, messages, predicted, exceptions_after) in outcomes.items():
+        assert exceptions == [], name
+        assert [message for message in messages if "sent a value this page cannot take" in message], name
+        assert predicted.isdigit() and exceptions_after == [], name
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(
+    strict=True,
+    reason="Streamlit 1.67 parses a widget's JSON value before any app code runs (unpack_widget_state_value) "
+    "and keeps the bad value, so every later run of that session fails; no public API reaches it",
+)
+def test_invalid_json_as_the_canvas_value_gets_one_message_and_the_session_goes_on():
+    import asyncio
+
+    from benchmarks.server import streamlit_server
+
+    with streamlit_server(timeout=180.0) as url:
+        exceptions, _, predicted, exceptions_after = asyncio.run(
+            forge_then_draw(url, lambda visitor: forged_widget(visitor.canvas_id, json_value="{not json"))
+        )
+    assert predicted.isdigit() and exceptions_after == []
+
+
+def test_the_forged_value_guard_lets_the_app_s_own_errors_through():
+    """Only Streamlit's reading of browser-sent values counts as forged: a page's own KeyError is still an error."""
+
+    def page():
+        import streamlit as st
+
+        from pages.routing import refusing_forged_values
+
+        with refusing_forged_values():
+            st.session_state["never_set"]
+
+    app = AppTest.from_function(page).run()
+    assert [exception.value for exception in app.exception if "never_set" in exception.value]
+    assert not app.error
