@@ -10,6 +10,7 @@ import numpy as np
 import tensorflow as tf
 
 from model.forward_worker import ForwardWorker, WorkerUnavailable
+from model.storage import ModelBroken
 
 # Batches larger than this are split: bounds memory, and is the fastest size on this CPU.
 MAX_BATCH = 256
@@ -40,6 +41,14 @@ def fitted(model: keras.Model, images: tf.Tensor) -> tf.Tensor:
     return tf.reshape(images, [-1, *model.inputs[0].shape[1:]])
 
 
+class AnswersNotFinite(ModelBroken):
+    """A model answered NaN or infinity; `model_file` is its file (None when not known)."""
+
+    def __init__(self, model_file: str | None):
+        super().__init__("it answers with numbers that are not finite (NaN or infinity) for a digit shown to it.")
+        self.model_file = model_file
+
+
 class Predictor:
     """Wraps a Keras model for fast, thread-safe inference.
 
@@ -63,15 +72,21 @@ class Predictor:
         )
 
     def probabilities(self, images: np.ndarray) -> np.ndarray:
-        """Class probabilities, shaped (N, 10), for images in [0, 1] shaped (28, 28) or (N, 28, 28)."""
+        """Class probabilities, shaped (N, 10), for images in [0, 1] shaped (28, 28) or (N, 28, 28).
+        Raises AnswersNotFinite when the model answers NaN or infinity for any of them."""
         batch = as_model_input(images)
         worker = self._worker
+        probabilities = None
         if worker is not None and 0 < len(batch) <= WORKER_BATCH:
             try:
-                return worker.probabilities(self.model_file, batch)
+                probabilities = worker.probabilities(self.model_file, batch)
             except WorkerUnavailable as error:
                 logging.getLogger(__name__).debug("%s Computing in the app's process instead.", error)
-        return self.probabilities_in_process(batch)
+        if probabilities is None:
+            probabilities = self.probabilities_in_process(batch)
+        if not np.isfinite(probabilities).all():
+            raise AnswersNotFinite(self.model_file)
+        return probabilities
 
     def probabilities_in_process(self, images: np.ndarray) -> np.ndarray:
         """`probabilities`, always computed in this process."""

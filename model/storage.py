@@ -7,6 +7,7 @@ written atomically (see `model.files`), the model first.
 from __future__ import annotations
 
 import os
+import threading
 import zipfile
 from pathlib import Path
 
@@ -23,6 +24,32 @@ def save_model(model: keras.Model, path: str | os.PathLike) -> None:
 
 class ModelBroken(ValueError):
     """A model file that cannot be loaded; the message gives the real reason, without server paths."""
+
+
+# Model files found unusable (Keras could not load them, or they answered NaN), by (path,
+# modification time, size), with the reason: later reruns do not try them again, and a file
+# that changes is tried afresh.
+_known_broken: dict[tuple[str, int, int], str] = {}
+_known_broken_lock = threading.Lock()
+
+
+def _file_identity(path: str | os.PathLike) -> tuple[str, int, int]:
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return str(path), 0, 0
+    return str(path), stat.st_mtime_ns, stat.st_size
+
+
+def remember_broken(path: str | os.PathLike, reason: str) -> None:
+    """Marks a model file, as it is now, as unusable for `reason` (see `known_problem`)."""
+    with _known_broken_lock:
+        _known_broken[_file_identity(path)] = reason
+
+
+def known_problem(path: str | os.PathLike) -> str:
+    """Why a model file, as it is now, was found unusable; "" when it was not."""
+    return _known_broken.get(_file_identity(path), "")
 
 
 # What a `.keras` archive may hold, from its listing, before Keras opens it (Python's zipfile

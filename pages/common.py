@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import gc
+import logging
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 import streamlit as st
 
 from model.evaluation import Evaluation, evaluate
 from model.forward_worker import shared_worker
-from model.inference import MAX_ENTROPY, Predictor, confidence_in_words, entropy_bits
+from model.inference import MAX_ENTROPY, AnswersNotFinite, Predictor, confidence_in_words, entropy_bits
 from model.mnist import DataError, Split, load_mnist, mnist_path
 from model.my_digits import FolderStore, MemoryStore, dataset_dir
 from model.preprocess import from_uint8
@@ -26,7 +27,7 @@ from model.registry import (
     positive_setting,
     registry_dir,
 )
-from model.storage import ModelBroken, load_model
+from model.storage import ModelBroken, known_problem, load_model, remember_broken
 from pages.access import may_manage, operator_sidebar, public_mode
 from pages.routing import ensure_routed
 
@@ -55,8 +56,10 @@ def _probe_on_digits(predictor: Predictor) -> None:
         _, (x_test, _) = _mnist(str(local))
     except DataError:
         return
-    if not np.isfinite(predictor.probabilities(from_uint8(x_test[:PROBE_DIGITS]))).all():
-        raise ModelBroken("it answers with numbers that are not finite for MNIST test digits.")
+    try:
+        predictor.probabilities(from_uint8(x_test[:PROBE_DIGITS]))
+    except AnswersNotFinite:
+        raise ModelBroken("it answers with numbers that are not finite for MNIST test digits.") from None
 
 
 def freeze_long_lived_objects() -> None:
@@ -84,27 +87,51 @@ def predictor_for(version: ModelVersion) -> Predictor:
     try:
         return _predictor(version.cache_key, str(version.model_file), not version.is_default)
     except ModelBroken as error:
-        with _failures_lock:
-            _load_failures[_file_identity(version)] = str(error)
+        remember_broken(version.model_file, str(error))
         raise
 
 
-# Model files Keras could not load, by (path, modification time, size), with the reason.
-_load_failures: dict[tuple[str, int, int], str] = {}
-_failures_lock = threading.Lock()
+class FallingBack:
+    """A version's shared `Predictor` as a page uses it: when the model answers NaN or infinity for
+    a digit (`AnswersNotFinite`), the version is remembered as broken and the app reruns, so the
+    page shows the shipped model with the reason, as for a broken file. Everything else is the
+    predictor's own."""
 
+    def __init__(self, predictor: Predictor):
+        self.predictor = predictor
+        self.model = predictor.model
+        self.model_file = predictor.model_file
 
-def _file_identity(version: ModelVersion) -> tuple[str, int, int]:
-    try:
-        stat = version.model_file.stat()
-    except OSError:
-        return str(version.model_file), 0, 0
-    return str(version.model_file), stat.st_mtime_ns, stat.st_size
+    def probabilities(self, images: np.ndarray) -> np.ndarray:
+        try:
+            return self.predictor.probabilities(images)
+        except AnswersNotFinite as error:
+            self._fall_back(error)
+
+    def probabilities_one(self, image: np.ndarray) -> np.ndarray:
+        try:
+            return self.predictor.probabilities_one(image)
+        except AnswersNotFinite as error:
+            self._fall_back(error)
+
+    def finite(self, probabilities: np.ndarray) -> np.ndarray:
+        """Probabilities a page computed with the model itself (not through the predictor), checked
+        the same way: returned when finite, else the version falls back."""
+        if not np.isfinite(probabilities).all():
+            self._fall_back(AnswersNotFinite(self.model_file))
+        return probabilities
+
+    def _fall_back(self, error: AnswersNotFinite) -> NoReturn:
+        if self.model_file is None:
+            raise error
+        remember_broken(self.model_file, str(error))
+        logging.getLogger(__name__).warning("A model version answered NaN or infinity; it is shown as broken.")
+        st.rerun()
 
 
 def version_problem(version: ModelVersion) -> str:
-    """Why a version cannot be used: its files' problem, or why Keras could not load it; "" when it can."""
-    return version.problem or _load_failures.get(_file_identity(version), "")
+    """Why a version cannot be used: its files' problem, or why Keras could not load or run it; "" when it can."""
+    return version.problem or known_problem(version.model_file)
 
 
 @st.cache_resource(show_spinner=False)
@@ -169,7 +196,7 @@ def _keep_choice() -> None:
     st.session_state[CHOSEN] = st.session_state[VERSION]
 
 
-def chosen_model(page_file: str) -> tuple[ModelVersion, Predictor]:
+def chosen_model(page_file: str) -> tuple[ModelVersion, FallingBack]:
     """A page's first call, with its `__file__`: the version this visitor looks at, and its shared predictor.
 
     Each session chooses its version in the sidebar (its own choice only); a new session
@@ -205,14 +232,14 @@ def chosen_model(page_file: str) -> tuple[ModelVersion, Predictor]:
     ]
     operator_sidebar()
     try:
-        return version, predictor_for(version)
+        return version, FallingBack(predictor_for(version))
     except ModelBroken as error:
         problem = str(error)
     shipped = versions[DEFAULT_ID]
     fix = " You can delete it on the Retrain page." if may_manage() else ""
     st.warning(f"Version {version.id} cannot be used: {problem} You are shown the shipped model instead.{fix}")
     try:
-        return shipped, predictor_for(shipped)
+        return shipped, FallingBack(predictor_for(shipped))
     except ModelBroken as error:
         st.error(f"No model can be loaded: the shipped model is broken too ({error}). Restore model/default with git.")
         st.stop()

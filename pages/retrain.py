@@ -22,6 +22,7 @@ from model.upload import ModelRefused, import_model
 from pages.access import may_manage, public_mode, refuse_unless_manager
 from pages.common import (
     HEAVY_WORK,
+    FallingBack,
     carry_out,
     chosen_model,
     current_digit,
@@ -443,7 +444,7 @@ def compare_section(versions: list[ModelVersion]) -> None:
     predictors = []
     for version in (first, second):
         try:
-            predictors.append(predictor_for(version))
+            predictors.append(FallingBack(predictor_for(version)))
         except ModelBroken as error:
             st.error(f"Version {version.id} cannot be used: {error}")
             return

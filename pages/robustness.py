@@ -8,7 +8,7 @@ import streamlit as st
 
 from model.inference import a_digit
 from model.robustness import METHODS, TRANSFORMS, adversarial, robustness_sweep
-from pages.common import chosen_model, digit_to_show, uncertainty
+from pages.common import FallingBack, chosen_model, digit_to_show, uncertainty
 from pages.plots import DIGIT_COLOURS, probability_bars, robustness_figure
 
 # Amounts as the captions say them.
@@ -58,9 +58,11 @@ def _first_flips(flips: list[float], kind: str) -> str:
     return "changes at " + " and ".join(f"{flip:g}{UNITS[kind]}" for flip in nearest)
 
 
-def sweep_section(cache_key: str, model, image: np.ndarray, predicted: int) -> None:
+def sweep_section(cache_key: str, predictor: FallingBack, image: np.ndarray, predicted: int) -> None:
     st.subheader("How far can it be pushed?")
-    curves = sweep(cache_key, _key(image), model, image)
+    curves = sweep(cache_key, _key(image), predictor.model, image)
+    for curve in curves.values():
+        predictor.finite(curve["probabilities"])
     columns = st.columns(3)
     for position, (kind, curve) in enumerate(curves.items()):
         unit = TRANSFORMS[kind][0]
@@ -102,7 +104,7 @@ def sweep_section(cache_key: str, model, image: np.ndarray, predicted: int) -> N
         st.plotly_chart(probability_bars(probabilities), key="robust_bars", config={"displayModeBar": False})
 
 
-def adversarial_section(cache_key: str, model, image: np.ndarray, predicted: int) -> None:
+def adversarial_section(cache_key: str, predictor: FallingBack, image: np.ndarray, predicted: int) -> None:
     st.subheader("The smallest change that fools it")
     choose = st.columns([1, 1, 3])
     method = choose[0].radio("Method", METHODS, horizontal=True, key="robust_method")
@@ -120,8 +122,8 @@ def adversarial_section(cache_key: str, model, image: np.ndarray, predicted: int
         "the loss of the prediction (or lowers that of the target). PGD takes ten smaller steps, staying within "
         "epsilon of the digit. Each tries sizes up to 0.4 (of the 0-1 ink range) and shows the smallest that works."
     )
-    found = attack(cache_key, _key(image), method, target, model, image)
-    probabilities = found["probabilities"]
+    found = attack(cache_key, _key(image), method, target, predictor.model, image)
+    probabilities = predictor.finite(found["probabilities"])
     now = int(np.argmax(probabilities))
     if found["epsilon"] is None:
         wanted = "another digit" if target is None else a_digit(target)
@@ -144,7 +146,6 @@ def adversarial_section(cache_key: str, model, image: np.ndarray, predicted: int
 
 st.title("Robustness")
 version, predictor = chosen_model(__file__)
-model = predictor.model
 digit = digit_to_show("robust_test_index", "how fragile its prediction is")
 image = digit["image"]
 probabilities = predictor.probabilities_one(image)
@@ -153,5 +154,5 @@ top = st.columns([1, 4])
 top[0].image(image, caption=digit["source"], width=120, clamp=True)
 top[1].markdown(f"**Predicted {predicted}** with {probabilities[predicted]:.1%} confidence.")
 top[1].caption(uncertainty(probabilities) + " Draw another digit on the Draw page to change it.")
-sweep_section(version.cache_key, model, image, predicted)
-adversarial_section(version.cache_key, model, image, predicted)
+sweep_section(version.cache_key, predictor, image, predicted)
+adversarial_section(version.cache_key, predictor, image, predicted)

@@ -69,8 +69,8 @@ def forged_value(error: BaseException) -> bool:
 
 @contextlib.contextmanager
 def refusing_forged_values():
-    """Around a page's run, or on a fragment (`@refusing_forged_values()`): a forged widget value
-    (`forged_value`) gets one message, logged without the value; any other error goes on as it would."""
+    """Around a page's run, or on a fragment (`@refusing_forged_values()`): a forged widget value (`forged_value`)
+    gets one message, logged without the value; any other error goes on as it would."""
     try:
         yield
     except (KeyError, TypeError, ValueError) as error:
