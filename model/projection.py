@@ -27,17 +27,15 @@ import tensorflow as tf
 from model.files import atomic_write
 from model.inference import fitted
 from model.inspection import _graph
+from model.layout import METHODS, UMAP_NEIGHBOURS, project
 from model.preprocess import from_uint8
 
-METHODS = ("PCA", "UMAP", "t-SNE")
 # Images per forward pass when computing features.
 BATCH = 1000
 # Neighbours whose mean position places a new digit on a t-SNE map.
 PLACING_NEIGHBOURS = 10
-# UMAP's settings: neighbours, the smallest distance between mapped points, and (for placing
-# new points) its negative samples per attraction and its epochs.
-UMAP_NEIGHBOURS = 15
-UMAP_MIN_DIST = 0.1
+# UMAP's settings for placing new points (see model/layout.py for the rest): its negative
+# samples per attraction and its epochs.
 UMAP_NEGATIVE_RATE = 5
 UMAP_EPOCHS = 100
 
@@ -81,50 +79,6 @@ def features(model: keras.Model, layer_name: str, images: np.ndarray) -> np.ndar
         for start in range(0, len(images), BATCH)
     ]
     return np.concatenate(parts).reshape(len(images), -1).astype(np.float32)
-
-
-def project(
-    values: np.ndarray, method: str, progress: Callable[[float], None] | None = None, seed: int = 0
-) -> dict[str, np.ndarray]:
-    """Projects (N, D) features to 2-D. Returns {"points": (N, 2)}, and for PCA also "mean" and
-    "components" (its transform), for UMAP "a" and "b" (its curve's parameters, for placing).
-    `progress(fraction)` is called as t-SNE goes (UMAP reports none)."""
-    if method not in METHODS:
-        raise ValueError(f"Unknown method {method!r}; choose one of {METHODS}.")
-    # A copy: the caller's array may be read-only (shared between sessions), which t-SNE cannot take.
-    values = np.array(values, np.float32)
-    if method == "PCA":
-        mean = values.mean(axis=0)
-        # The top two right singular vectors of the centred data are the principal axes.
-        _, _, axes = np.linalg.svd(values - mean, full_matrices=False)
-        components = axes[:2].astype(np.float32)
-        return {"points": (values - mean) @ components.T, "mean": mean, "components": components}
-    if method == "UMAP":
-        import umap  # Imported only when used: numba compiles it on first use.
-
-        # A fixed seed makes UMAP single-threaded anyway; saying so keeps it from warning.
-        reducer = umap.UMAP(
-            n_components=2, n_neighbors=UMAP_NEIGHBOURS, min_dist=UMAP_MIN_DIST, random_state=seed, n_jobs=1
-        )
-        points = reducer.fit_transform(values)
-        return {"points": points.astype(np.float32), "a": np.float32(reducer._a), "b": np.float32(reducer._b)}
-    import openTSNE
-
-    total = 750  # openTSNE's default: 250 early-exaggeration iterations, then 500.
-
-    class Progress:
-        done = 0
-
-        def __call__(self, iteration, error, embedding):
-            self.done += 25
-            if progress is not None:
-                progress(min(self.done / total, 1.0))
-            return False
-
-    embedding = openTSNE.TSNE(
-        n_jobs=os.cpu_count() or 1, random_state=seed, callbacks=Progress(), callbacks_every_iters=25
-    ).fit(values)
-    return {"points": np.asarray(embedding, np.float32)}
 
 
 class NeighbourIndex:
@@ -276,12 +230,14 @@ def cached_projection(
     folder: str | os.PathLike,
     key: str,
     progress: Callable[[float], None] | None = None,
+    compute: Callable[..., dict[str, np.ndarray]] | None = None,
 ) -> dict[str, np.ndarray]:
-    """`project`, kept in `folder` under `key` (the model, layer and images it came from)."""
+    """`project` (or `compute`, such as `model.layout.project_apart`), kept in `folder` under `key`
+    (the model, layer and images it came from)."""
     stored = kept_projection(len(values), method, folder, key)
     if stored is not None:
         return stored
-    projection = project(values, method, progress)
+    projection = (compute or project)(values, method, progress)
     _write(_projection_path(method, folder, key), projection)
     return projection
 

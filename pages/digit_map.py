@@ -5,6 +5,7 @@ import threading
 import numpy as np
 import streamlit as st
 
+from model import layout
 from model.inference import a_digit
 from model.projection import (
     METHODS,
@@ -91,8 +92,10 @@ def projection(version: ModelVersion, layer: str, method: str, values: np.ndarra
         def report(fraction: float) -> None:
             bar.progress(fraction, text=f"Computing the {method} map of {len(values):,} digits: {fraction:.0%}")
 
+        # UMAP and t-SNE take a minute of the CPU: in a process at a lower priority, so strokes come first.
+        compute = None if method == "PCA" else layout.project_apart
         with HEAVY_WORK:
-            result = cached_projection(values, method, version.cache_folder, key, report)
+            result = cached_projection(values, method, version.cache_folder, key, report, compute)
         bar.empty()
     return result
 

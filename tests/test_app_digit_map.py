@@ -5,7 +5,7 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from model import projection
+from model import layout, projection
 from model.architecture import build_model
 from model.registry import publish_version
 from model.schemas import RunMetadata
@@ -105,6 +105,7 @@ def test_in_public_mode_only_the_operator_starts_a_map_that_is_not_kept_yet(open
         return {"points": np.zeros((len(values), 2), np.float32), "a": np.float32(1.0), "b": np.float32(1.0)}
 
     monkeypatch.setattr(projection, "project", fast_project)
+    monkeypatch.setattr(layout, "project_apart", fast_project)
     # PCA takes a fraction of a second: anyone may have it (the page opens on it).
     visitor = open_map()
     assert computed == ["PCA"]
@@ -119,3 +120,24 @@ def test_in_public_mode_only_the_operator_starts_a_map_that_is_not_kept_yet(open
     visitor.radio(key="map_method").set_value("UMAP").run()
     assert not visitor.exception and computed == ["PCA", "UMAP"]
     assert not any("not been computed" in info.value for info in visitor.info)
+
+
+@pytest.mark.slow
+def test_umap_and_tsne_maps_are_laid_out_in_a_process_at_a_lower_priority(open_map, monkeypatch):
+    """Issue 29, item 3: a map computed in the app's process slowed other visitors' strokes to p95 1.2 s."""
+    where = []
+
+    def recorder(place):
+        def lay_out(values, method, progress=None):
+            where.append((method, place))
+            return {"points": np.zeros((len(values), 2), np.float32), "a": np.float32(1.0), "b": np.float32(1.0)}
+
+        return lay_out
+
+    monkeypatch.setattr(projection, "project", recorder("here"))
+    monkeypatch.setattr(layout, "project_apart", recorder("apart"))
+    app = open_map()
+    for method in ("UMAP", "t-SNE"):
+        app.radio(key="map_method").set_value(method).run()
+        assert not app.exception
+    assert where == [("PCA", "here"), ("UMAP", "apart"), ("t-SNE", "apart")]

@@ -5,6 +5,7 @@ import pytest
 
 from model import projection as projection_module
 from model.architecture import build_model
+from model.layout import LayoutFailed, project_apart
 from model.preprocess import from_uint8
 from model.projection import (
     NeighbourIndex,
@@ -138,3 +139,35 @@ def test_a_new_digit_goes_where_umaps_own_transform_puts_it(shipped, mnist):
         return y_test[np.argmin(((points - point) ** 2).sum(axis=1))]
 
     assert np.mean([nearest_label(a) == nearest_label(b) for a, b in zip(ours, theirs)]) >= 0.9
+
+
+def test_a_map_laid_out_apart_is_the_same_map_and_a_failure_there_says_why(shipped, digits):
+    images, _ = digits
+    values = features(shipped, "flatten", images[:200])
+    apart = project_apart(values, "PCA")
+    np.testing.assert_allclose(apart["points"], project(values, "PCA")["points"], atol=1e-4)
+    broken = values.copy()
+    broken[0, 0] = np.nan
+    with pytest.raises(LayoutFailed, match="could not be computed: LinAlgError"):
+        project_apart(broken, "PCA")
+
+
+@pytest.mark.slow
+def test_a_map_laid_out_apart_runs_at_a_lower_priority_and_reports_progress(shipped, digits):
+    """Issue 29, item 3: a UMAP or t-SNE map took both cores from every visitor's strokes."""
+    import multiprocessing
+    import os
+
+    images, _ = digits
+    values = features(shipped, "flatten", images[:300])
+    ours = os.getpriority(os.PRIO_PROCESS, 0)
+    seen = []
+
+    def progress(fraction):
+        children = [child for child in multiprocessing.active_children() if child.name == "map-layout"]
+        seen.append((fraction, [os.getpriority(os.PRIO_PROCESS, child.pid) for child in children]))
+
+    mapped = project_apart(values, "t-SNE", progress)
+    assert mapped["points"].shape == (300, 2) and np.isfinite(mapped["points"]).all()
+    assert seen and seen[-1][0] == 1.0
+    assert all(priorities == [min(ours + 10, 19)] for _, priorities in seen), seen
