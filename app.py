@@ -4,6 +4,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from pages.fair_share import fair_share
 from pages.routing import refusing_forged_values, route
 
 # A local image: an emoji or `:material/...:` page icon makes the browser fetch it from another host.
@@ -11,7 +12,7 @@ st.set_page_config(
     page_title="Inside a digit CNN", page_icon=str(Path(__file__).parent / "pages" / "icon.png"), layout="wide"
 )
 
-with refusing_forged_values():
+with refusing_forged_values(), fair_share():
     route(
         [
             st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),

@@ -437,6 +437,49 @@ def app_table(results: dict) -> list[str]:
     return lines
 
 
+def hostile_figures() -> dict:
+    """`benchmarks.load.run_hostile`: 35 visitors drawing in public mode while a training run
+    trains, the operator computes a UMAP map and one visitor attacks (issue 29's items 1-3)."""
+    measured = load.run_hostile()
+    attacks = measured["hostile"]
+    return {
+        "hostile_load_visitors": measured["visitors"],
+        "hostile_load_strokes": measured["strokes"],
+        "hostile_load_p50_ms": measured["p50_ms"],
+        "hostile_load_p95_ms": measured["p95_ms"],
+        "hostile_load_errors": measured["errors"],
+        "hostile_load_rss_mb": measured["rss_mb"],
+        "hostile_load_first_stroke_p95_ms": measured.get("first_stroke_p95_ms"),
+        "hostile_sweep_floods": attacks["sweep_floods"],
+        "hostile_sweep_flood_p50_ms": (attacks["sweep_flood_p50_s"] or 0) * 1000,
+        "hostile_keeps": attacks["keeps"],
+        "hostile_keeps_refused": attacks["keeps_refused"],
+        "hostile_digits_budget": attacks.get("digits_budget"),
+        "hostile_map_requests": attacks["map_requests"],
+        "hostile_maps_refused": attacks["maps_refused"],
+        "hostile_operator_map_s": attacks.get("operator_map_s"),
+        "hostile_training_ran": measured["training_still_running"],
+    }
+
+
+def hostile_table(results: dict) -> list[str]:
+    """The table's rows of `hostile_figures`."""
+    if results.get("hostile_load_p95_ms") is None:
+        return []
+    return [
+        f"| {results['hostile_load_visitors']} visitors drawing in public mode, with a training run, the operator's "
+        "UMAP map and one hostile visitor: p50 / p95, errors, server memory "
+        f"({results['hostile_load_strokes']} strokes) | {results['hostile_load_p50_ms']:.0f} / "
+        f"{results['hostile_load_p95_ms']:.0f} ms, {results['hostile_load_errors']}, "
+        f"{results['hostile_load_rss_mb']:.0f} MB |",
+        f"| meanwhile, the hostile visitor's 60,000-value sweep pastes / Keeps (refused past the budget) / map "
+        f"requests (refused) | {results['hostile_sweep_floods']} ({results['hostile_sweep_flood_p50_ms']:.0f} ms "
+        f"each) / {results['hostile_keeps']} ({results['hostile_keeps_refused']}) / "
+        f"{results['hostile_map_requests']} ({results['hostile_maps_refused']}) |",
+        f"| the operator's UMAP map of the 10,000 test digits, meanwhile | {results['hostile_operator_map_s']:.0f} s |",
+    ]
+
+
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[1])
     parser.add_argument("--quick", action="store_true", help="a short version: seconds, not minutes")
@@ -471,8 +514,16 @@ def main(argv=None) -> dict:
     parser.add_argument(
         "--training", action="store_true", help="only the training figures (every preset), merged into the results file"
     )
+    parser.add_argument(
+        "--hostile", action="store_true", help="only the hostile-visitor load (about 3 minutes), merged in"
+    )
     parser.add_argument("--out", type=Path, default=RESULTS, help=f"where to write the results (default {RESULTS})")
     args = parser.parse_args(argv)
+    if args.hostile:
+        results = {**(read_json(args.out) if args.out.exists() else {}), **hostile_figures()}
+        print("\n".join(["| measure | value |", "| --- | --- |", *hostile_table(results)]))
+        write_json(results, args.out)
+        return results
     if args.app:
         results = {**(read_json(args.out) if args.out.exists() else {}), **app_figures(args.quick)}
         print("\n".join(["| measure | value |", "| --- | --- |", *app_table(results)]))

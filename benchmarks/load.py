@@ -32,8 +32,11 @@ from streamlit.proto.BackMsg_pb2 import BackMsg
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
 from benchmarks.server import streamlit_server
+from model.apart import background_priority
 
 STROKE_TIMEOUT = 10.0
+# The widgets whose ids a visitor records, by label.
+WIDGETS = ("selectbox", "slider", "text_input", "number_input", "button", "radio", "multiselect")
 # Opening the page may wait for TensorFlow to load and for the model, on a fresh server.
 OPEN_TIMEOUT = 120.0
 
@@ -106,6 +109,9 @@ class Visitor:
         self.widgets: dict[str, str] = {}
         self.exceptions: list[str] = []
         self.error_messages: list[str] = []
+        self.infos: list[str] = []
+        self.metrics: dict[str, str] = {}
+        self.texts: list[str] = []
 
     async def rerun(
         self,
@@ -118,13 +124,14 @@ class Visitor:
         returns what was predicted ("" if nothing)."""
         message = BackMsg()
         state = message.rerun_script
-        state.page_script_hash = self.page_hash
+        # A page's name opens that page; otherwise the page of the last run reruns.
+        state.page_script_hash = "" if page_name else self.page_hash
         state.page_name = page_name
         state.fragment_id = fragment_id
         state.widget_states.widgets.extend(widget_states or [])
         await self.socket.send(message.SerializeToString())
         predicted = ""
-        self.exceptions, self.error_messages = [], []
+        self.exceptions, self.error_messages, self.infos, self.texts = [], [], [], []
         while True:
             reply = ForwardMsg()
             reply.ParseFromString(await asyncio.wait_for(self.socket.recv(), timeout))
@@ -138,19 +145,33 @@ class Visitor:
                 if element.WhichOneof("type") == "bidi_component":
                     self.canvas_id = element.bidi_component.id
                     self.fragment_id = reply.delta.fragment_id
-                elif element.WhichOneof("type") == "metric" and element.metric.label == "Prediction":
-                    predicted = element.metric.body
+                elif element.WhichOneof("type") == "metric":
+                    self.metrics[element.metric.label] = element.metric.body
+                    if element.metric.label == "Prediction":
+                        predicted = element.metric.body
+                elif element.WhichOneof("type") == "markdown":
+                    self.texts.append(element.markdown.body)
                 elif element.WhichOneof("type") == "exception":
                     self.exceptions.append(element.exception.type)
                 elif element.WhichOneof("type") == "alert" and element.alert.format == element.alert.ERROR:
                     self.error_messages.append(element.alert.body)
-                elif element.WhichOneof("type") in ("selectbox", "slider", "text_input", "number_input"):
+                elif element.WhichOneof("type") in WIDGETS:
                     widget = getattr(element, element.WhichOneof("type"))
                     self.widgets[widget.label] = widget.id
+                elif element.WhichOneof("type") == "alert" and element.alert.format == element.alert.INFO:
+                    self.infos.append(element.alert.body)
             elif kind == "script_finished":
                 if reply.script_finished == ForwardMsg.FINISHED_EARLY_FOR_RERUN:
                     continue
                 return predicted
+
+    async def set(self, label: str, fragment: bool = False, timeout: float = STROKE_TIMEOUT, **value) -> str:
+        """Sets the widget labelled `label` (`string_value=...`, `int_value=...`, `trigger_value=True`) and reruns."""
+        widget = BackMsg().rerun_script.widget_states.widgets.add()
+        widget.id = self.widgets[label]
+        for field, content in value.items():
+            setattr(widget, field, content)
+        return await self.rerun([widget], fragment_id=self.fragment_id if fragment else "", timeout=timeout)
 
     async def stroke(self, drawing: dict) -> str:
         widget = BackMsg().rerun_script.widget_states.widgets.add()
@@ -182,7 +203,9 @@ def _rss_mb(port: int) -> float:
     return total
 
 
-async def _visitor(url: str, index: int, seconds: float, every: float, opened: asyncio.Barrier, results: dict) -> None:
+async def _visitor(
+    url: str, index: int, seconds: float, every: float, opened: asyncio.Barrier, results: dict, warm_up: bool = False
+) -> None:
     import websockets
 
     strokes = drawings(int(seconds / every) + 2, seed=index)
@@ -198,6 +221,13 @@ async def _visitor(url: str, index: int, seconds: float, every: float, opened: a
             await opened.wait()
             # The visitors' strokes are spread over the period; each keeps its rhythm.
             await asyncio.sleep(every * index / results["visitors"])
+            if warm_up:
+                # One stroke each, timed apart: the whole class's first strokes come within one
+                # period, before the server has seen any, which is its own figure.
+                started = time.perf_counter()
+                await visitor.stroke(strokes[-1])
+                results["first"].append((time.perf_counter() - started) * 1000)
+                await asyncio.sleep(every)
             deadline = time.perf_counter() + seconds
             for number, drawing in enumerate(strokes):
                 if time.perf_counter() >= deadline:
@@ -217,10 +247,12 @@ async def _visitor(url: str, index: int, seconds: float, every: float, opened: a
         await opened.abort()
 
 
-async def _run(url: str, port: int, visitors: int, seconds: float, every: float) -> dict:
-    results = {"times": [], "errors": [], "visitors": visitors}
+async def _run(url: str, port: int, visitors: int, seconds: float, every: float, warm_up: bool = False) -> dict:
+    results = {"times": [], "errors": [], "visitors": visitors, "first": []}
     opened = asyncio.Barrier(visitors)
-    tasks = [asyncio.create_task(_visitor(url, index, seconds, every, opened, results)) for index in range(visitors)]
+    tasks = [
+        asyncio.create_task(_visitor(url, index, seconds, every, opened, results, warm_up)) for index in range(visitors)
+    ]
     memory = []
     while not all(task.done() for task in tasks):
         memory.append(_rss_mb(port))
@@ -236,6 +268,7 @@ async def _run(url: str, port: int, visitors: int, seconds: float, every: float)
         "errors": len(results["errors"]),
         "error_examples": results["errors"][:5],
         "rss_mb": float(max(memory)) if memory else None,
+        **({"first_stroke_p95_ms": float(np.percentile(results["first"], 95))} if results["first"] else {}),
     }
 
 
@@ -245,14 +278,187 @@ def run(visitors: int = 30, seconds: float = 60.0, every: float = 3.0) -> dict:
         return asyncio.run(_run(url, int(url.rsplit(":", 1)[1]), visitors, seconds, every))
 
 
+# The hostile visitor (`--hostile`): what issue 29's items 1-3 did to a class, at once.
+PASSWORD = "load-test-operator"
+# Item 1: 60,000 values pasted into a sweep's box (0.4 MB; the box's max_chars binds only the browser).
+FLOOD = ",".join(str(value) for value in range(60_000))
+
+
+def noisy_drawing(seed: int = 0) -> dict:
+    """A drawing whose canvas is grey noise under one stroke: a raw drawing no compression shrinks,
+    so each Keep takes as much of the visitor's budget as a drawing can."""
+    state = drawings(1, seed)[0]
+    rng = np.random.default_rng(seed)
+    pixels = rng.integers(0, 256, (280, 280, 4), dtype=np.uint8)
+    pixels[..., 3] = 255
+    pixels[100:180, 130:150, :3] = 255
+    buffer = io.BytesIO()
+    Image.fromarray(pixels, "RGBA").save(buffer, format="PNG")
+    return {**state, "data": "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()}
+
+
+async def _session(url: str, page: str, timeout: float = OPEN_TIMEOUT):
+    import websockets
+
+    socket = await websockets.connect(
+        url.replace("http://", "ws://") + "/_stcore/stream", subprotocols=["streamlit"], max_size=None, open_timeout=60
+    )
+    visitor = Visitor(socket)
+    await visitor.rerun(page_name=page, timeout=timeout)
+    return visitor
+
+
+async def _flood_the_sweep(url: str, deadline: float, report: dict) -> None:
+    """Item 1: the sweep's two value boxes, filled with 60,000 values again and again."""
+    visitor = await _session(url, "retrain")
+    widget = BackMsg().rerun_script.widget_states.widgets.add()
+    widget.id = visitor.widgets["Settings"]
+    widget.string_array_value.data.extend(["learning_rate", "batch_size"])
+    await visitor.rerun([widget])
+    boxes = [label for label in visitor.widgets if label.startswith("Values of")]
+    report["sweep_boxes"] = len(boxes)
+    while time.perf_counter() < deadline and boxes:
+        for label in boxes:
+            started = time.perf_counter()
+            await visitor.set(label, string_value=FLOOD + f",{report['sweep_floods']}", timeout=60)
+            report["sweep_floods"] += 1
+            report["sweep_seconds"].append(time.perf_counter() - started)
+    report["sweep_exceptions"] = visitor.exceptions
+    await visitor.socket.close()
+
+
+async def _fill_my_digits(url: str, deadline: float, report: dict) -> None:
+    """Item 2: Keep, Keep, Keep a noisy drawing until the session's budget refuses it, then go on."""
+    visitor = await _session(url, "draw")
+    await visitor.stroke(noisy_drawing())
+    while time.perf_counter() < deadline:
+        await visitor.set("Keep as one of my digits", trigger_value=True, timeout=60)
+        refused = [message for message in visitor.error_messages if "at most" in message]
+        if refused:
+            report["keeps_refused"] += 1
+            report["refusal"] = refused[0]
+        else:
+            report["keeps"] += 1
+    # What the session holds in the end, as My digits says it.
+    await visitor.rerun(page_name="my_digits", timeout=60)
+    report["digits_kept"] = visitor.metrics.get("Your digits")
+    report["digits_budget"] = next((text for text in visitor.texts if "MB used" in text), None)
+    await visitor.socket.close()
+
+
+async def _ask_for_maps(url: str, deadline: float, report: dict) -> None:
+    """Item 3: the UMAP and t-SNE maps, asked for again and again."""
+    visitor = await _session(url, "digit_map")
+    while time.perf_counter() < deadline:
+        for method in ("UMAP", "t-SNE"):
+            await visitor.set("Projection", string_value=method, timeout=120)
+            report["map_requests"] += 1
+            report["maps_refused"] += any("not been computed" in info for info in visitor.infos)
+    await visitor.socket.close()
+
+
+async def _operator_map(url: str, report: dict) -> None:
+    """The operator computes the UMAP map meanwhile (laid out in the background, see model/apart.py)."""
+    visitor = await _session(url, "digit_map")
+    await visitor.set("Password", string_value=PASSWORD)
+    await visitor.set("Unlock", trigger_value=True)
+    started = time.perf_counter()
+    await visitor.set("Projection", string_value="UMAP", timeout=600)
+    report["operator_map_s"] = time.perf_counter() - started
+    report["operator_map_errors"] = visitor.exceptions + visitor.error_messages
+    await visitor.socket.close()
+
+
+async def _hostile_run(url: str, port: int, visitors: int, seconds: float, every: float) -> dict:
+    report = {
+        "sweep_floods": 0,
+        "sweep_seconds": [],
+        "keeps": 0,
+        "keeps_refused": 0,
+        "map_requests": 0,
+        "maps_refused": 0,
+    }
+    # The class first opens its pages; the hostile visitor starts once they draw.
+    deadline = time.perf_counter() + 0.5 * visitors + 2 * every + seconds
+    class_run = asyncio.create_task(_run(url, port, visitors, seconds, every, warm_up=True))
+    await asyncio.sleep(0.5 * visitors + 2 * every)
+    attacks = [_flood_the_sweep, _fill_my_digits, _ask_for_maps]
+    attacks = [asyncio.create_task(attack(url, deadline, report)) for attack in attacks]
+    operator = asyncio.create_task(_operator_map(url, report))
+    measured = await class_run
+    outcomes = await asyncio.gather(*attacks, operator, return_exceptions=True)
+    report["attack_failures"] = [f"{type(outcome).__name__}: {outcome}" for outcome in outcomes if outcome is not None]
+    times = report.pop("sweep_seconds")
+    report["sweep_flood_p50_s"] = float(np.percentile(times, 50)) if times else None
+    return {**measured, "hostile": report}
+
+
+def deploy_options() -> list[str]:
+    """deploy/config.toml's settings as `streamlit run` options, but for where it listens: the
+    load runs as a class would be served."""
+    import tomllib
+
+    with open(Path(__file__).resolve().parent.parent / "deploy" / "config.toml", "rb") as handle:
+        config = tomllib.load(handle)
+    options = []
+    for section, settings in config.items():
+        for name, value in settings.items():
+            if f"{section}.{name}" not in ("server.address", "server.port", "server.headless"):
+                options += [f"--{section}.{name}", str(value).lower() if isinstance(value, bool) else str(value)]
+    return options
+
+
+def run_hostile(visitors: int = 35, seconds: float = 60.0, every: float = 3.0) -> dict:
+    """The class of `run`, in public mode, while a training run trains (the `standard` recipe on
+    every core in the background, as the Retrain page starts it), the operator computes a UMAP map, and one hostile
+    visitor, in three tabs, floods the sweep's boxes, fills their digits and asks for every map."""
+    import subprocess
+    import sys
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        secrets = Path(folder) / "secrets.toml"
+        secrets.write_text(f'operator_password = "{PASSWORD}"\n')
+        env = {"DIGITS_PUBLIC": "1", "MODEL_REGISTRY": str(Path(folder) / "registry")}
+        training_log = open(Path(folder) / "training.log", "wb")  # noqa: SIM115 - closed below.
+        training = subprocess.Popen(
+            [sys.executable, "-m", "training.cli", "--preset", "standard", "--out", str(Path(folder) / "run")],
+            cwd=Path(__file__).resolve().parent.parent,
+            stdout=training_log,
+            stderr=subprocess.STDOUT,
+            preexec_fn=background_priority,
+        )
+        try:
+            options = ["--secrets.files", str(secrets), *deploy_options()]
+            with streamlit_server(env, timeout=180.0, options=options) as url:
+                result = asyncio.run(_hostile_run(url, int(url.rsplit(":", 1)[1]), visitors, seconds, every))
+            result["training_still_running"] = training.poll() is None
+            result["training_exit_code"] = training.poll()
+        finally:
+            training.kill()
+            training.wait()
+            training_log.close()
+            result_log = (Path(folder) / "training.log").read_text(errors="replace").strip().splitlines()
+        result["training_log_tail"] = result_log[-3:]
+    return result
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.load", description=__doc__.splitlines()[0])
-    parser.add_argument("--visitors", type=int, default=30)
+    parser.add_argument("--visitors", type=int, help="30, or 35 with --hostile")
     parser.add_argument("--seconds", type=float, default=60.0, help="how long each visitor keeps drawing")
     parser.add_argument("--every", type=float, default=3.0, help="seconds between a visitor's strokes")
+    parser.add_argument(
+        "--hostile",
+        action="store_true",
+        help="public mode, with a training run, an operator's UMAP map and one hostile visitor (see run_hostile)",
+    )
     args = parser.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    print(json.dumps(run(args.visitors, args.seconds, args.every), indent=2))
+    if args.hostile:
+        print(json.dumps(run_hostile(args.visitors or 35, args.seconds, args.every), indent=2))
+    else:
+        print(json.dumps(run(args.visitors or 30, args.seconds, args.every), indent=2))
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from model.apart import run_apart
 from model.forward_worker import ForwardWorker, WorkerUnavailable
 from model.storage import ModelBroken
 
@@ -88,6 +89,20 @@ class Predictor:
             raise AnswersNotFinite(self.model_file)
         return probabilities
 
+    def probabilities_apart(self, images: np.ndarray) -> np.ndarray:
+        """`probabilities` of many images (an evaluation), computed in a child process at nice 10
+        (`model.apart.run_apart`) so that strokes come first; in this process when the model's
+        file is not known. Raises AnswersNotFinite as `probabilities` does."""
+        batch = as_model_input(images)
+        if self.model_file is None:
+            return self.probabilities(batch)
+        probabilities = run_apart(
+            _probabilities_of_file, self.model_file, batch, what=f"The probabilities of {len(batch):,} digits"
+        )
+        if not np.isfinite(probabilities).all():
+            raise AnswersNotFinite(self.model_file)
+        return probabilities
+
     def probabilities_in_process(self, images: np.ndarray) -> np.ndarray:
         """`probabilities`, always computed in this process."""
         batch = as_model_input(images)
@@ -104,6 +119,13 @@ class Predictor:
         if np.shape(image) != (28, 28):
             raise ValueError(f"Expected one image shaped (28, 28), got {np.shape(image)}.")
         return self.probabilities(image)[0]
+
+
+def _probabilities_of_file(model_file: str, images: np.ndarray, progress=None) -> np.ndarray:
+    """The probabilities of the model in `model_file` (loaded in safe mode): what `probabilities_apart`'s child runs."""
+    from model.storage import load_model
+
+    return Predictor(load_model(model_file)).probabilities_in_process(images)
 
 
 # Two top probabilities closer than this: the model is unsure between them.

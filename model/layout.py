@@ -1,11 +1,6 @@
 """Feature vectors laid out in 2-D for the digit map (PCA, UMAP or t-SNE), in this process or in
-a separate one at a lower priority. Imports no TensorFlow: the separate process starts in a
-second or two.
-
-UMAP and t-SNE take a minute or so of the CPU for the 10,000 test digits (t-SNE on every core).
-Run in the app's own process, that minute is taken from every visitor's strokes;
-`project_apart` runs it in a child process at nice 10, as training runs, so the app's
-process (and the forward worker) comes first.
+a child process at a lower priority (`project_apart`: UMAP and t-SNE take a minute or so of
+the CPU for the 10,000 test digits). Imports no TensorFlow, so that child starts in a second.
 
 References: McInnes, Healy and Melville, "UMAP: Uniform Manifold Approximation and
 Projection for Dimension Reduction" (2018); Policar, Strazar and Zupan, "openTSNE: a modular
@@ -14,18 +9,17 @@ Python library for t-SNE dimensionality reduction and embedding" (2019).
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 from collections.abc import Callable
 
 import numpy as np
 
+from model.apart import run_apart
+
 METHODS = ("PCA", "UMAP", "t-SNE")
 # UMAP's settings: neighbours, and the smallest distance between mapped points.
 UMAP_NEIGHBOURS = 15
 UMAP_MIN_DIST = 0.1
-# How much lower than the app's the separate process's priority is (training's too).
-NICENESS = 10
 
 
 def project(
@@ -72,56 +66,10 @@ def project(
     return {"points": np.asarray(embedding, np.float32)}
 
 
-class LayoutFailed(RuntimeError):
-    """The separate process could not lay the map out; the message says why."""
-
-
 def project_apart(
-    values: np.ndarray, method: str, progress: Callable[[float], None] | None = None, seed: int = 0
+    values: np.ndarray, method: str, progress: Callable[[float], None] | None = None
 ) -> dict[str, np.ndarray]:
-    """`project`, computed in a child process at nice 10; `progress` is called here, in the caller's
-    thread, which meanwhile only waits. Raises LayoutFailed when the child fails or dies."""
+    """`project`, computed in a child process at nice 10 (`model.apart.run_apart`)."""
     if method not in METHODS:
         raise ValueError(f"Unknown method {method!r}; choose one of {METHODS}.")
-    context = multiprocessing.get_context("spawn")
-    ours, theirs = context.Pipe(duplex=False)
-    child = context.Process(
-        target=_lay_out, args=(theirs, np.asarray(values, np.float32), method, seed), name="map-layout", daemon=True
-    )
-    child.start()
-    theirs.close()
-    ended = f"The {method} map's process ended without a map"
-    try:
-        while True:
-            if not ours.poll(1.0):
-                if not child.is_alive() and not ours.poll():
-                    raise LayoutFailed(f"{ended} (exit code {child.exitcode}).")
-                continue
-            try:
-                kind, content = ours.recv()
-            except EOFError:
-                raise LayoutFailed(f"{ended} (exit code {child.exitcode}).") from None
-            if kind == "progress" and progress is not None:
-                progress(content)
-            elif kind == "done":
-                return content
-            elif kind == "failed":
-                raise LayoutFailed(f"The {method} map could not be computed: {content}")
-    finally:
-        ours.close()
-        if child.is_alive():
-            child.kill()
-        child.join(5)
-
-
-def _lay_out(connection, values: np.ndarray, method: str, seed: int) -> None:
-    """The child process: lowers its priority, lays the map out, sends progress and the result."""
-    os.nice(NICENESS)
-    try:
-        result = project(values, method, lambda fraction: connection.send(("progress", fraction)), seed)
-    except Exception as error:  # Sent to the parent, which raises it as LayoutFailed.
-        connection.send(("failed", f"{type(error).__name__}: {error}"))
-    else:
-        connection.send(("done", result))
-    finally:
-        connection.close()
+    return run_apart(project, np.asarray(values, np.float32), method, progress=progress, what=f"The {method} map")

@@ -24,6 +24,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from model.apart import run_apart
 from model.files import atomic_write
 from model.inference import fitted
 from model.inspection import _graph
@@ -79,6 +80,20 @@ def features(model: keras.Model, layer_name: str, images: np.ndarray) -> np.ndar
         for start in range(0, len(images), BATCH)
     ]
     return np.concatenate(parts).reshape(len(images), -1).astype(np.float32)
+
+
+def _features_of_file(
+    model_file: str, layer_name: str, images: np.ndarray, progress: Callable[[float], None] | None = None
+) -> np.ndarray:
+    """`features` of the model in `model_file` (loaded in safe mode): what `features_apart`'s child runs."""
+    from model.storage import load_model
+
+    return features(load_model(model_file), layer_name, images)
+
+
+def features_apart(model_file: str, layer_name: str, images: np.ndarray) -> np.ndarray:
+    """`features`, computed in a child process at nice 10 (`model.apart.run_apart`)."""
+    return run_apart(_features_of_file, model_file, layer_name, images, what=f"The features of {len(images):,} digits")
 
 
 class NeighbourIndex:
@@ -212,14 +227,23 @@ def _write(path: Path, arrays: dict[str, np.ndarray]) -> None:
 
 
 def cached_features(
-    model: keras.Model, layer_name: str, images: np.ndarray, folder: str | os.PathLike, model_sha256: str
+    model: keras.Model,
+    layer_name: str,
+    images: np.ndarray,
+    folder: str | os.PathLike,
+    model_sha256: str,
+    model_file: str | None = None,
 ) -> np.ndarray:
-    """`features`, kept in `folder` (as float16: half the disk; the map does not need more)."""
+    """`features`, kept in `folder` (as float16: half the disk; the map does not need more);
+    computed in a child process at nice 10 when the model's file is given (`features_apart`)."""
     path = Path(folder) / f"features-{model_sha256[:16]}-{layer_name}-{digest(images)}.npz"
     stored = _read(path)
     if stored is not None and "features" in stored:
         return stored["features"].astype(np.float32)
-    values = features(model, layer_name, images)
+    if model_file is None:
+        values = features(model, layer_name, images)
+    else:
+        values = features_apart(model_file, layer_name, images)
     _write(path, {"features": values.astype(np.float16)})
     return values
 

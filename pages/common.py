@@ -11,7 +11,7 @@ from typing import Any, NoReturn
 import numpy as np
 import streamlit as st
 
-from model.evaluation import Evaluation, evaluate
+from model.evaluation import Evaluation, evaluation_from_probabilities
 from model.forward_worker import shared_worker
 from model.inference import MAX_ENTROPY, AnswersNotFinite, Predictor, confidence_in_words, entropy_bits
 from model.mnist import DataError, Split, load_mnist, mnist_path
@@ -111,6 +111,12 @@ class FallingBack:
     def probabilities_one(self, image: np.ndarray) -> np.ndarray:
         try:
             return self.predictor.probabilities_one(image)
+        except AnswersNotFinite as error:
+            self._fall_back(error)
+
+    def probabilities_apart(self, images: np.ndarray) -> np.ndarray:
+        try:
+            return self.predictor.probabilities_apart(images)
         except AnswersNotFinite as error:
             self._fall_back(error)
 
@@ -305,9 +311,10 @@ def digit_to_show(index_key: str, purpose: str) -> dict:
 def evaluation_on_test_set(
     cache_key: str, _predictor: Predictor, _x_test: np.ndarray, _y_test: np.ndarray
 ) -> Evaluation:
-    """A model version's evaluation on the test set, computed once per version (the cache key)."""
+    """A model version's evaluation on the test set, computed once per version (the cache key), in a
+    child process at a lower priority (`Predictor.probabilities_apart`)."""
     with HEAVY_WORK:
-        return evaluate(_predictor, _x_test, _y_test)
+        return evaluation_from_probabilities(_y_test, _predictor.probabilities_apart(from_uint8(_x_test)))
 
 
 def send_to_pages(image_uint8: np.ndarray, index: int, label: int) -> None:

@@ -43,6 +43,11 @@ def _sha(version: ModelVersion) -> str:
     return version.metadata.model_sha256 or version.cache_key
 
 
+def _file(version: ModelVersion) -> str:
+    # Features are computed in a child process at a lower priority, from the model's file.
+    return str(version.model_file)
+
+
 @st.cache_resource(max_entries=8, show_spinner=False)
 def test_features(
     cache_key: str, layer: str, _version: ModelVersion, _model, _images: np.ndarray
@@ -50,7 +55,7 @@ def test_features(
     """The test digits' features (read-only, shared by every session) and their neighbour index,
     which places a new digit on a UMAP or t-SNE map: built once, not on every rerun."""
     with HEAVY_WORK:
-        values = cached_features(_model, layer, _images, _version.cache_folder, _sha(_version))
+        values = cached_features(_model, layer, _images, _version.cache_folder, _sha(_version), _file(_version))
     values.flags.writeable = False
     return values, NeighbourIndex(values)
 
@@ -61,8 +66,8 @@ def neighbour_index(
 ) -> NeighbourIndex:
     """The 60,000 training then the 10,000 test digits' features (shared by every session, never changed)."""
     with HEAVY_WORK:
-        train = cached_features(_model, layer, _train, _version.cache_folder, _sha(_version))
-        test = cached_features(_model, layer, _test, _version.cache_folder, _sha(_version))
+        train = cached_features(_model, layer, _train, _version.cache_folder, _sha(_version), _file(_version))
+        test = cached_features(_model, layer, _test, _version.cache_folder, _sha(_version), _file(_version))
     return NeighbourIndex(np.concatenate([train, test]))
 
 

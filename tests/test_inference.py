@@ -5,6 +5,7 @@ import pytest
 
 from model.architecture import build_model
 from model.inference import Predictor
+from model.storage import load_model
 
 
 @pytest.fixture(scope="module")
@@ -76,3 +77,22 @@ def test_confidence_in_words_and_entropy():
     assert entropy_bits(fairly) == pytest.approx(-(0.7 * np.log2(0.7) + 0.3 * np.log2(0.3)))
     with pytest.raises(ValueError):
         confidence_in_words(np.ones(3))
+
+
+def test_probabilities_computed_apart_are_the_probabilities_and_refuse_nan(tmp_path):
+    """A version's evaluation runs in a child process in the background (model/apart.py)."""
+    from model.inference import AnswersNotFinite
+    from model.registry import default_version
+    from model.storage import save_model
+    from tests.test_upload import nan_on_ink
+
+    model_file = str(default_version().model_file)
+    images = np.random.default_rng(0).random((40, 28, 28)).astype(np.float32)
+    predictor = Predictor(load_model(model_file), model_file=model_file)
+    np.testing.assert_allclose(
+        predictor.probabilities_apart(images), predictor.probabilities_in_process(images), atol=1e-5
+    )
+    save_model(nan_on_ink(), tmp_path / "nan.keras")
+    broken = Predictor(load_model(tmp_path / "nan.keras"), model_file=str(tmp_path / "nan.keras"))
+    with pytest.raises(AnswersNotFinite):
+        broken.probabilities_apart(images)

@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 
 from model import projection as projection_module
+from model.apart import ApartFailed
 from model.architecture import build_model
-from model.layout import LayoutFailed, project_apart
+from model.layout import project_apart
 from model.preprocess import from_uint8
 from model.projection import (
     NeighbourIndex,
@@ -148,13 +149,14 @@ def test_a_map_laid_out_apart_is_the_same_map_and_a_failure_there_says_why(shipp
     np.testing.assert_allclose(apart["points"], project(values, "PCA")["points"], atol=1e-4)
     broken = values.copy()
     broken[0, 0] = np.nan
-    with pytest.raises(LayoutFailed, match="could not be computed: LinAlgError"):
+    with pytest.raises(ApartFailed, match="could not be computed: LinAlgError"):
         project_apart(broken, "PCA")
 
 
 @pytest.mark.slow
 def test_a_map_laid_out_apart_runs_at_a_lower_priority_and_reports_progress(shipped, digits):
-    """Issue 29, item 3: a UMAP or t-SNE map took both cores from every visitor's strokes."""
+    """Issue 29, item 3: a UMAP or t-SNE map took both cores from every visitor's strokes; in the
+    background it runs at nice 10 and SCHED_IDLE (only when nothing else wants the CPU)."""
     import multiprocessing
     import os
 
@@ -164,10 +166,24 @@ def test_a_map_laid_out_apart_runs_at_a_lower_priority_and_reports_progress(ship
     seen = []
 
     def progress(fraction):
-        children = [child for child in multiprocessing.active_children() if child.name == "map-layout"]
-        seen.append((fraction, [os.getpriority(os.PRIO_PROCESS, child.pid) for child in children]))
+        children = [child for child in multiprocessing.active_children() if child.name == "apart"]
+        seen.append(
+            (
+                fraction,
+                [(os.getpriority(os.PRIO_PROCESS, child.pid), os.sched_getscheduler(child.pid)) for child in children],
+            )
+        )
 
     mapped = project_apart(values, "t-SNE", progress)
     assert mapped["points"].shape == (300, 2) and np.isfinite(mapped["points"]).all()
     assert seen and seen[-1][0] == 1.0
-    assert all(priorities == [min(ours + 10, 19)] for _, priorities in seen), seen
+    assert all(priorities == [(min(ours + 10, 19), os.SCHED_IDLE)] for _, priorities in seen), seen
+
+
+def test_features_computed_apart_are_the_features(shipped, digits):
+    from model.projection import features_apart
+    from model.registry import default_version
+
+    images, _ = digits
+    apart = features_apart(str(default_version().model_file), "flatten", images[:100])
+    np.testing.assert_allclose(apart, features(shipped, "flatten", images[:100]), atol=1e-5)

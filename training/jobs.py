@@ -29,6 +29,7 @@ import traceback
 from collections.abc import Iterator
 from pathlib import Path
 
+from model.apart import background_priority
 from model.files import read_json, write_json
 from model.mnist import load_mnist_and_sha256
 from model.my_digits import FolderStore, as_arrays
@@ -66,7 +67,7 @@ _start_lock = threading.Lock()
 
 def training_threads() -> int:
     """TensorFlow threads for a training job: `DIGITS_TRAIN_THREADS`, else every core. The job runs
-    at a lower priority (nice 10), so the app's own work comes first."""
+    in the background (nice 10 and SCHED_IDLE), so the app's own work comes first."""
     return positive_setting("DIGITS_TRAIN_THREADS", os.cpu_count() or 1)
 
 
@@ -357,10 +358,10 @@ class _Reporter:
 @contextlib.contextmanager
 def _job_lock(registry: str) -> Iterator[JobRunner | None]:
     """In a job's process: the registry's training lock, held for the whole block (None when
-    another job holds it: the status file is that job's). Runs at a lower priority (nice 10)."""
+    another job holds it: the status file is that job's). Runs in the background (nice 10 and
+    SCHED_IDLE: `model.apart.background_priority`)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    with contextlib.suppress(OSError):
-        os.nice(10)
+    background_priority()
     runner = JobRunner(registry)
     runner.folder.mkdir(parents=True, exist_ok=True)
     lock = open(runner.folder / LOCK_FILE, "a+")  # noqa: SIM115 - held until the block ends.
