@@ -108,6 +108,8 @@ class Visitor:
         # Of the last run: each widget's id by its label, the types of the errors shown, the error messages.
         self.widgets: dict[str, str] = {}
         self.exceptions: list[str] = []
+        # What each error showed beyond its type: its message and traceback ("" where nothing is shown).
+        self.exception_details: list[str] = []
         self.error_messages: list[str] = []
         self.infos: list[str] = []
         self.metrics: dict[str, str] = {}
@@ -131,7 +133,7 @@ class Visitor:
         state.widget_states.widgets.extend(widget_states or [])
         await self.socket.send(message.SerializeToString())
         predicted = ""
-        self.exceptions, self.error_messages, self.infos, self.texts = [], [], [], []
+        self.exceptions, self.exception_details, self.error_messages, self.infos, self.texts = [], [], [], [], []
         while True:
             reply = ForwardMsg()
             reply.ParseFromString(await asyncio.wait_for(self.socket.recv(), timeout))
@@ -153,6 +155,9 @@ class Visitor:
                     self.texts.append(element.markdown.body)
                 elif element.WhichOneof("type") == "exception":
                     self.exceptions.append(element.exception.type)
+                    self.exception_details.append(
+                        "\n".join([element.exception.message, *element.exception.stack_trace])
+                    )
                 elif element.WhichOneof("type") == "alert" and element.alert.format == element.alert.ERROR:
                     self.error_messages.append(element.alert.body)
                 elif element.WhichOneof("type") in WIDGETS:

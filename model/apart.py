@@ -117,7 +117,7 @@ def _child(connection, named: tuple[str, str]) -> None:
     # Every thread (Linux sets priorities per thread): those numpy started while the arguments
     # were read began at the app's priority; the threads started from now on inherit this one's.
     with contextlib.suppress(OSError):
-        for thread in os.listdir("https://rp2.alfred511.top/hf/proc/self/task"):
+        for thread in os.listdir("/proc/self/task"):
             background_priority(int(thread))
     try:
         args = connection.recv()

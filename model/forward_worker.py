@@ -25,6 +25,8 @@ from collections import OrderedDict
 
 import numpy as np
 
+from model.apart import start_without_main
+
 # Models kept loaded in the worker, most recently used first.
 MAX_MODELS = 4
 # Seconds to wait for the worker to start (it imports TensorFlow) and for one answer.
@@ -145,7 +147,7 @@ class ForwardWorker:
         ours, theirs = context.Pipe()
         process = context.Process(target=_serve, args=(theirs,), name="forward-worker", daemon=True)
         try:
-            process.start()
+            start_without_main(process)
             theirs.close()
             if not ours.poll(START_TIMEOUT) or ours.recv()[0] != "ready":
                 raise WorkerUnavailable("The forward worker did not start.")

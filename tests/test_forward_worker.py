@@ -1,6 +1,8 @@
 """The forward worker: a process of its own answers like the app's process, and failures fall back."""
 
+import sys
 import time
+import types
 
 import numpy as np
 import pytest
@@ -51,6 +53,22 @@ def test_until_it_is_ready_the_worker_says_so_at_once(shipped):
     ready(worker, shipped)
     with worker._lock:
         worker._stop()
+
+
+def test_a_worker_starts_whatever_the_main_module_is(shipped, tmp_path, monkeypatch):
+    """A spawned child runs the parent's `__main__` first: in a Streamlit server the page being run,
+    under pytest after an AppTest its temporary script. That failed the worker (CI, after AppTests)."""
+    script = tmp_path / "page.py"
+    script.write_text("raise SystemExit('the page ran again in the worker')\n")
+    page = types.ModuleType("__main__")
+    page.__file__ = str(script)
+    monkeypatch.setitem(sys.modules, "__main__", page)
+    worker = ForwardWorker()
+    try:
+        assert ready(worker, shipped, timeout=60).shape == (1, 10)
+    finally:
+        with worker._lock:
+            worker._stop()
 
 
 def test_the_worker_answers_like_the_app_process(worker, shipped, small_mnist):
