@@ -4,15 +4,14 @@ from pathlib import Path
 
 import streamlit as st
 
-from pages.fair_share import fair_share
-from pages.routing import refusing_forged_values, route
+from pages.routing import guarded, route
 
 # A local image: an emoji or `:material/...:` page icon makes the browser fetch it from another host.
 st.set_page_config(
     page_title="Inside a digit CNN", page_icon=str(Path(__file__).parent / "pages" / "icon.png"), layout="wide"
 )
 
-with refusing_forged_values(), fair_share():
+with guarded():
     route(
         [
             st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),

@@ -8,7 +8,8 @@ import time
 import numpy as np
 
 from benchmarks.timing import call_times
-from model.projection import NeighbourIndex, feature_layers, features, place, project
+from model.layout import project
+from model.projection import NeighbourIndex, feature_layers, features, place
 
 
 def run(model, data, quick: bool) -> dict:

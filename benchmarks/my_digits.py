@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import tempfile
 import time
+from unittest import mock
 
 import numpy as np
 from PIL import Image
@@ -19,31 +20,29 @@ from model.preprocess import from_uint8
 APP = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "app.py")
 
 
+def _rerun_times(app: AppTest, reruns: int) -> list[float]:
+    """The page opened (`app` on My digits) rerun `reruns` times: each rerun's seconds."""
+    if app.exception:
+        raise RuntimeError(f"The My digits page failed: {app.exception[0].value}")
+    times = []
+    for _ in range(reruns):
+        start = time.perf_counter()
+        app.run()
+        times.append(time.perf_counter() - start)
+    return times
+
+
 def run(x_test: np.ndarray, y_test: np.ndarray, count: int, reruns: int) -> dict:
     """`count` test digits kept as your own, the page opened, then rerun `reruns` times."""
-    with tempfile.TemporaryDirectory() as folder:
-        previous = os.environ.get("MY_DIGITS")
-        os.environ["MY_DIGITS"] = folder
-        try:
-            store = FolderStore(folder)
-            for index in range(count):
-                store.add(from_uint8(x_test[index]), int(y_test[index]))
-            app = AppTest.from_file(APP, default_timeout=300).run()
-            start = time.perf_counter()
-            app.switch_page("pages/my_digits.py").run()
-            first = time.perf_counter() - start
-            if app.exception:
-                raise RuntimeError(f"The My digits page failed: {app.exception[0].value}")
-            times = []
-            for _ in range(reruns):
-                start = time.perf_counter()
-                app.run()
-                times.append(time.perf_counter() - start)
-        finally:
-            if previous is None:
-                os.environ.pop("MY_DIGITS", None)
-            else:
-                os.environ["MY_DIGITS"] = previous
+    with tempfile.TemporaryDirectory() as folder, mock.patch.dict(os.environ, {"MY_DIGITS": folder}):
+        store = FolderStore(folder)
+        for index in range(count):
+            store.add(from_uint8(x_test[index]), int(y_test[index]))
+        app = AppTest.from_file(APP, default_timeout=300).run()
+        start = time.perf_counter()
+        app.switch_page("pages/my_digits.py").run()
+        first = time.perf_counter() - start
+        times = _rerun_times(app, reruns)
     return {
         "my_digits_count": count,
         "my_digits_first_run_s": first,
@@ -65,24 +64,11 @@ def session_at_the_budget(x_test: np.ndarray, y_test: np.ndarray, reruns: int, d
             index += 1
     except ValueError:
         pass  # The budget is reached.
-    previous = os.environ.get("DIGITS_PUBLIC")
-    os.environ["DIGITS_PUBLIC"] = "1"
-    try:
+    with mock.patch.dict(os.environ, {"DIGITS_PUBLIC": "1"}):
         app = AppTest.from_file(APP, default_timeout=300)
         app.session_state["mydigits_store"] = store
         app.run().switch_page("pages/my_digits.py").run()
-        if app.exception:
-            raise RuntimeError(f"The My digits page failed: {app.exception[0].value}")
-        times = []
-        for _ in range(reruns):
-            start = time.perf_counter()
-            app.run()
-            times.append(time.perf_counter() - start)
-    finally:
-        if previous is None:
-            os.environ.pop("DIGITS_PUBLIC", None)
-        else:
-            os.environ["DIGITS_PUBLIC"] = previous
+        times = _rerun_times(app, reruns)
     prefix = "my_digits_session_drawn" if drawings else "my_digits_session"
     return {
         f"{prefix}_count": store.count(),

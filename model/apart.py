@@ -5,8 +5,9 @@ A first look at a version on a fresh server computes its 10,000 test digits' pro
 and features (and for the nearest digits, the 60,000 training digits' too), and a UMAP or
 t-SNE map takes a minute of the CPU. Done in the app's process, that took both cores from
 every visitor's strokes (ten visitors' strokes went to p95 5.7 s while one visitor opened the
-Digit map). `run_apart` runs a function in a spawned process at nice 10 and waits for its
-result without using the CPU; the function may report progress, which reaches the caller.
+Digit map). `run_apart` runs a function in a spawned process in the background
+(`background_priority`) and waits for its result without using the CPU; the function may
+report progress, which reaches the caller.
 
     points = run_apart(project, values, "UMAP", progress=bar_update, what="The UMAP map")
 """

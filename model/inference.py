@@ -50,6 +50,13 @@ class AnswersNotFinite(ModelBroken):
         self.model_file = model_file
 
 
+def finite(probabilities: np.ndarray, model_file: str | None) -> np.ndarray:
+    """`probabilities` when they are all finite; raises AnswersNotFinite for the model in `model_file` otherwise."""
+    if not np.isfinite(probabilities).all():
+        raise AnswersNotFinite(model_file)
+    return probabilities
+
+
 class Predictor:
     """Wraps a Keras model for fast, thread-safe inference.
 
@@ -85,12 +92,10 @@ class Predictor:
                 logging.getLogger(__name__).debug("%s Computing in the app's process instead.", error)
         if probabilities is None:
             probabilities = self.probabilities_in_process(batch)
-        if not np.isfinite(probabilities).all():
-            raise AnswersNotFinite(self.model_file)
-        return probabilities
+        return finite(probabilities, self.model_file)
 
     def probabilities_apart(self, images: np.ndarray) -> np.ndarray:
-        """`probabilities` of many images (an evaluation), computed in a child process at nice 10
+        """`probabilities` of many images (an evaluation), computed in a child process in the background
         (`model.apart.run_apart`) so that strokes come first; in this process when the model's
         file is not known. Raises AnswersNotFinite as `probabilities` does."""
         batch = as_model_input(images)
@@ -99,9 +104,7 @@ class Predictor:
         probabilities = run_apart(
             _probabilities_of_file, self.model_file, batch, what=f"The probabilities of {len(batch):,} digits"
         )
-        if not np.isfinite(probabilities).all():
-            raise AnswersNotFinite(self.model_file)
-        return probabilities
+        return finite(probabilities, self.model_file)
 
     def probabilities_in_process(self, images: np.ndarray) -> np.ndarray:
         """`probabilities`, always computed in this process."""

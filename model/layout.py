@@ -69,7 +69,7 @@ def project(
 def project_apart(
     values: np.ndarray, method: str, progress: Callable[[float], None] | None = None
 ) -> dict[str, np.ndarray]:
-    """`project`, computed in a child process at nice 10 (`model.apart.run_apart`)."""
+    """`project`, computed in a child process in the background (`model.apart.run_apart`)."""
     if method not in METHODS:
         raise ValueError(f"Unknown method {method!r}; choose one of {METHODS}.")
     return run_apart(project, np.asarray(values, np.float32), method, progress=progress, what=f"The {method} map")

@@ -92,7 +92,7 @@ def _features_of_file(
 
 
 def features_apart(model_file: str, layer_name: str, images: np.ndarray) -> np.ndarray:
-    """`features`, computed in a child process at nice 10 (`model.apart.run_apart`)."""
+    """`features`, computed in a child process in the background (`model.apart.run_apart`)."""
     return run_apart(_features_of_file, model_file, layer_name, images, what=f"The features of {len(images):,} digits")
 
 
@@ -235,7 +235,7 @@ def cached_features(
     model_file: str | None = None,
 ) -> np.ndarray:
     """`features`, kept in `folder` (as float16: half the disk; the map does not need more);
-    computed in a child process at nice 10 when the model's file is given (`features_apart`)."""
+    computed in a child process in the background when the model's file is given (`features_apart`)."""
     path = Path(folder) / f"features-{model_sha256[:16]}-{layer_name}-{digest(images)}.npz"
     stored = _read(path)
     if stored is not None and "features" in stored:

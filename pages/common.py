@@ -13,7 +13,7 @@ import streamlit as st
 
 from model.evaluation import Evaluation, evaluation_from_probabilities
 from model.forward_worker import shared_worker
-from model.inference import MAX_ENTROPY, AnswersNotFinite, Predictor, confidence_in_words, entropy_bits
+from model.inference import MAX_ENTROPY, AnswersNotFinite, Predictor, confidence_in_words, entropy_bits, finite
 from model.mnist import DataError, Split, load_mnist, mnist_path
 from model.my_digits import FolderStore, MemoryStore, dataset_dir
 from model.preprocess import from_uint8
@@ -103,29 +103,24 @@ class FallingBack:
         self.model_file = predictor.model_file
 
     def probabilities(self, images: np.ndarray) -> np.ndarray:
-        try:
-            return self.predictor.probabilities(images)
-        except AnswersNotFinite as error:
-            self._fall_back(error)
+        return self._checked(self.predictor.probabilities, images)
 
     def probabilities_one(self, image: np.ndarray) -> np.ndarray:
-        try:
-            return self.predictor.probabilities_one(image)
-        except AnswersNotFinite as error:
-            self._fall_back(error)
+        return self._checked(self.predictor.probabilities_one, image)
 
     def probabilities_apart(self, images: np.ndarray) -> np.ndarray:
-        try:
-            return self.predictor.probabilities_apart(images)
-        except AnswersNotFinite as error:
-            self._fall_back(error)
+        return self._checked(self.predictor.probabilities_apart, images)
 
     def finite(self, probabilities: np.ndarray) -> np.ndarray:
         """Probabilities a page computed with the model itself (not through the predictor), checked
         the same way: returned when finite, else the version falls back."""
-        if not np.isfinite(probabilities).all():
-            self._fall_back(AnswersNotFinite(self.model_file))
-        return probabilities
+        return self._checked(finite, probabilities, self.model_file)
+
+    def _checked(self, compute, *args) -> np.ndarray:
+        try:
+            return compute(*args)
+        except AnswersNotFinite as error:
+            self._fall_back(error)
 
     def _fall_back(self, error: AnswersNotFinite) -> NoReturn:
         if self.model_file is None:

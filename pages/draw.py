@@ -10,9 +10,8 @@ from model.inference import Predictor, a_digit
 from model.preprocess import PreprocessResult, TooLittleInk, naive_resize, preprocess_digit, read_image
 from model.registry import ModelVersion
 from pages.common import carry_out, chosen_model, digit_store, literal, mnist_test_set, set_current_digit, uncertainty
-from pages.fair_share import fair_share
 from pages.plots import probability_bars
-from pages.routing import refusing_forged_values
+from pages.routing import guarded
 
 # The canvas is 280x280 CSS pixels: ten times MNIST's 28, small enough for a phone.
 CANVAS_SIDE = 280
@@ -167,8 +166,7 @@ def understood(
 
 
 @st.fragment
-@refusing_forged_values()
-@fair_share()
+@guarded()
 def workspace(source: str, version: ModelVersion, predictor: Predictor) -> None:
     """The input and everything computed from it: a stroke reruns only this part of the page."""
     left, right = st.columns([1, 1.3], gap="large")

@@ -69,7 +69,9 @@ def fair_share():
     if getattr(_counting, "active", False):
         yield
         return
-    bucket = st.session_state.setdefault(SESSION_KEY, Bucket(when=_clock()))
+    if SESSION_KEY not in st.session_state:
+        st.session_state[SESSION_KEY] = Bucket(when=_clock())
+    bucket = st.session_state[SESSION_KEY]
     wait = bucket.wait_before_run(_clock())
     if wait > 0:
         logging.getLogger(__name__).info("A session past its share of the server waits %.1f s.", wait)

@@ -21,7 +21,6 @@ from model.inspection import (
 )
 from pages.channel_panel import channel_panel
 from pages.common import chosen_model, digit_to_show, new_click, uncertainty
-from pages.fair_share import fair_share
 from pages.overview_panel import overview_section
 from pages.plots import (
     histogram_figure,
@@ -32,7 +31,7 @@ from pages.plots import (
     tile_channels,
     unit_picker_figure,
 )
-from pages.routing import refusing_forged_values
+from pages.routing import guarded
 from pages.unit_panel import unit_panel
 
 
@@ -173,8 +172,7 @@ def attribution(method: str, model, image, target: int, cam_layer: str | None, s
 
 
 @st.fragment
-@refusing_forged_values()
-@fair_share()
+@guarded()
 def explanation_section(model, image, predicted: int) -> None:
     """Attribution for any class: Grad-CAM (for models with a convolution that keeps a map),
     saliency, SmoothGrad, integrated gradients (with its completeness check) and occlusion."""
@@ -231,8 +229,7 @@ def explanation_section(model, image, predicted: int) -> None:
 
 
 @st.fragment
-@refusing_forged_values()
-@fair_share()
+@guarded()
 def network_section(model, image) -> None:
     """The layer table, and for a chosen layer histograms of its weights and of the digit's activations."""
     st.subheader("The network itself")

@@ -34,10 +34,9 @@ from pages.common import (
     version_name,
     version_problem,
 )
-from pages.fair_share import fair_share
 from pages.plots import comparison_bars, confusion_difference_figure, probability_bars, training_curves
 from pages.preset_figures import preset_figures
-from pages.routing import refusing_forged_values
+from pages.routing import guarded
 from pages.sweep_panel import show_sweep, sweep_section
 from training.config import (
     ARCHITECTURE_NAMES,
@@ -256,8 +255,7 @@ def job_panel(runner: JobRunner) -> None:
 
 
 @st.fragment(run_every=1.0)
-@refusing_forged_values()
-@fair_share()
+@guarded()
 def live_job_panel(runner: JobRunner) -> None:
     status = runner.status()
     if status is None or not status.is_active:

@@ -10,7 +10,8 @@ each session it routes (`route`), and a page that finds its session unmarked
 back to the page. This costs two reruns, once, in the first session of a fresh server;
 tests/test_browser.py opens `/draw` on a fresh server to keep it working.
 
-The router also turns a forged widget value into one message (`refusing_forged_values`).
+The router also turns a forged widget value into one message (`refusing_forged_values`), and
+`guarded` adds each visitor's fair share of the server (pages/fair_share.py) to that.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import streamlit as st
+
+from pages.fair_share import fair_share
 
 APP_DIR = Path(__file__).resolve().parent.parent
 ROUTED = "app_routed"
@@ -78,3 +81,11 @@ def refusing_forged_values():
             raise
         logging.getLogger(__name__).warning("Refused a widget value Streamlit could not read (%s).", type(error))
         st.error(FORGED, icon=":material/block:")
+
+
+@contextlib.contextmanager
+def guarded():
+    """Around app.py's run of a page and on every fragment (`@guarded()`): a forged widget value gets
+    one message, and the run counts against this visitor's fair share of the server."""
+    with refusing_forged_values(), fair_share():
+        yield

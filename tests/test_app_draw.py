@@ -54,11 +54,23 @@ def data_url(image: np.ndarray) -> str:
 @contextlib.contextmanager
 def stub_canvas():
     """The real streamlit_drawable_canvas module, imported with its component declared by a CanvasStub."""
+    # Only the canvas's modules are put back afterwards: restoring all of `sys.modules` (patch.dict)
+    # dropped what the pages imported meanwhile, and a later test's Plotly then refused shapes made
+    # by classes of the dropped import ("Invalid element(s) received for the 'shapes' property").
     stub = CanvasStub()
-    with mock.patch.dict(sys.modules), mock.patch("streamlit.components.v2.component", return_value=stub.component):
-        sys.modules.pop("streamlit_drawable_canvas", None)
-        importlib.import_module("streamlit_drawable_canvas")
-        yield stub
+    real = {name: sys.modules.pop(name) for name in list(sys.modules) if _canvas_module(name)}
+    try:
+        with mock.patch("streamlit.components.v2.component", return_value=stub.component):
+            importlib.import_module("streamlit_drawable_canvas")
+            yield stub
+    finally:
+        for name in [name for name in sys.modules if _canvas_module(name)]:
+            del sys.modules[name]
+        sys.modules.update(real)
+
+
+def _canvas_module(name: str) -> bool:
+    return name == "streamlit_drawable_canvas" or name.startswith("streamlit_drawable_canvas.")
 
 
 @pytest.fixture()
