@@ -108,6 +108,11 @@ def transfer_section(store, examples) -> None:
     )
 
 
+def _size(count: int) -> str:
+    """A byte count in words: kilobytes below a megabyte (one digit is a few), megabytes from there."""
+    return f"{count / 1e3:,.0f} KB" if count < 1e6 else f"{count / 1e6:,.1f} MB"
+
+
 st.title("My digits")
 version, predictor = chosen_model(__file__)
 store = digit_store()
@@ -115,7 +120,7 @@ if isinstance(store, FolderStore):
     where = "kept on this server" + (" for everyone who may manage it" if public_mode() else "")
 else:
     where = (
-        f"kept in your browser session only ({store.nbytes() / 1e6:,.1f} of {store.budget / 1e6:,.0f} MB used): "
+        f"kept in your browser session only ({_size(store.nbytes())} of {store.budget / 1e6:,.0f} MB used): "
         "download them to keep them"
     )
 st.caption(

@@ -1,6 +1,7 @@
 """AppTest of keeping your own digits (Draw page), of the My digits page, and of fine-tuning's controls."""
 
 import io
+import re
 
 import numpy as np
 import pytest
@@ -53,6 +54,8 @@ def test_in_public_mode_a_visitors_digits_stay_in_their_session(canvas, folder, 
     assert not app.exception
     assert next(metric.value for metric in app.metric if metric.label == "Your digits") == "1"
     assert any("session only" in caption.value for caption in app.caption)
+    # One digit is a few kilobytes: said as such, not as "0.0 of 20 MB used".
+    assert any(re.search(r"\(\d+ KB of 20 MB used\)", caption.value) for caption in app.caption)
 
 
 def test_the_page_measures_relabels_and_deletes(isolated_registry, folder, small_mnist):
@@ -114,7 +117,7 @@ def test_a_public_visitor_keeps_digits_within_the_session_budget(isolated_regist
     app.run()
     assert not app.exception
     assert next(metric.value for metric in app.metric if metric.label == "Your digits") == "2"
-    assert any("0.5 of 1 MB" in caption.value for caption in app.caption)
+    assert any(re.search(r"\(5\d\d KB of 1 MB used\)", caption.value) for caption in app.caption)
 
 
 def test_with_no_digits_the_page_says_how_to_add_some(isolated_registry, folder):
