@@ -106,7 +106,10 @@ def operator_sidebar() -> None:
             )
             return
         given = st.text_input("Password", type="password", key="app_operator_password")
-        if st.button("Unlock", key="app_operator_unlock") and given:
+        pressed = st.button("Unlock", key="app_operator_unlock")
+        if pressed and not given:
+            st.error("Type the operator password first, then press Unlock.")
+        if pressed and given:
             now = _clock()
             wait = max(st.session_state.get("app_operator_next_guess", 0.0) - now, _server_guesses.wait(now))
             if wait > 0:

@@ -28,6 +28,7 @@ from model.registry import (
     registry_dir,
 )
 from model.storage import ModelBroken, known_problem, load_model, remember_broken
+from model.upload import MAX_BYTES as MAX_MODEL_BYTES
 from pages.access import may_manage, operator_sidebar, public_mode
 from pages.routing import ensure_routed
 
@@ -155,6 +156,12 @@ def uncertainty(probabilities: np.ndarray) -> str:
         f"{confidence_in_words(probabilities)} Entropy {entropy_bits(probabilities):.2f} bits "
         f"(0 when certain, {MAX_ENTROPY:.2f} when all ten digits are equally likely)."
     )
+
+
+def upload_limit_mb() -> int:
+    """The largest upload, in megabytes: the server's `server.maxUploadSize` (one setting for every
+    upload; deploy/config.toml), and never more than a model file may be."""
+    return min(int(st.get_option("server.maxUploadSize")), MAX_MODEL_BYTES // 2**20)
 
 
 def literal(text: str) -> str:

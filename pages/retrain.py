@@ -1,5 +1,6 @@
 """Retrain: settings in the sidebar, training in the background with live curves, and model versions."""
 
+import contextlib
 import time
 
 import streamlit as st
@@ -31,6 +32,7 @@ from pages.common import (
     mnist_test_set,
     mnist_train_set,
     predictor_for,
+    upload_limit_mb,
     version_name,
     version_problem,
 )
@@ -61,8 +63,10 @@ def settings_sidebar() -> tuple[TrainConfig | None, bool]:
 
     Widget keys carry the preset's name, so choosing another preset starts from its values.
     """
-    with st.sidebar:
-        st.header("Training settings")
+    # A public visitor cannot use these: folded away under one line, open to look at.
+    with st.sidebar, contextlib.nullcontext() if may_manage() else st.expander("Training settings (operator)"):
+        if may_manage():
+            st.header("Training settings")
         name = st.selectbox(
             "Preset",
             list(PRESETS),
@@ -218,10 +222,15 @@ def fine_tune_sidebar(runner: JobRunner, version: ModelVersion) -> None:
         st.header("Fine-tune on your digits")
         folder = dataset_dir()
         count = FolderStore(folder).count()
+        # In public mode a visitor's own digits stay in their session: fine-tuning uses the server's.
+        whose = (
+            f"the operator's digits on this server ({count} kept; yours stay in your session)"
+            if public_mode()
+            else f"the {count} digits kept on this server (the My digits page)"
+        )
         st.caption(
-            f"Starts from the version chosen above ({version_name(version.id)}) and trains on MNIST with the "
-            f"{count} digits kept on this server (the My digits page) mixed in, a fifth of them held aside to "
-            "measure on. "
+            f"Starts from the version chosen above ({version_name(version.id)}) and trains on MNIST with "
+            f"{whose} mixed in, a fifth of them held aside to measure on. "
             + (f"It needs at least {MIN_DIGITS}. " if count < MIN_DIGITS else "")
             + ("" if may_manage() else "Fine-tuning is for the operator while the app runs in public mode.")
         )
@@ -407,8 +416,8 @@ def upload_section() -> None:
     st.subheader("Bring your own model")
     st.caption(
         "A Keras 3 `.keras` file of a classifier that takes one 28x28 (or 28x28x1) image with values in 0-1 "
-        "and ends in a softmax over the 10 digits, up to 10 MB. It loads in safe mode (no Lambda layers or "
-        "custom classes), is checked, measured on the test images and added as a version."
+        f"and ends in a softmax over the 10 digits, up to {upload_limit_mb()} MB. It loads in safe mode "
+        "(no Lambda layers or custom classes), is checked, measured on the test images and added as a version."
     )
     columns = st.columns([2, 1], vertical_alignment="bottom")
     upload = columns[0].file_uploader("Model file", type=["keras"], key="retrain_upload")

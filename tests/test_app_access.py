@@ -170,3 +170,38 @@ def test_outside_public_mode_everyone_manages(trained_version, mnist_file, monke
     app = open_page("pages/retrain.py")
     assert not app.button(key="retrain_start").disabled
     assert any(button.key == "retrain_delete" for button in app.button)
+
+
+def test_a_visitor_s_training_settings_are_folded_away_and_the_operator_s_are_not(
+    isolated_registry, mnist_file, monkeypatch
+):
+    """Issue 30, item 8: a public visitor's Retrain sidebar showed about 20 settings they cannot use."""
+    monkeypatch.setenv("DIGITS_PUBLIC", "1")
+    monkeypatch.setenv("MNIST_PATH", str(mnist_file))
+    app = open_page("pages/retrain.py", password="s3cret")
+    folded = [expander for expander in app.sidebar.expander if expander.label == "Training settings (operator)"]
+    assert len(folded) == 1 and folded[0].selectbox(key="retrain_preset")
+    assert "Training settings" not in [header.value for header in app.sidebar.header]
+    app.sidebar.text_input(key="app_operator_password").set_value("s3cret").run()
+    app.sidebar.button(key="app_operator_unlock").click().run()
+    assert not [expander for expander in app.sidebar.expander if expander.label == "Training settings (operator)"]
+    assert "Training settings" in [header.value for header in app.sidebar.header]
+
+
+def test_fine_tuning_says_whose_digits_it_counts(isolated_registry, mnist_file, monkeypatch, tmp_path):
+    """Issue 30, item 8: a visitor with one digit in their session read "the 0 digits kept on this server"."""
+    monkeypatch.setenv("DIGITS_PUBLIC", "1")
+    monkeypatch.setenv("MNIST_PATH", str(mnist_file))
+    monkeypatch.setenv("MY_DIGITS", str(tmp_path / "mine"))
+    app = open_page("pages/retrain.py")
+    captions = " ".join(caption.value for caption in app.sidebar.caption)
+    assert "the operator's digits on this server (0 kept" in captions
+    assert "yours stay in your session" in captions
+
+
+def test_an_empty_password_is_not_ignored_silently(isolated_registry, monkeypatch):
+    """Issue 30, item 8: Unlock with an empty password did nothing and said nothing."""
+    monkeypatch.setenv("DIGITS_PUBLIC", "1")
+    app = open_page("pages/home.py", password="s3cret")
+    app.sidebar.button(key="app_operator_unlock").click().run()
+    assert [error.value for error in app.sidebar.error if "Type the operator password" in error.value]
