@@ -29,6 +29,10 @@ class DataError(RuntimeError):
     """MNIST could not be loaded; the message says why and what to do."""
 
 
+# Where a copy comes from when Keras cannot download it: what a message about missing MNIST says.
+DOWNLOAD = "mnist.npz (11 MB, https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz)"
+
+
 def mnist_path(path: str | os.PathLike | None = None) -> Path | None:
     """The local MNIST file to use: `path`, else `MNIST_PATH`, else None (download)."""
     chosen = path if path is not None else os.environ.get("MNIST_PATH") or None
@@ -58,7 +62,7 @@ def read_npz_and_sha256(path: str | os.PathLike, full: bool = True) -> tuple[tup
     """`read_npz`, and the sha256 of the very bytes it read (the file may change afterwards)."""
     source = Path(path)
     if not source.is_file():
-        raise DataError(f"MNIST file not found: {source.name} does not exist. Set MNIST_PATH to a copy of mnist.npz.")
+        raise DataError(f"MNIST file not found: {source.name} does not exist.")
     data = source.read_bytes()
     if not zipfile.is_zipfile(io.BytesIO(data)):
         raise DataError(
@@ -104,6 +108,6 @@ def load_mnist_and_sha256(path: str | os.PathLike | None = None) -> tuple[tuple[
     try:
         (x_train, y_train), (x_test, y_test) = keras.datasets.mnist.load_data()
     except Exception as error:  # Any failure here is a download or cache problem.
-        raise DataError(f"Could not download MNIST ({error}). Set MNIST_PATH to a local copy of mnist.npz.") from error
+        raise DataError(f"Could not download MNIST ({error}).") from error
     cached = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "datasets" / "mnist.npz"
     return ((x_train, y_train), (x_test, y_test)), file_sha256(cached) if cached.is_file() else None

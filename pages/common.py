@@ -14,7 +14,7 @@ import streamlit as st
 from model.evaluation import Evaluation, evaluation_from_probabilities
 from model.forward_worker import shared_worker
 from model.inference import MAX_ENTROPY, AnswersNotFinite, Predictor, confidence_in_words, entropy_bits, finite
-from model.mnist import DataError, Split, load_mnist, mnist_path
+from model.mnist import DOWNLOAD, DataError, Split, load_mnist, mnist_path
 from model.my_digits import FolderStore, MemoryStore, dataset_dir
 from model.preprocess import from_uint8
 from model.registry import (
@@ -264,7 +264,8 @@ def _mnist_or_message() -> tuple[Split, Split] | None:
         return _mnist(str(local) if local else None)
     except DataError as error:
         st.warning(
-            f"MNIST is not available: {error}\n\nSet `MNIST_PATH` to a local copy of `mnist.npz` and restart the app."
+            f"MNIST is not available: {error}\n\nThis page needs the MNIST digits. Download {DOWNLOAD} on a "
+            "machine with the network, then start the app with `MNIST_PATH=/path/to/mnist.npz streamlit run app.py`."
         )
         return None
 

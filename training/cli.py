@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from model.files import METADATA_FILE, MODEL_FILE
-from model.mnist import DataError, load_mnist_and_sha256
+from model.mnist import DOWNLOAD, DataError, load_mnist_and_sha256
 from training.config import PRESETS, TrainConfig, preset, preset_name
 
 # The command line keeps a run's state here, inside its output folder, until the model is written.
@@ -104,7 +104,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         data, data_sha256 = load_mnist_and_sha256(args.mnist)
     except DataError as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {error} Download {DOWNLOAD} and pass --mnist PATH.", file=sys.stderr)
         return 1
     checkpoint = args.out / CHECKPOINT_DIR
     try:

@@ -28,7 +28,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from model.mnist import DataError, load_mnist, load_mnist_and_sha256
+from model.mnist import DOWNLOAD, DataError, load_mnist, load_mnist_and_sha256
 from training.config import PRESETS, TrainConfig, preset
 
 # The settings a sweep may vary, with the type of their values.
@@ -364,7 +364,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         load_mnist(args.mnist)
     except DataError as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {error} Download {DOWNLOAD} and pass --mnist PATH.", file=sys.stderr)
         return 1
     trials, epochs = len(sweep.trials()), sweep.base.epochs
     plural = "s" if epochs != 1 else ""
