@@ -2,6 +2,8 @@
 
 import tomllib
 
+import pytest
+
 from model.registry import DEFAULT_DIR
 from model.upload import MAX_BYTES
 from tests.conftest import ROOT
@@ -30,3 +32,36 @@ def test_a_server_for_a_class_asks_no_outside_host_for_its_address():
     deploy = settings(ROOT / "deploy" / "config.toml")
     assert deploy["server"]["headless"] and deploy["server"]["address"] == "0.0.0.0"
     assert deploy["browser"]["serverAddress"]
+
+
+@pytest.mark.slow
+def test_the_server_log_has_no_streamlit_warnings_from_our_processes(tmp_path):
+    """Issue 30, item 10: a new operator's log showed "missing ScriptRunContext" and "Session state does
+    not function when running a script without `streamlit run`": the forward worker, spawned, ran the
+    page being served once more as its `__main__`, without Streamlit."""
+    import asyncio
+
+    import websockets
+
+    from benchmarks.load import Visitor, deploy_options, drawings
+    from benchmarks.server import streamlit_server
+
+    async def visit(url: str) -> list[str]:
+        socket_url = url.replace("http://", "ws://") + "/_stcore/stream"
+        async with websockets.connect(socket_url, subprotocols=["streamlit"], max_size=None) as socket:
+            visitor = Visitor(socket)
+            await visitor.rerun(page_name="draw", timeout=120)
+            predictions = []
+            # The first strokes are computed in the app's process while the worker starts; later ones in the worker.
+            for drawing in drawings(40, seed=0)[::4]:
+                predictions.append(await visitor.stroke(drawing))
+                await asyncio.sleep(1.0)
+            return predictions
+
+    log = tmp_path / "streamlit.log"
+    with streamlit_server({"MODEL_REGISTRY": str(tmp_path / "registry")}, log=log, options=deploy_options()) as url:
+        predictions = asyncio.run(visit(url))
+    assert all(prediction.isdigit() for prediction in predictions)
+    text = log.read_text()
+    assert "missing ScriptRunContext" not in text
+    assert "Session state does not function" not in text
