@@ -21,7 +21,7 @@ columns[1].metric("Errors", f"{result.errors:,} of {len(y_test):,}")
 worst = int(np.argmin(result.recall))
 columns[2].metric("Hardest digit", f"{worst} ({result.recall[worst]:.1%} found)")
 
-normalised = st.toggle("Row-normalised percentages", key="confusion_normalised")
+normalised = st.toggle("Row-normalised percentages", key="confusion_normalised", persist_state="session")
 st.caption(
     "Rows are the true digits, columns what the model said. The diagonal (grey) holds the correct "
     "answers; every red cell is a kind of mistake. Click a cell to see its digits."
@@ -72,8 +72,8 @@ with right:
 
 st.subheader("The digits behind a cell")
 pickers = st.columns([1, 1, 2])
-true = pickers[0].selectbox("True digit", list(range(10)), key="confusion_true")
-predicted = pickers[1].selectbox("Predicted digit", list(range(10)), key="confusion_predicted")
+true = pickers[0].selectbox("True digit", list(range(10)), key="confusion_true", persist_state="session")
+predicted = pickers[1].selectbox("Predicted digit", list(range(10)), key="confusion_predicted", persist_state="session")
 indices = result.cell(true, predicted)
 if len(indices) == 0:
     st.info(f"No test image of {a_digit(true)} was predicted as {predicted}.")

@@ -179,8 +179,10 @@ except ValueError as error:
     st.info(f"{error} The digit map needs one.")
 if test_set is not None and layers:
     controls = st.columns([2, 1, 1, 1], vertical_alignment="bottom")
-    method = controls[0].radio("Projection", METHODS, horizontal=True, key="map_method")
-    layer = controls[1].selectbox("Features of", layers, index=len(layers) - 1, key="map_layer")
+    method = controls[0].radio("Projection", METHODS, horizontal=True, key="map_method", persist_state="session")
+    layer = controls[1].selectbox(
+        "Features of", layers, index=len(layers) - 1, key="map_layer", persist_state="session"
+    )
     others = {other.id: other for other in list_versions() if other.id != version.id and not version_problem(other)}
     against = controls[2].selectbox(
         "Compare with",
@@ -188,7 +190,7 @@ if test_set is not None and layers:
         key="map_compare",
         format_func=lambda i: "nothing" if i is None else version_name(i),
     )
-    controls[3].toggle("Only the mistakes", key="map_mistakes")
+    controls[3].toggle("Only the mistakes", key="map_mistakes", persist_state="session")
     digit = current_digit()
     cell = st.session_state.get("map_cell")
     if cell:

@@ -53,10 +53,12 @@ def maps_section(version, model, image) -> None:
 
     options = st.columns(3)
     per_channel = (
-        options[0].radio("Colour scale", ["shared", "per channel"], horizontal=True, key="feature_scale")
+        options[0].radio(
+            "Colour scale", ["shared", "per channel"], horizontal=True, key="feature_scale", persist_state="session"
+        )
         == "per channel"
     )
-    strongest_first = options[1].toggle("Strongest channels first", key="feature_order")
+    strongest_first = options[1].toggle("Strongest channels first", key="feature_order", persist_state="session")
     order = np.argsort(-maps.max(axis=(0, 1)), kind="stable") if strongest_first else np.arange(channels)
     columns = 16 if height * width == 1 else min(8, channels)
 
@@ -183,7 +185,7 @@ def explanation_section(model, image, predicted: int) -> None:
     except ValueError:
         cam_layer, methods = None, [name for name in READINGS if name != "Grad-CAM"]
     choice = st.columns([3, 1, 1])
-    method = choice[0].radio("Method", methods, horizontal=True, key="feature_method")
+    method = choice[0].radio("Method", methods, horizontal=True, key="feature_method", persist_state="session")
     target = choice[1].selectbox(
         "Explain the class",
         list(range(10)),

@@ -83,7 +83,9 @@ def sweep_section(cache_key: str, predictor: FallingBack, image: np.ndarray, pre
         "one the amount shown below."
     )
     pick = st.columns([1, 2, 1, 2])
-    kind = pick[0].selectbox("Look at", list(TRANSFORMS), format_func=lambda name: TITLES[name], key="robust_kind")
+    kind = pick[0].selectbox(
+        "Look at", list(TRANSFORMS), format_func=lambda name: TITLES[name], key="robust_kind", persist_state="session"
+    )
     curve = curves[kind]
     amounts = [float(amount) for amount in curve["amounts"]]
     neutral = 1.0 if kind == "scale" else 0.0
@@ -107,7 +109,7 @@ def sweep_section(cache_key: str, predictor: FallingBack, image: np.ndarray, pre
 def adversarial_section(cache_key: str, predictor: FallingBack, image: np.ndarray, predicted: int) -> None:
     st.subheader("The smallest change that fools it")
     choose = st.columns([1, 1, 3])
-    method = choose[0].radio("Method", METHODS, horizontal=True, key="robust_method")
+    method = choose[0].radio("Method", METHODS, horizontal=True, key="robust_method", persist_state="session")
     options = [None, *[digit for digit in range(10) if digit != predicted]]
     target = choose[1].selectbox(
         "Make it",

@@ -1,0 +1,59 @@
+"""A visitor's choices outlive visits to other pages (issue 30, item 5), through AppTest sessions.
+
+Streamlit forgets a widget's value when a run does not draw the widget: before, leaving a page and
+coming back reset its toggles, pickers and methods.
+"""
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from model.preprocess import from_uint8
+from pages.common import CURRENT_DIGIT
+from tests.conftest import APP
+
+
+def there_and_back(app: AppTest, page: str) -> AppTest:
+    app.switch_page("pages/home.py").run()
+    app.switch_page("pages/draw.py").run()
+    return app.switch_page(page).run()
+
+
+@pytest.mark.parametrize(
+    "page, kind, key, value",
+    [
+        ("pages/confusion_matrix.py", "toggle", "confusion_normalised", True),
+        ("pages/confusion_matrix.py", "selectbox", "confusion_true", 4),
+        ("pages/feature_maps.py", "radio", "feature_method", "Saliency"),
+        ("pages/feature_maps.py", "toggle", "feature_order", True),
+        ("pages/robustness.py", "selectbox", "robust_kind", "shift"),
+    ],
+)
+def test_a_choice_survives_a_visit_to_other_pages(
+    page, kind, key, value, isolated_registry, mnist, mnist_file, monkeypatch
+):
+    monkeypatch.setenv("MNIST_PATH", str(mnist_file))
+    _, (x_test, _) = mnist
+    app = AppTest.from_file(APP, default_timeout=180).run()
+    app.session_state[CURRENT_DIGIT] = {"image": from_uint8(x_test[0]), "source": "MNIST test image #0", "label": 7}
+    app.switch_page(page).run()
+    widget = getattr(app, kind)(key=key)
+    assert widget.value != value
+    widget.set_value(value).run()
+    there_and_back(app, page)
+    assert not app.exception
+    assert getattr(app, kind)(key=key).value == value
+
+
+def test_the_cell_sent_to_the_digit_map_is_the_cell_chosen_after_a_trip(isolated_registry, mnist_file, monkeypatch):
+    """After leaving and coming back, "Show these on the digit map" ringed 9 -> 4 instead of 4 -> 9."""
+    monkeypatch.setenv("MNIST_PATH", str(mnist_file))
+    app = AppTest.from_file(APP, default_timeout=180).run()
+    app.switch_page("pages/confusion_matrix.py").run()
+    app.selectbox(key="confusion_true").set_value(4).run()
+    app.selectbox(key="confusion_predicted").set_value(9).run()
+    there_and_back(app, "pages/confusion_matrix.py")
+    assert (app.selectbox(key="confusion_true").value, app.selectbox(key="confusion_predicted").value) == (4, 9)
+    app.button(key="confusion_on_map").click()
+    # The Digit map computes its map on the click; only the cell it was sent matters here.
+    app.run(timeout=300)
+    assert app.session_state["map_cell"] == (4, 9)
