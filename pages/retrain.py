@@ -71,6 +71,7 @@ def settings_sidebar() -> tuple[TrainConfig | None, bool]:
             "Preset",
             list(PRESETS),
             key="retrain_preset",
+            persist_state="session",
             help=f"quick: about a minute; fast: the fastest known recipe, one epoch of a small network; "
             f"strong: near the shipped model in minutes, {PRESETS['strong'].epochs} epochs of the lean network "
             f"(the shipped design at half its cost per image), its weights averaged over the last steps; "
@@ -88,6 +89,7 @@ def settings_sidebar() -> tuple[TrainConfig | None, bool]:
             ARCHITECTURE_NAMES,
             index=ARCHITECTURE_NAMES.index(base.architecture),
             key=key + "architecture",
+            persist_state="session",
             help="default: the shipped design; original: the project's first network; fast: the small network "
             "of the fastest known recipe; lean: the shipped design at about half its cost per image (one 5x5 "
             "convolution first, pooling before normalisation).",
@@ -97,16 +99,34 @@ def settings_sidebar() -> tuple[TrainConfig | None, bool]:
             [0.25, 0.5, 0.75, 1.0, 1.5, 2.0],
             value=base.width,
             key=key + "width",
+            persist_state="session",
             help="Multiplies every layer's channel count.",
         )
-        epochs = st.number_input("Epochs", value=base.epochs, step=1, key=key + "epochs")
-        batch_size = st.number_input("Batch size", value=base.batch_size, step=16, key=key + "batch")
-        learning_rate = st.number_input(
-            "Learning rate", value=base.learning_rate, step=0.0005, format="%.5f", key=key + "lr"
+        epochs = st.number_input("Epochs", value=base.epochs, step=1, key=key + "epochs", persist_state="session")
+        batch_size = st.number_input(
+            "Batch size", value=base.batch_size, step=16, key=key + "batch", persist_state="session"
         )
-        optimizer = st.selectbox("Optimizer", OPTIMIZERS, index=OPTIMIZERS.index(base.optimizer), key=key + "optimizer")
+        learning_rate = st.number_input(
+            "Learning rate",
+            value=base.learning_rate,
+            step=0.0005,
+            format="%.5f",
+            key=key + "lr",
+            persist_state="session",
+        )
+        optimizer = st.selectbox(
+            "Optimizer",
+            OPTIMIZERS,
+            index=OPTIMIZERS.index(base.optimizer),
+            key=key + "optimizer",
+            persist_state="session",
+        )
         schedule = st.selectbox(
-            "Learning-rate schedule", LR_SCHEDULES, index=LR_SCHEDULES.index(base.lr_schedule), key=key + "schedule"
+            "Learning-rate schedule",
+            LR_SCHEDULES,
+            index=LR_SCHEDULES.index(base.lr_schedule),
+            key=key + "schedule",
+            persist_state="session",
         )
         averages = sorted({0.0, 0.99, 0.995, 0.999, 0.9995, base.weight_average})
         weight_average = st.select_slider(
@@ -115,6 +135,7 @@ def settings_sidebar() -> tuple[TrainConfig | None, bool]:
             value=base.weight_average,
             format_func=lambda momentum: "off" if momentum == 0 else f"{momentum:g}",
             key=key + "weight_average",
+            persist_state="session",
             help="The model keeps a moving average of its weights over the last steps (0.999: about the last "
             "1,000, never more than a fifth of the run) instead of the last step's weights; often a little more "
             "accurate, for about 2% more time per step.",
@@ -126,19 +147,44 @@ def settings_sidebar() -> tuple[TrainConfig | None, bool]:
             float(base.dropout if base.dropout is not None else DEFAULT_DROPOUT[base.architecture]),
             0.05,
             key=key + "dropout",
+            persist_state="session",
         )
         augment = st.toggle(
-            "Augmentation", value=any(getattr(base, name) for name in AUGMENTATIONS), key=key + "augment"
+            "Augmentation",
+            value=any(getattr(base, name) for name in AUGMENTATIONS),
+            key=key + "augment",
+            persist_state="session",
         )
         strengths = {
             "rotation": st.slider(
-                "Rotation (degrees)", 0.0, 45.0, base.rotation or 10.0, 1.0, key=key + "rotation", disabled=not augment
+                "Rotation (degrees)",
+                0.0,
+                45.0,
+                base.rotation or 10.0,
+                1.0,
+                key=key + "rotation",
+                persist_state="session",
+                disabled=not augment,
             ),
             "shift": st.slider(
-                "Shift (fraction)", 0.0, 0.3, base.shift or 0.1, 0.01, key=key + "shift", disabled=not augment
+                "Shift (fraction)",
+                0.0,
+                0.3,
+                base.shift or 0.1,
+                0.01,
+                key=key + "shift",
+                persist_state="session",
+                disabled=not augment,
             ),
             "zoom": st.slider(
-                "Zoom (fraction)", 0.0, 0.3, base.zoom or 0.1, 0.01, key=key + "zoom", disabled=not augment
+                "Zoom (fraction)",
+                0.0,
+                0.3,
+                base.zoom or 0.1,
+                0.01,
+                key=key + "zoom",
+                persist_state="session",
+                disabled=not augment,
             ),
             "elastic": st.slider(
                 "Elastic distortion (pixels)",
@@ -147,6 +193,7 @@ def settings_sidebar() -> tuple[TrainConfig | None, bool]:
                 base.elastic,
                 0.1,
                 key=key + "elastic",
+                persist_state="session",
                 disabled=not augment,
                 help="How far pixels move, on average, along a smooth "
                 "random field that bends the strokes; 0 turns it off.",
@@ -157,6 +204,7 @@ def settings_sidebar() -> tuple[TrainConfig | None, bool]:
             value=base.train_size or 60000,
             step=1000,
             key=key + "train_size",
+            persist_state="session",
             help="A seeded random subset of the 60,000; fewer trains faster.",
         )
         validation = st.slider(
@@ -166,9 +214,10 @@ def settings_sidebar() -> tuple[TrainConfig | None, bool]:
             base.validation_split,
             0.05,
             key=key + "validation",
+            persist_state="session",
             help="Gives the validation curves (and makes the run custom: it trains on fewer images than the preset).",
         )
-        seed = st.number_input("Seed", value=base.seed, step=1, key=key + "seed")
+        seed = st.number_input("Seed", value=base.seed, step=1, key=key + "seed", persist_state="session")
         start = st.button(
             "Start training", type="primary", key="retrain_start", width="stretch", disabled=not may_manage()
         )

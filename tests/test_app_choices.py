@@ -57,3 +57,17 @@ def test_the_cell_sent_to_the_digit_map_is_the_cell_chosen_after_a_trip(isolated
     # The Digit map computes its map on the click; only the cell it was sent matters here.
     app.run(timeout=300)
     assert app.session_state["map_cell"] == (4, 9)
+
+
+def test_training_settings_survive_a_visit_to_other_pages(isolated_registry, mnist_file, monkeypatch):
+    monkeypatch.setenv("MNIST_PATH", str(mnist_file))
+    app = AppTest.from_file(APP, default_timeout=180).run()
+    app.switch_page("pages/retrain.py").run()
+    app.selectbox(key="retrain_preset").set_value("fast").run()
+    app.number_input(key="retrain_fast_epochs").set_value(3).run()
+    app.toggle(key="retrain_fast_augment").set_value(True).run()
+    there_and_back(app, "pages/retrain.py")
+    assert not app.exception
+    assert app.selectbox(key="retrain_preset").value == "fast"
+    assert app.number_input(key="retrain_fast_epochs").value == 3
+    assert app.toggle(key="retrain_fast_augment").value is True
