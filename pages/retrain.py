@@ -43,6 +43,7 @@ from pages.sweep_panel import show_sweep, sweep_section
 from training.config import (
     ARCHITECTURE_NAMES,
     AUGMENTATIONS,
+    CUSTOM,
     LR_SCHEDULES,
     MIN_DIGITS,
     OPTIMIZERS,
@@ -50,19 +51,59 @@ from training.config import (
     FineTuneConfig,
     TrainConfig,
     preset,
+    preset_name,
     saved_config,
 )
 from training.jobs import JobBusy, JobRunner
 from training.pipeline import augment_preview
 from training.progress import progress
 
+WIDTHS = [0.25, 0.5, 0.75, 1.0, 1.5, 2.0]
+# Where each augmentation's slider starts when the preset does not use it.
+DEFAULT_STRENGTH = {"rotation": 10.0, "shift": 0.1, "zoom": 0.1, "elastic": 0.0}
 
-def settings_sidebar() -> tuple[TrainConfig | None, bool]:
+
+def start_from(config: TrainConfig) -> None:
+    """Sets the sidebar's widgets to `config` (a run that is training) in a session that has not shown
+    them yet: a reload mid-run is a new session. Under the preset `config` is, or the first preset of
+    its architecture when it is custom."""
+    name = preset_name(config)
+    if name == CUSTOM:
+        name = next((name for name, settings in PRESETS.items() if settings.architecture == config.architecture), "")
+    if not name or config.width not in WIDTHS:
+        return
+    base = preset(name)
+    values = {
+        "architecture": config.architecture,
+        "width": config.width,
+        "epochs": config.epochs,
+        "batch": config.batch_size,
+        "lr": config.learning_rate,
+        "optimizer": config.optimizer,
+        "schedule": config.lr_schedule,
+        "dropout": float(config.dropout if config.dropout is not None else DEFAULT_DROPOUT[config.architecture]),
+        "augment": any(getattr(config, name) for name in AUGMENTATIONS),
+        **{name: getattr(config, name) or getattr(base, name) or DEFAULT_STRENGTH[name] for name in AUGMENTATIONS},
+        "train_size": config.train_size or 60000,
+        "validation": config.validation_split,
+        "seed": config.seed,
+    }
+    if config.weight_average in {0.0, 0.99, 0.995, 0.999, 0.9995, base.weight_average}:
+        values["weight_average"] = config.weight_average
+    st.session_state["retrain_preset"] = name
+    for field, value in values.items():
+        st.session_state[f"retrain_{name}_{field}"] = value
+
+
+def settings_sidebar(running: TrainConfig | None = None) -> tuple[TrainConfig | None, bool]:
     """The sidebar: a preset, then every setting editable. Returns the settings (None when
     they are invalid, after saying why) and whether Start was pressed.
 
-    Widget keys carry the preset's name, so choosing another preset starts from its values.
+    Widget keys carry the preset's name, so choosing another preset starts from its values. A
+    session that opens the page while a run trains starts from that run's settings (`running`).
     """
+    if running is not None and "retrain_preset" not in st.session_state:
+        start_from(running)
     # A public visitor cannot use these: folded away under one line, open to look at.
     with st.sidebar, contextlib.nullcontext() if may_manage() else st.expander("Training settings (operator)"):
         if may_manage():
@@ -96,7 +137,7 @@ def settings_sidebar() -> tuple[TrainConfig | None, bool]:
         )
         width = st.select_slider(
             "Model width",
-            [0.25, 0.5, 0.75, 1.0, 1.5, 2.0],
+            WIDTHS,
             value=base.width,
             key=key + "width",
             persist_state="session",
@@ -160,7 +201,7 @@ def settings_sidebar() -> tuple[TrainConfig | None, bool]:
                 "Rotation (degrees)",
                 0.0,
                 45.0,
-                base.rotation or 10.0,
+                base.rotation or DEFAULT_STRENGTH["rotation"],
                 1.0,
                 key=key + "rotation",
                 persist_state="session",
@@ -170,7 +211,7 @@ def settings_sidebar() -> tuple[TrainConfig | None, bool]:
                 "Shift (fraction)",
                 0.0,
                 0.3,
-                base.shift or 0.1,
+                base.shift or DEFAULT_STRENGTH["shift"],
                 0.01,
                 key=key + "shift",
                 persist_state="session",
@@ -180,7 +221,7 @@ def settings_sidebar() -> tuple[TrainConfig | None, bool]:
                 "Zoom (fraction)",
                 0.0,
                 0.3,
-                base.zoom or 0.1,
+                base.zoom or DEFAULT_STRENGTH["zoom"],
                 0.01,
                 key=key + "zoom",
                 persist_state="session",
@@ -542,7 +583,9 @@ def compare_section(versions: list[ModelVersion]) -> None:
 st.title("Retrain")
 chosen, _ = chosen_model(__file__)
 runner = JobRunner()
-config, start = settings_sidebar()
+status = runner.status()
+running = saved_config(status.config) if status and status.is_active and status.kind == "train" else None
+config, start = settings_sidebar(running)
 if start:
     start_training(runner, config)
 fine_tune_sidebar(runner, chosen)

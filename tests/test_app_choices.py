@@ -71,3 +71,26 @@ def test_training_settings_survive_a_visit_to_other_pages(isolated_registry, mni
     assert app.selectbox(key="retrain_preset").value == "fast"
     assert app.number_input(key="retrain_fast_epochs").value == 3
     assert app.toggle(key="retrain_fast_augment").value is True
+
+
+def test_after_a_reload_mid_run_the_sidebar_shows_the_running_run_s_settings(
+    isolated_registry, mnist_file, monkeypatch
+):
+    """A reload is a new session: its sidebar showed the first preset's settings while another run trained."""
+    from model.schemas import JobStatus
+    from training.config import preset
+    from training.jobs import JobRunner
+
+    running = preset("fast").replace(epochs=3, seed=7)
+    status = JobStatus(state="running", job="1", kind="train", preset="custom", config=running.to_dict())
+    monkeypatch.setattr(JobRunner, "status", lambda self: status)
+    monkeypatch.setenv("MNIST_PATH", str(mnist_file))
+    app = AppTest.from_file(APP, default_timeout=180).run()
+    app.switch_page("pages/retrain.py").run()
+    assert not app.exception
+    assert app.selectbox(key="retrain_preset").value == "fast"
+    assert app.number_input(key="retrain_fast_epochs").value == 3
+    assert app.number_input(key="retrain_fast_seed").value == 7
+    # The visitor's own changes are theirs from then on.
+    app.number_input(key="retrain_fast_epochs").set_value(2).run()
+    assert app.number_input(key="retrain_fast_epochs").value == 2
