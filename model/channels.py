@@ -47,6 +47,22 @@ def convolution_layers(model: keras.Model) -> list[str]:
     return [layer.name for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
 
 
+def input_filter(model: keras.Model, layer: str, channel: int) -> np.ndarray | None:
+    """For a convolution that reads the image itself (the first one), its kernel for `channel` as
+    an image in 0-1, grey for zero, white for the most positive and black for the most negative
+    weight; None for any other layer. On the image, that kernel is exactly what the channel looks
+    for, where an image climbed for it comes out as a blur."""
+    names = convolution_layers(model)
+    if not names or layer != names[0]:
+        return None
+    kernel = model.get_layer(layer).get_weights()[0]
+    if kernel.shape[2] != 1:
+        return None
+    weights = kernel[:, :, 0, channel].astype(np.float32)
+    scale = float(np.max(np.abs(weights))) or 1.0
+    return 0.5 + 0.5 * weights / scale
+
+
 def top_patches(model: keras.Model, images: np.ndarray) -> TopPatches:
     """For every channel of every convolution layer, the TOP images (uint8 (N, 28, 28)) in which the
     channel's strongest value is highest, one patch per image."""

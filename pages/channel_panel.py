@@ -5,7 +5,14 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from model.channels import TopPatches, cached_activation_maximisation, cached_top_patches, convolution_layers, patch
+from model.channels import (
+    TopPatches,
+    cached_activation_maximisation,
+    cached_top_patches,
+    convolution_layers,
+    input_filter,
+    patch,
+)
 from model.registry import ModelVersion
 from pages.common import HEAVY_WORK, mnist_test_set
 
@@ -58,6 +65,16 @@ def channel_panel(version: ModelVersion, model, layer: str, channel: int) -> Non
         "that unit sees (its receptive field), with the digit and the channel's value. What they share is what "
         "the channel looks for."
     )
+    kernel = input_filter(model, layer, channel)
+    if kernel is not None:
+        side = kernel.shape[0]
+        st.image(np.kron(kernel, np.ones((24, 24), np.float32)), width=24 * side, clamp=True)
+        st.caption(
+            f"The first layer reads the image itself, so its {side}x{side} filter is the pattern it looks for: "
+            "white weights want ink, black ones want none, grey ones do not care. (An image made to excite "
+            "such a small filter comes out as a blur, so it is not made here.)"
+        )
+        return
     if st.toggle("Make an image that excites this channel", key="feature_maximise"):
         with st.spinner("Climbing the gradient..."):
             image = _maximised(version.cache_key, version, model, layer, channel)

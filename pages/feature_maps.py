@@ -232,6 +232,19 @@ def explanation_section(model, image, predicted: int) -> None:
 
 @st.fragment
 @guarded()
+def _zeros(activations: np.ndarray) -> str:
+    """What a layer's zeros and negative values say: whether its ReLU has been applied yet."""
+    if np.min(activations) < 0:
+        return (
+            "some are negative: this is the layer's raw output, before a ReLU (which comes in a later layer) "
+            "sets the negative ones to zero."
+        )
+    return (
+        f"{np.mean(activations == 0):.0%} are exactly zero (after a ReLU, only the patterns found in this digit "
+        "light up)."
+    )
+
+
 def network_section(model, image) -> None:
     """The layer table, and for a chosen layer histograms of its weights and of the digit's activations."""
     st.subheader("The network itself")
@@ -254,10 +267,7 @@ def network_section(model, image) -> None:
         st.plotly_chart(
             histogram_figure({"this digit": activations}, f"output of {name}"), key="feature_activation_histogram"
         )
-        st.caption(
-            f"{name}'s {activations.size:,} output values for the current digit; {np.mean(activations == 0):.0%} "
-            "are exactly zero (after a ReLU, only the patterns found in this digit light up)."
-        )
+        st.caption(f"{name}'s {activations.size:,} output values for the current digit; {_zeros(activations)}")
 
 
 st.title("Feature maps")

@@ -221,7 +221,7 @@ def confusion_figure(confusion: np.ndarray, normalised: bool) -> go.Figure:
 
 
 def training_curves(history: list[dict]) -> go.Figure:
-    """Loss and accuracy per epoch, training and validation, side by side."""
+    """Loss and accuracy per epoch, training and validation, side by side; loss from 0, accuracy in 0-1."""
     epochs = [row["epoch"] for row in history]
     figure = make_subplots(rows=1, cols=2, subplot_titles=("loss", "accuracy"))
     for column, metric in ((1, "loss"), (2, "accuracy")):
@@ -234,8 +234,20 @@ def training_curves(history: list[dict]) -> go.Figure:
                     col=column,
                 )
     figure.update_xaxes(title="epoch", dtick=max(1, len(epochs) // 10))
+    figure.update_yaxes(rangemode="tozero", row=1, col=1)
+    figure.update_yaxes(range=[0, 1], tickformat=".0%", row=1, col=2)
     figure.update_layout(height=320, margin={"l": 10, "r": 10, "t": 30, "b": 10})
     return figure
+
+
+def curves_caption(history: list[dict]) -> str:
+    """What `training_curves` draws for `history`, in words."""
+    validation = any(row.get("val_loss") is not None for row in history)
+    where = "on the training images and on the held-out validation images" if validation else "on the training images"
+    sentence = f"Loss and accuracy after each epoch, {where}."
+    if validation:
+        return sentence + " Validation falling behind training means over-fitting."
+    return sentence + " Hold some images out (sidebar) to see over-fitting as well."
 
 
 def comparison_bars(first: np.ndarray, second: np.ndarray, first_name: str, second_name: str) -> go.Figure:
@@ -259,23 +271,27 @@ def comparison_bars(first: np.ndarray, second: np.ndarray, first_name: str, seco
 
 
 def confusion_difference_figure(difference: np.ndarray) -> go.Figure:
-    """The difference of two confusion matrices, blue for fewer, red for more."""
-    limit = float(np.max(np.abs(difference * (1 - np.eye(len(difference)))))) or 1.0
+    """The difference of two confusion matrices (B minus A), coloured by what is better for B: blue
+    where B is right more often (more on the diagonal) or wrong less often (fewer off it), red for
+    the opposite. The cells show the plain difference."""
+    better = np.where(np.eye(len(difference), dtype=bool), difference, -difference)
+    limit = float(np.max(np.abs(better))) or 1.0
     digits = [str(d) for d in range(len(difference))]
     figure = go.Figure(
         go.Heatmap(
-            z=difference,
+            z=better,
             x=digits,
             y=digits,
             text=[[f"{int(v):+d}" if v else "" for v in row] for row in difference],
+            customdata=difference,
             texttemplate="%{text}",
             colorscale="RdBu",
-            reversescale=True,
             zmin=-limit,
             zmax=limit,
             xgap=2,
             ygap=2,
-            hovertemplate="true %{y}, predicted %{x}: %{z:+d}<extra></extra>",
+            colorbar={"title": {"text": "better for B (blue)<br>or worse (red)"}},
+            hovertemplate="true %{y}, predicted %{x}: %{customdata:+d}<extra></extra>",
         )
     )
     figure.update_yaxes(autorange="reversed", title="true digit", type="category")
@@ -579,10 +595,10 @@ def sweep_figure(rows: list[dict], names: list[str], metric: str = "validation_a
                 hovertemplate=f"{name} %{{x}}: %{{y:.2%}}<extra></extra>",
             )
         )
-        low = max(0.0, bottom - 0.01)
+        # From zero: a cut axis made gaps of a point look large; the numbers are on the bars.
         figure.update_layout(
             xaxis={"title": name, "type": "category"},
-            yaxis={"title": "validation accuracy", "tickformat": ".1%", "range": [low, 1.0]},
+            yaxis={"title": "validation accuracy", "tickformat": ".0%", "range": [0, 1.0]},
         )
     figure.update_layout(height=340, margin={"l": 10, "r": 10, "t": 10, "b": 10})
     return figure

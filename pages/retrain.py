@@ -36,7 +36,13 @@ from pages.common import (
     version_name,
     version_problem,
 )
-from pages.plots import comparison_bars, confusion_difference_figure, probability_bars, training_curves
+from pages.plots import (
+    comparison_bars,
+    confusion_difference_figure,
+    curves_caption,
+    probability_bars,
+    training_curves,
+)
 from pages.preset_figures import preset_figures
 from pages.routing import guarded
 from pages.sweep_panel import show_sweep, sweep_section
@@ -363,6 +369,15 @@ def live_job_panel(runner: JobRunner) -> None:
     show_job(runner, status)
 
 
+# What one epoch's figures are called, when a run has only one.
+EPOCH_FIGURES = (
+    ("loss", "loss"),
+    ("accuracy", "accuracy"),
+    ("val_loss", "validation loss"),
+    ("val_accuracy", "validation accuracy"),
+)
+
+
 def show_job(runner: JobRunner, status: JobStatus | None) -> None:
     """Progress, live curves and Cancel for an active run; the outcome of a finished one."""
     if status is None:
@@ -400,12 +415,15 @@ def show_job(runner: JobRunner, status: JobStatus | None) -> None:
         st.warning(f"Cancelled {title}. {status.message}")
     else:
         st.error(f"{status.state.capitalize()}: {title}. {status.message}")
-    if status.history:
+    if len(status.history) == 1:
+        # One epoch is one point, not a curve: its figures.
+        last = status.history[-1]
+        shown = [(name, label) for name, label in EPOCH_FIGURES if last.get(name) is not None]
+        for column, (name, label) in zip(st.columns(len(shown) or 1), shown):
+            column.metric(f"Epoch 1 {label}", f"{last[name]:.2%}" if "accuracy" in name else f"{last[name]:.4f}")
+    elif status.history:
         st.plotly_chart(training_curves(status.history), key="retrain_curves")
-        st.caption(
-            "Loss and accuracy after each epoch, on the training images and on the held-out validation "
-            "images. Validation falling behind training means over-fitting."
-        )
+        st.caption(curves_caption(status.history))
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
@@ -567,7 +585,10 @@ def compare_section(versions: list[ModelVersion]) -> None:
         confusion_difference_figure(evaluations[1].confusion - evaluations[0].confusion),
         key="retrain_confusion_difference",
     )
-    st.caption("B minus A: off the diagonal, blue cells are mistakes B makes less often than A, red ones more often.")
+    st.caption(
+        "B minus A, in each cell. Blue is better for B, red worse: on the diagonal (right answers) more is "
+        "better; off it (mistakes) fewer is."
+    )
     digit = current_digit()
     if digit is None:
         st.caption("Draw a digit on the Draw page to compare both versions' answers for it.")

@@ -83,9 +83,13 @@ def test_what_a_channel_detects_is_shown_and_kept_across_a_restart(isolated_regi
     patches = [caption for caption in captions if re.fullmatch(r"an? \d: \d+\.\d\d", caption)]
     assert len(patches) == 9, captions
     assert list((isolated_registry / ".cache" / "default").glob("top_patches-*.npz"))
+    # The first layer shows its filter itself (issue 30, item 6: the image made for it was a blur).
+    assert any("its 3x3 filter is the pattern it looks for" in caption.value for caption in app.caption)
+    assert not [toggle for toggle in app.toggle if toggle.key == "feature_maximise"]
+    app.selectbox(key="feature_layer").set_value("conv2").run()
     app.toggle(key="feature_maximise").set_value(True).run()
     assert not app.exception
-    assert list((isolated_registry / ".cache" / "default").glob("maximised-*-conv1-0.npz"))
+    assert list((isolated_registry / ".cache" / "default").glob("maximised-*-conv2-0.npz"))
 
     # A restarted server has no memory caches, but finds both on disk.
     st.cache_data.clear()
@@ -96,6 +100,7 @@ def test_what_a_channel_detects_is_shown_and_kept_across_a_restart(isolated_regi
     monkeypatch.setattr(channels, "top_patches", refuse)
     monkeypatch.setattr(channels, "activation_maximisation", refuse)
     again = open_page(mnist_file, monkeypatch)
+    again.selectbox(key="feature_layer").set_value("conv2").run()
     again.toggle(key="feature_maximise").set_value(True).run()
     assert not again.exception
 
@@ -110,6 +115,8 @@ def test_the_network_itself_layer_table_and_histograms(isolated_registry, mnist_
         assert not app.exception, layer
         captions = " ".join(caption.value for caption in app.caption)
         assert f"{layer}'s" in captions and ("has no weights" in captions) == (layer in ("pool1", "flatten"))
+        # conv1 is the raw convolution (its ReLU comes after the normalisation): not "after a ReLU".
+        assert ("before a ReLU" in captions) == (layer in ("conv1", "conv1_norm")), layer
 
 
 def test_the_whole_network_shows_every_layer_then_the_dense_part_and_the_outputs(

@@ -95,3 +95,14 @@ def test_the_maximising_image_excites_its_channel_more_than_digits_do(shipped, i
     assert len(list(tmp_path.glob("maximised-*.npz"))) == 1
     with pytest.raises(ValueError, match="not a convolution layer"):
         activation_maximisation(shipped, "pool1", 0)
+
+
+def test_the_first_layer_s_filter_is_shown_as_an_image_grey_at_zero(shipped):
+    """Issue 30, item 6: an image climbed for a first-layer channel is a featureless blur; its filter is the pattern."""
+    from model.channels import input_filter
+
+    kernel = shipped.get_layer("conv1").get_weights()[0][:, :, 0, 5]
+    image = input_filter(shipped, "conv1", 5)
+    assert image.shape == kernel.shape and image.min() >= 0 and image.max() <= 1
+    np.testing.assert_allclose((image - 0.5) * 2 * np.abs(kernel).max(), kernel, atol=1e-6)
+    assert input_filter(shipped, "conv2", 5) is None

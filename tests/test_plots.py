@@ -2,7 +2,15 @@
 
 import numpy as np
 
-from pages.plots import confusion_figure, mosaic_figure, sweep_figure, tile_channels
+from pages.plots import (
+    confusion_difference_figure,
+    confusion_figure,
+    curves_caption,
+    mosaic_figure,
+    sweep_figure,
+    tile_channels,
+    training_curves,
+)
 
 
 def targets(figure):
@@ -52,3 +60,36 @@ def test_a_sweep_of_two_settings_is_a_heat_map_and_of_one_a_bar_per_value():
     assert (heat.zmin, heat.zmax) == (0.95, 0.98)
     bars = sweep_figure(rows[:2], ["rotation"]).data[0]
     assert list(bars.x) == ["0.0", "5.0"] and list(bars.y) == [0.98, 0.95]
+
+
+def test_the_difference_matrix_colours_what_is_better_for_b_diagonal_included():
+    """Issue 30, item 6: B getting 9 fewer 3s right was dark blue, the colour of fewer mistakes."""
+    difference = np.zeros((10, 10), int)
+    difference[3, 3] = -9  # B gets 9 fewer 3s right: worse.
+    difference[4, 9] = -2  # B calls 4 a 9 twice less: better.
+    heat = confusion_difference_figure(difference).data[0]
+    assert heat.z[3][3] < 0 < heat.z[4][9]
+    assert heat.text[3][3] == "-9" and heat.text[4][9] == "-2"
+    assert "better for B" in heat.colorbar.title.text
+
+
+def test_training_curves_stay_in_range_and_their_caption_names_what_is_drawn():
+    """Issue 30, item 6: accuracy ran to 1.5, loss below 0, and the caption spoke of validation curves not drawn."""
+    history = [{"epoch": 1, "loss": 0.4, "accuracy": 0.9}, {"epoch": 2, "loss": 0.2, "accuracy": 0.95}]
+    figure = training_curves(history)
+    assert list(figure.layout.yaxis2.range) == [0, 1]
+    assert figure.layout.yaxis.rangemode == "tozero"
+    assert "validation" not in curves_caption(history)
+    with_validation = [{**row, "val_loss": 0.3, "val_accuracy": 0.93} for row in history]
+    assert "validation" in curves_caption(with_validation)
+
+
+def test_sweep_bars_start_at_zero_and_say_their_numbers():
+    """Issue 30, item 6: the bars started at 94.4%, which made small gaps look large."""
+    rows = [
+        {"trial": 0, "rotation": 0.0, "state": "finished", "validation_accuracy": 0.98},
+        {"trial": 1, "rotation": 5.0, "state": "finished", "validation_accuracy": 0.95},
+    ]
+    figure = sweep_figure(rows, ["rotation"])
+    assert figure.layout.yaxis.range[0] == 0
+    assert list(figure.data[0].text) == ["98.00%", "95.00%"]
