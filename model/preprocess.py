@@ -29,11 +29,14 @@ MIN_INK_PIXELS = 4
 # A digit's largest connected stroke must span at least this fraction of the image's longer
 # side: a dot or two specks are too little ink to be a digit (every blob is enlarged to 20 px).
 MIN_DIGIT_FRACTION = 0.15
-# An upload is decoded only if it takes at most this many bytes decoded (width x height x
-# bands; a JPEG after decoding at reduced scale): about 4 megapixels in colour with
-# transparency, 5.6 in colour, 16.7 (4096x4096) in grey. Bigger ones are refused from their
-# header. Reducing an RGBA image copies it once, so one upload peaks near twice this.
-MAX_DECODED_BYTES = 16 * 2**20
+# An upload is decoded only if Pillow would hold at most this many bytes for it (checked from
+# its header; a JPEG after decoding at 1/2, 1/4 or 1/8 scale, so any phone photo fits): 11
+# megapixels in colour (Pillow keeps 4 bytes a pixel), 5.5 with transparency, 44 in grey; an
+# A4 page scanned at 300 dpi in colour. One upload then stays under 50 MB (measured in
+# tests/test_preprocess.py).
+MAX_DECODED_BYTES = 44 * 2**20
+# Bytes a pixel takes in Pillow's memory, by mode ("RGB" is stored in 4 bytes, as "RGBA").
+_PIXEL_BYTES = {"1": 1, "L": 1, "P": 1, "I;16": 2, "I;16B": 2, "I;16L": 2}
 # Decoded uploads are reduced (in whole-pixel steps, as uint8) until their longer side is at
 # most this many pixels, before any conversion to floats.
 WORKING_SIDE = 512
@@ -217,12 +220,17 @@ def read_image(data: bytes) -> np.ndarray:
         if picture.format == "JPEG":
             picture.draft(picture.mode, (WORKING_SIDE, WORKING_SIDE))
         width, height = picture.size
-        bands = 4 if picture.mode in ("P", "PA") else len(picture.getbands())
-        if width * height * bands > MAX_DECODED_BYTES:
+        # What Pillow holds decoded, the copy a conversion to RGB(A) makes for other modes, and the
+        # copy that reducing an image with transparency makes (it premultiplies the alpha first).
+        transparent = "A" in picture.getbands() or "transparency" in picture.info
+        converted = picture.mode not in ("RGB", "RGBA", "L", "LA")
+        kept = _PIXEL_BYTES.get(picture.mode, 4) + 4 * converted + 4 * transparent
+        if width * height * kept > MAX_DECODED_BYTES:
+            megapixels = width * height / 1e6
             raise ValueError(
-                f"The image is too large to process ({width}x{height} pixels, {bands} bands); it may take "
-                f"{MAX_DECODED_BYTES // 2**20} MB decoded, about {MAX_DECODED_BYTES // 4 // 10**6} megapixels "
-                "in colour. Crop it to the digit, or send it smaller."
+                f"The image is too large to process: {width}x{height} pixels ({megapixels:.0f} megapixels) would "
+                f"take {width * height * kept / 2**20:.0f} MB decoded; at most {MAX_DECODED_BYTES // 2**20} MB. "
+                "Crop it to the digit, send it smaller, or send it as a JPEG (a JPEG is decoded at a reduced size)."
             )
         try:
             picture.load()

@@ -210,16 +210,35 @@ def test_broken_unsupported_and_oversized_uploads_are_refused():
         read_image(buffer.getvalue())
 
 
-def png_header_only(width: int, height: int) -> bytes:
-    """A PNG that claims to be width x height grey pixels: what a decompression bomb starts with."""
+def png_header_only(width: int, height: int, colour_type: int = 0) -> bytes:
+    """A PNG that claims to be width x height pixels (grey, or colour with `colour_type` 2): what a
+    decompression bomb starts with."""
     import struct
     import zlib
 
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
-    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    header = struct.pack(">IIBBBBB", width, height, 8, colour_type, 0, 0, 0)
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b"")
+
+
+def test_a_refusal_names_the_image_s_own_size_and_the_limit():
+    """Issue 30, item 2: a 6000x6000 photo was refused as one that "may take 16 MB decoded" (the limit)."""
+    with pytest.raises(ValueError) as raised:
+        read_image(png_header_only(6000, 6000, colour_type=2))
+    message = str(raised.value)
+    assert "6000x6000" in message and "36 megapixels" in message
+    assert f"{6000 * 6000 * 4 / 2**20:.0f} MB" in message and f"at most {MAX_DECODED_BYTES // 2**20} MB" in message
+
+
+def test_a_phone_photo_of_50_megapixels_is_read_reduced():
+    """A JPEG decodes at an eighth of its size directly: a 50-megapixel photo fits."""
+    image = np.full((6120, 8160, 3), 230, np.uint8)
+    image[1500:4500, 3800:4300] = 20
+    decoded = read_image(encoded(image, "JPEG"))
+    assert max(decoded.shape[:2]) <= 512
+    assert preprocess_digit(decoded) is not None
 
 
 def test_a_decompression_bomb_is_called_too_large_not_unreadable():
@@ -259,14 +278,19 @@ print(result is not None, (kilobytes("VmHWM") - before) / 1024)
 """
 
 
-@pytest.mark.parametrize("side, mode", [(4096, "L"), (2360, "RGB"), (2040, "RGBA")])
-def test_one_upload_takes_at_most_50_mb(side, mode, tmp_path):
+@pytest.mark.parametrize(
+    "width, height, mode",
+    # The largest accepted squares, and an A4 page scanned at 300 dpi (issue 30, item 2: refused before).
+    [(4096, 4096, "L"), (3300, 3300, "RGB"), (2300, 2300, "RGBA"), (2480, 3508, "RGB"), (6700, 6700, "L")],
+)
+def test_one_upload_takes_at_most_50_mb(width, height, mode, tmp_path):
     import subprocess
     import sys
 
     from tests.conftest import ROOT
 
-    image = np.zeros((side, side, 3), np.uint8)
+    side = min(width, height)
+    image = np.zeros((height, width, 3), np.uint8)
     image[side // 5 : 4 * side // 5, side // 2 - side // 20 : side // 2 + side // 20] = 255
     path = tmp_path / "upload.png"
     Image.fromarray(image).convert(mode).save(path)
@@ -274,7 +298,7 @@ def test_one_upload_takes_at_most_50_mb(side, mode, tmp_path):
         [sys.executable, "-c", MEMORY_PROBE, str(path)], cwd=ROOT, capture_output=True, text=True, check=True
     ).stdout.split()
     assert output[0] == "True"
-    assert float(output[1]) <= 50, f"{side}x{side} {mode}: {output[1]} MB"
+    assert float(output[1]) <= 50, f"{width}x{height} {mode}: {output[1]} MB"
 
 
 def disc(centres: list[tuple[int, int]], radius: int = 11) -> np.ndarray:
