@@ -123,11 +123,17 @@ class _Store:
         """Adds one checked example (ValueError says what is wrong, or that there is no room)."""
         return self.add_all([(image, label, raw)])[0]
 
-    def add_all(self, items: list[tuple[np.ndarray, int, np.ndarray | None]]) -> list[Example]:
+    def add_all(
+        self, items: list[tuple[np.ndarray, int, np.ndarray | None]], skip_duplicates: bool = False
+    ) -> list[Example]:
         """Adds every (image, label, raw), all checked first: all of them, or none (a failure part-way
-        removes what was added)."""
+        removes what was added). With `skip_duplicates`, an item whose image and label are those of
+        an example kept already (or of an earlier item) is left out: an export imported again adds
+        nothing. Returns the examples added."""
         examples = [new_example(image, label, raw) for image, label, raw in items]
         with self._lock:
+            if skip_duplicates:
+                examples = _without_duplicates(examples, self.examples())
             count = self.count()
             if count + len(examples) > MAX_EXAMPLES:
                 if count:
@@ -152,6 +158,18 @@ class _Store:
     def delete(self, example_id: str) -> None:
         with self._lock:
             self._remove(example_id)
+
+
+def _without_duplicates(examples: list[Example], kept: list[Example]) -> list[Example]:
+    """`examples` less those whose image and label are those of a kept example or an earlier one."""
+    seen = {(example.image.tobytes(), example.label) for example in kept}
+    unique = []
+    for example in examples:
+        mark = (example.image.tobytes(), example.label)
+        if mark not in seen:
+            seen.add(mark)
+            unique.append(example)
+    return unique
 
 
 class MemoryStore(_Store):

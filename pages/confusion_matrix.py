@@ -19,7 +19,13 @@ columns = st.columns(3)
 columns[0].metric("Test accuracy", f"{result.accuracy:.2%}")
 columns[1].metric("Errors", f"{result.errors:,} of {len(y_test):,}")
 worst = int(np.argmin(result.recall))
-columns[2].metric("Hardest digit", f"{worst} ({result.recall[worst]:.1%} found)")
+columns[2].metric(
+    "Hardest digit",
+    str(worst),
+    f"{result.recall[worst]:.1%} of its test images recognised",
+    delta_color="off",
+    delta_arrow="off",
+)
 
 normalised = st.toggle("Row-normalised percentages", key="confusion_normalised", persist_state="session")
 st.caption(

@@ -131,7 +131,13 @@ def show_naive_resize(image: np.ndarray, predictor: Predictor) -> None:
     )
     first, second = st.columns([1, 3])
     first.image(naive, caption="naive 28x28", width=160, clamp=True)
-    first.metric("Naive prediction", naive_digit, f"{naive_probabilities[naive_digit]:.1%} sure", delta_color="off")
+    first.metric(
+        "Naive prediction",
+        naive_digit,
+        f"{naive_probabilities[naive_digit]:.1%} sure",
+        delta_color="off",
+        delta_arrow="off",
+    )
     second.plotly_chart(probability_bars(naive_probabilities, "Naive resize"), key="draw_naive_probabilities")
 
 

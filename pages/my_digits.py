@@ -67,11 +67,10 @@ def grid_section(store, examples, predictions: np.ndarray) -> None:
             mark = "right" if predicted == example.label else f"wrong: predicted {predicted}"
             column.image(example.image, width=84, clamp=True, caption=f"{a_digit(example.label)}, {mark}")
             label = column.selectbox(
-                "Label",
+                "Its label",
                 range(10),
                 index=example.label,
                 key=f"mydigits_label_{example.id}",
-                label_visibility="collapsed",
             )
             if label != example.label:
                 carry_out(
@@ -100,9 +99,16 @@ def transfer_section(store, examples) -> None:
         return
     st.session_state["mydigits_imported"] = upload.file_id
 
+    def import_digits() -> tuple[int, int]:
+        items = from_npz(upload.getvalue())
+        return len(items), len(store.add_all(items, skip_duplicates=True))
+
     carry_out(
-        lambda: len(store.add_all(from_npz(upload.getvalue()))),
-        lambda count: f"Added {count:,} digits from {upload.name}.",
+        import_digits,
+        lambda counts: (
+            f"Added {counts[1]:,} digits from {upload.name}"
+            + (f"; {counts[0] - counts[1]:,} you already have were left out." if counts[1] < counts[0] else ".")
+        ),
         FOLDER,
         failed=f"Could not import {literal(upload.name)}",
     )

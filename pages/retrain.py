@@ -474,7 +474,7 @@ def versions_section() -> list[ModelVersion]:
                 "epochs": config.epochs if config else None,
                 "architecture": config.architecture if config else None,
                 "minutes": round(meta.training_seconds / 60, 1) if meta.training_seconds is not None else None,
-                "created": meta.created,
+                "created": meta.created[:16].replace("T", " ") if meta.created else None,
             }
         )
     if not any(row["problem"] for row in rows):
@@ -572,7 +572,8 @@ def compare_section(versions: list[ModelVersion]) -> None:
         column.metric(f"{version_name(version.id)}: test accuracy", accuracy)
         parameters = f"{meta.parameters:,}" if meta.parameters is not None else "?"
         minutes = f"{meta.training_seconds / 60:.1f}" if meta.training_seconds is not None else "?"
-        column.caption(f"{parameters} parameters, {config.epochs if config else '?'} epochs, {minutes} min of training")
+        epochs = f"{config.epochs} epoch{'s' if config.epochs != 1 else ''}" if config else "? epochs"
+        column.caption(f"{parameters} parameters, {epochs}, {minutes} min of training")
     test_set = mnist_test_set()
     if test_set is None:
         return

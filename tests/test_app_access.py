@@ -205,3 +205,11 @@ def test_an_empty_password_is_not_ignored_silently(isolated_registry, monkeypatc
     app = open_page("pages/home.py", password="s3cret")
     app.sidebar.button(key="app_operator_unlock").click().run()
     assert [error.value for error in app.sidebar.error if "Type the operator password" in error.value]
+
+
+def test_the_versions_table_says_when_in_words_not_iso(trained_version, mnist_file, monkeypatch):
+    """Issue 30, item 9: raw ISO timestamps (2026-11-25T00:00:00) in the versions table."""
+    monkeypatch.setenv("MNIST_PATH", str(mnist_file))
+    app = open_page("pages/retrain.py")
+    table = next(frame.value for frame in app.dataframe if "created" in frame.value.columns)
+    assert "2026-11-25 00:00" in list(table["created"])

@@ -64,3 +64,10 @@ def test_missing_data_gets_a_message_not_a_stack_trace(isolated_registry, tmp_pa
     assert message.count("MNIST_PATH") == 1
     assert "`MNIST_PATH=/path/to/mnist.npz streamlit run app.py`" in message and "11 MB" in message
     assert not app.metric
+
+
+def test_the_hardest_digit_is_said_in_words(isolated_registry, mnist_file, monkeypatch):
+    """Issue 30, item 9: "Hardest digit 9 (99.3% found)"."""
+    app = open_page(monkeypatch, mnist_file)
+    hardest = next(metric for metric in app.metric if metric.label == "Hardest digit")
+    assert hardest.value.isdigit() and hardest.delta.endswith("of its test images recognised")

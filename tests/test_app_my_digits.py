@@ -72,7 +72,10 @@ def test_the_page_measures_relabels_and_deletes(isolated_registry, folder, small
     app.toggle(key="mydigits_wrong").set_value(True).run()
     assert len(app.image) == 1
     # Relabelling it to its true digit leaves no mistakes.
-    app.selectbox(key=f"mydigits_label_{kept[0].id}").set_value(int(y_test[0])).run()
+    relabel = app.selectbox(key=f"mydigits_label_{kept[0].id}")
+    # Issue 30, item 9: the relabel box had no label.
+    assert relabel.label == "Its label"
+    relabel.set_value(int(y_test[0])).run()
     assert not app.exception
     assert FolderStore(folder).examples()[0].label == int(y_test[0])
     assert any("every one of your digits right" in success.value for success in app.success)
@@ -168,3 +171,17 @@ def test_reruns_and_relabelling_classify_nothing_again(isolated_registry, folder
     store.add(from_uint8(x_test[9]), int(y_test[9]))
     app.run()
     assert classified == [4, 5]
+
+
+def test_importing_your_own_export_again_says_how_many_were_left_out(isolated_registry, folder):
+    """Issue 30, item 9: re-importing an export duplicated every digit, silently."""
+    buffer = io.BytesIO()
+    images = np.random.default_rng(0).random((3, 28, 28), dtype=np.float32)
+    np.savez(buffer, images=images, labels=np.arange(3))
+    app = open_page("pages/my_digits.py")
+    for name in ("mine.npz", "mine-again.npz"):
+        app.file_uploader(key="mydigits_upload").set_value((name, buffer.getvalue(), "application/octet-stream"))
+        app.run()
+        assert not app.exception
+    assert FolderStore(folder).count() == 3
+    assert [toast.value for toast in app.toast if "3 you already have were left out" in toast.value]

@@ -251,3 +251,18 @@ def test_a_rerun_reads_only_the_files_that_changed(tmp_path, monkeypatch):
     assert [example.label for example in store.examples()] == [1, 8]
     assert sorted(reads) == sorted([f"{kept[1].id}.npz", f"{kept[2].id}.npz"])
     assert store.unreadable() == [f"{kept[2].id}.npz"]
+
+
+def test_importing_your_own_export_again_skips_the_digits_already_kept(store):
+    """Issue 30, item 9: re-importing an export duplicated every digit, silently."""
+    rng = np.random.default_rng(0)
+    first = [(rng.random((28, 28), dtype=np.float32), label, None) for label in (1, 2, 3)]
+    store.add_all(first)
+    again = from_npz(to_npz(store.examples()))
+    new = [(rng.random((28, 28), dtype=np.float32), 4, None)]
+    added = store.add_all(again + new, skip_duplicates=True)
+    assert [example.label for example in added] == [4]
+    assert store.count() == 4
+    # The same image with another label is another example.
+    relabelled = [(again[0][0], (again[0][1] + 1) % 10, None)]
+    assert len(store.add_all(relabelled, skip_duplicates=True)) == 1
