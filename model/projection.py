@@ -69,16 +69,20 @@ def _feature_function(model: keras.Model, layer_name: str):
         return by_layer[layer_name]
 
 
-def features(model: keras.Model, layer_name: str, images: np.ndarray) -> np.ndarray:
-    """The layer's output for (N, 28, 28) images, uint8 (MNIST) or float model inputs: float32 (N, D)."""
+def features(
+    model: keras.Model, layer_name: str, images: np.ndarray, progress: Callable[[float], None] | None = None
+) -> np.ndarray:
+    """The layer's output for (N, 28, 28) images, uint8 (MNIST) or float model inputs: float32 (N, D).
+    `progress` hears the fraction done after each batch."""
     if layer_name not in feature_layers(model):
         raise ValueError(f"{layer_name!r} is not a flatten or dense layer of this model.")
     function = _feature_function(model, layer_name)
     scaled = from_uint8 if images.dtype == np.uint8 else (lambda part: np.asarray(part, np.float32))
-    parts = [
-        np.asarray(function(tf.constant(scaled(images[start : start + BATCH])[..., None])))
-        for start in range(0, len(images), BATCH)
-    ]
+    parts = []
+    for start in range(0, len(images), BATCH):
+        parts.append(np.asarray(function(tf.constant(scaled(images[start : start + BATCH])[..., None]))))
+        if progress is not None:
+            progress(min(len(images), start + BATCH) / len(images))
     return np.concatenate(parts).reshape(len(images), -1).astype(np.float32)
 
 
@@ -88,12 +92,22 @@ def _features_of_file(
     """`features` of the model in `model_file` (loaded in safe mode): what `features_apart`'s child runs."""
     from model.storage import load_model
 
-    return features(load_model(model_file), layer_name, images)
+    return features(load_model(model_file), layer_name, images, progress)
 
 
-def features_apart(model_file: str, layer_name: str, images: np.ndarray) -> np.ndarray:
-    """`features`, computed in a child process in the background (`model.apart.run_apart`)."""
-    return run_apart(_features_of_file, model_file, layer_name, images, what=f"The features of {len(images):,} digits")
+def features_apart(
+    model_file: str, layer_name: str, images: np.ndarray, progress: Callable[[float], None] | None = None
+) -> np.ndarray:
+    """`features`, computed in a child process in the background (`model.apart.run_apart`); `progress`
+    is called in this process."""
+    return run_apart(
+        _features_of_file,
+        model_file,
+        layer_name,
+        images,
+        progress=progress,
+        what=f"The features of {len(images):,} digits",
+    )
 
 
 class NeighbourIndex:
@@ -233,17 +247,19 @@ def cached_features(
     folder: str | os.PathLike,
     model_sha256: str,
     model_file: str | None = None,
+    progress: Callable[[float], None] | None = None,
 ) -> np.ndarray:
     """`features`, kept in `folder` (as float16: half the disk; the map does not need more);
-    computed in a child process in the background when the model's file is given (`features_apart`)."""
+    computed in a child process in the background when the model's file is given (`features_apart`),
+    telling `progress` how far it is."""
     path = Path(folder) / f"features-{model_sha256[:16]}-{layer_name}-{digest(images)}.npz"
     stored = _read(path)
     if stored is not None and "features" in stored:
         return stored["features"].astype(np.float32)
     if model_file is None:
-        values = features(model, layer_name, images)
+        values = features(model, layer_name, images, progress)
     else:
-        values = features_apart(model_file, layer_name, images)
+        values = features_apart(model_file, layer_name, images, progress)
     _write(path, {"features": values.astype(np.float16)})
     return values
 

@@ -1,5 +1,6 @@
 """Digit map: the 10,000 test digits as the network sees them, the current digit among them, its neighbours."""
 
+import contextlib
 import threading
 
 import numpy as np
@@ -54,8 +55,8 @@ def test_features(
 ) -> tuple[np.ndarray, NeighbourIndex]:
     """The test digits' features (read-only, shared by every session) and their neighbour index,
     which places a new digit on a UMAP or t-SNE map: built once, not on every rerun."""
-    with HEAVY_WORK:
-        values = cached_features(_model, layer, _images, _version.cache_folder, _sha(_version), _file(_version))
+    with HEAVY_WORK, _bar(f"the {len(_images):,} test digits' features at {layer}") as report:
+        values = cached_features(_model, layer, _images, _version.cache_folder, _sha(_version), _file(_version), report)
     values.flags.writeable = False
     return values, NeighbourIndex(values)
 
@@ -65,10 +66,25 @@ def neighbour_index(
     cache_key: str, layer: str, _version: ModelVersion, _model, _train: np.ndarray, _test: np.ndarray
 ) -> NeighbourIndex:
     """The 60,000 training then the 10,000 test digits' features (shared by every session, never changed)."""
-    with HEAVY_WORK:
-        train = cached_features(_model, layer, _train, _version.cache_folder, _sha(_version), _file(_version))
+    with HEAVY_WORK, _bar(f"the {len(_train):,} training digits' features, for the nearest digits") as report:
+        train = cached_features(_model, layer, _train, _version.cache_folder, _sha(_version), _file(_version), report)
         test = cached_features(_model, layer, _test, _version.cache_folder, _sha(_version), _file(_version))
     return NeighbourIndex(np.concatenate([train, test]))
+
+
+@contextlib.contextmanager
+def _bar(what: str):
+    """A progress bar for a first computation of `what` (a version's features, kept on disk afterwards);
+    yields the function that moves it, and removes it at the end."""
+    bar = st.progress(0.0, text=f"Computing {what} (once per version)...")
+
+    def report(fraction: float) -> None:
+        bar.progress(fraction, text=f"Computing {what} (once per version): {fraction:.0%}")
+
+    try:
+        yield report
+    finally:
+        bar.empty()
 
 
 @st.cache_resource
