@@ -10,6 +10,7 @@ Python library for t-SNE dimensionality reduction and embedding" (2019).
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable
 
 import numpy as np
@@ -17,6 +18,9 @@ import numpy as np
 from model.apart import run_apart
 
 METHODS = ("PCA", "UMAP", "t-SNE")
+# UMAP's progress: up to this fraction it finds each digit's neighbours (and the first time,
+# compiles its code); its layout's epochs take it from there to 1.
+UMAP_NEIGHBOURS_DONE = 0.3
 # UMAP's settings: neighbours, and the smallest distance between mapped points.
 UMAP_NEIGHBOURS = 15
 UMAP_MIN_DIST = 0.1
@@ -27,7 +31,7 @@ def project(
 ) -> dict[str, np.ndarray]:
     """Projects (N, D) features to 2-D. Returns {"points": (N, 2)}, and for PCA also "mean" and
     "components" (its transform), for UMAP "a" and "b" (its curve's parameters, for placing).
-    `progress(fraction)` is called as t-SNE goes (UMAP reports none)."""
+    `progress(fraction)` is called as t-SNE's iterations and UMAP's epochs go."""
     if method not in METHODS:
         raise ValueError(f"Unknown method {method!r}; choose one of {METHODS}.")
     # A copy: the caller's array may be read-only (shared between sessions), which t-SNE cannot take.
@@ -41,11 +45,22 @@ def project(
     if method == "UMAP":
         import umap  # Imported only when used: numba compiles it on first use.
 
-        # A fixed seed makes UMAP single-threaded anyway; saying so keeps it from warning.
+        # Before the layout's epochs (which report): finding the neighbours, and compiling the first time.
+        if progress is not None:
+            progress(0.02)
+        # A fixed seed makes UMAP single-threaded anyway; saying so keeps it from warning. Its epochs'
+        # progress bar (tqdm) writes to `_Epochs`, which tells `progress`.
         reducer = umap.UMAP(
-            n_components=2, n_neighbors=UMAP_NEIGHBOURS, min_dist=UMAP_MIN_DIST, random_state=seed, n_jobs=1
+            n_components=2,
+            n_neighbors=UMAP_NEIGHBOURS,
+            min_dist=UMAP_MIN_DIST,
+            random_state=seed,
+            n_jobs=1,
+            tqdm_kwds={"disable": progress is None, "file": _Epochs(progress), "mininterval": 0.5, "ascii": True},
         )
         points = reducer.fit_transform(values)
+        if progress is not None:
+            progress(1.0)
         return {"points": points.astype(np.float32), "a": np.float32(reducer._a), "b": np.float32(reducer._b)}
     import openTSNE
 
@@ -64,6 +79,23 @@ def project(
         n_jobs=os.cpu_count() or 1, random_state=seed, callbacks=Progress(), callbacks_every_iters=25
     ).fit(values)
     return {"points": np.asarray(embedding, np.float32)}
+
+
+class _Epochs:
+    """A file for UMAP's tqdm bar: reads "epoch n/N" from what it writes and tells `progress`."""
+
+    def __init__(self, progress: Callable[[float], None] | None):
+        self.progress = progress
+
+    def write(self, text: str) -> None:
+        found = re.findall(r"(\d+)/(\d+)", text)
+        if found and self.progress is not None:
+            done, total = map(int, found[-1])
+            if total:
+                self.progress(UMAP_NEIGHBOURS_DONE + (1 - UMAP_NEIGHBOURS_DONE) * done / total)
+
+    def flush(self) -> None:
+        pass
 
 
 def project_apart(

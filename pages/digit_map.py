@@ -111,7 +111,11 @@ def projection(version: ModelVersion, layer: str, method: str, values: np.ndarra
         bar = st.progress(0.0, text=f"Computing the {method} map of {len(values):,} digits (once per version)...")
 
         def report(fraction: float) -> None:
-            bar.progress(fraction, text=f"Computing the {method} map of {len(values):,} digits: {fraction:.0%}")
+            if method == "UMAP" and fraction < layout.UMAP_NEIGHBOURS_DONE:
+                doing = "finding each digit's nearest neighbours (the first map also compiles UMAP's code)"
+            else:
+                doing = f"{fraction:.0%}"
+            bar.progress(fraction, text=f"Computing the {method} map of {len(values):,} digits: {doing}")
 
         # UMAP and t-SNE take a minute of the CPU: in a process at a lower priority, so strokes come first.
         compute = None if method == "PCA" else layout.project_apart

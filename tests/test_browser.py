@@ -209,9 +209,10 @@ def test_two_visitors_choose_their_own_versions_and_only_the_operator_manages(tm
             assert accuracy(student) == "12.34%"
 
             # Neither may train until the teacher unlocks with the password; the student stays locked.
+            # A visitor's training settings are folded under one line (issue 30, item 8).
             for page in (student, teacher):
                 page.get_by_role("link", name="Retrain").click()
-                page.get_by_role("button", name="Start training").wait_for(timeout=60_000)
+                open_folded_settings(page)
                 assert page.get_by_role("button", name="Start training").is_disabled()
             teacher.get_by_test_id("stExpander").get_by_text("Operator", exact=True).click()
             teacher.get_by_label("Password", exact=True).fill("s3cret")
@@ -220,10 +221,16 @@ def test_two_visitors_choose_their_own_versions_and_only_the_operator_manages(tm
             teacher.get_by_role("button", name="Lock").wait_for(timeout=60_000)
             playwright.expect(teacher.get_by_role("button", name="Start training")).to_be_enabled(timeout=60_000)
             student.reload()
-            student.get_by_role("button", name="Start training").wait_for(timeout=60_000)
+            open_folded_settings(student)
             assert student.get_by_role("button", name="Start training").is_disabled()
         finally:
             browser.close()
+
+
+def open_folded_settings(page) -> None:
+    """Opens a public visitor's "Training settings (operator)" in the Retrain sidebar."""
+    page.get_by_text("Training settings (operator)", exact=True).click(timeout=60_000)
+    page.get_by_role("button", name="Start training").wait_for(timeout=60_000)
 
 
 def accuracy(page) -> str:
