@@ -304,7 +304,8 @@ def start_training(runner: JobRunner, config: TrainConfig | None) -> None:
         st.sidebar.error("Fix the settings above first; nothing was started.")
         return
     try:
-        runner.start(config)
+        with st.spinner("Starting the training process..."):
+            runner.start(config)
         st.toast("Training started in the background.")
     except (JobBusy, RegistryFull) as error:
         st.sidebar.warning(str(error))

@@ -26,7 +26,8 @@ def test_no_estimate_before_there_is_enough_to_go_on():
 def test_a_starting_job_shows_nothing_done_and_unknown_batches():
     shown = progress(JobStatus(state="starting", job="abc", epochs=5))
     assert (shown.done, shown.seconds_left) == (0.0, None)
-    assert shown.text == "epoch 1 of 5, batch 0 of ?, 0 s"
+    # Issue 30, item 4: "batch 0 of ?, 0 s" looked hung; it says what the process is doing.
+    assert shown.text == "starting: loading TensorFlow, MNIST and the network (5 epochs to go)"
 
 
 def test_progress_never_leaves_zero_to_one():

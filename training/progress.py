@@ -28,6 +28,10 @@ def progress(status: JobStatus) -> Progress:
     done = min(max(done, 0.0), 1.0)
     seconds_left = status.elapsed / done * (1 - done) if done > ETA_AFTER else None
     left = f", about {seconds_left:.0f} s left" if seconds_left is not None else ""
+    if not batches and not status.history:
+        plural = "s" if epochs != 1 else ""
+        text = f"starting: loading TensorFlow, MNIST and the network ({epochs} epoch{plural} to go)"
+        return Progress(done, None, text)
     text = (
         f"epoch {max(status.epoch, 1)} of {epochs}, batch {status.batch} of {batches or '?'}, "
         f"{status.elapsed:.0f} s{left}"
