@@ -57,7 +57,7 @@ def channel_panel(version: ModelVersion, model, layer: str, channel: int) -> Non
         crop = patch(model, x_test[index], layer, int(row), int(column))
         columns[place].image(
             np.kron(crop, np.ones((4, 4), np.uint8)),
-            caption=f"{'an' if y_test[index] == 8 else 'a'} {y_test[index]}: {value:.2f}",
+            caption=f"in {'an' if y_test[index] == 8 else 'a'} {y_test[index]}, strength {value:.2f}",
             width=72,
         )
     st.caption(

@@ -248,7 +248,11 @@ def _zeros(activations: np.ndarray) -> str:
 def network_section(model, image) -> None:
     """The layer table, and for a chosen layer histograms of its weights and of the digit's activations."""
     st.subheader("The network itself")
-    st.dataframe(layer_table(model), hide_index=True)
+    st.dataframe(
+        layer_table(model),
+        hide_index=True,
+        column_config={"parameters": st.column_config.NumberColumn(format="localized")},
+    )
     outputs = layer_outputs(model, image)
     name = st.selectbox("Layer for the histograms", list(outputs), key="feature_histogram_layer")
     weights = layer_weights(model, name)

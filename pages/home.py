@@ -48,22 +48,28 @@ else:
         f"on {images} training images. Test accuracy is measured on the 10,000 MNIST test images."
     )
 with st.expander("Layers"):
-    st.dataframe(layer_table(predictor.model), hide_index=True)
+    st.dataframe(
+        layer_table(predictor.model),
+        hide_index=True,
+        column_config={"parameters": st.column_config.NumberColumn(format="localized")},
+    )
 
 st.subheader("The pages")
 st.markdown(
     "- **Draw**: draw a digit (or upload one, or take a test image) and see the prediction, "
     "how sure the model is, and the preprocessing that turns your drawing into an MNIST-like image.\n"
-    "- **Feature maps**: the activations of every convolution and pooling layer for the current digit, "
-    "the first layer's filters, and Grad-CAM and saliency maps that show why the network chose its answer.\n"
+    "- **Feature maps**: the whole network at once for the current digit, any layer's channels in detail, "
+    "how one value is computed (click a pixel), what a channel detects (the test patches that excite it "
+    "most), why the network chose its answer (Grad-CAM, saliency, SmoothGrad, integrated gradients, "
+    "occlusion), and the layers' weights and activations.\n"
     "- **Confusion matrix**: accuracy on the 10,000 test images, which digits get mixed up, per-class "
-    "precision and recall, and a gallery of the test digits behind every cell.\n"
+    "precision and recall, and the test digits behind every cell, which can be sent to the other pages.\n"
     "- **Digit map**: the 10,000 test digits placed in 2-D as the network sees them (PCA, UMAP or t-SNE), "
-    "the current digit among them, and its nearest digits.\n"
+    "the current digit among them and its nearest digits, a confusion cell ringed, two versions side by side.\n"
     "- **Robustness**: how far the current digit can be rotated, shifted, scaled, thickened, noised or hidden "
     "before the prediction changes, and the smallest adversarial change (FGSM, PGD) that fools the model.\n"
     "- **My digits**: the digits you kept from the Draw page, how the model does on them, relabel, delete, "
-    "import and export.\n"
+    "import and export; the Retrain page fine-tunes a version on them.\n"
     "- **Retrain**: choose settings in the sidebar and train a new version in the background, with live "
     "curves; sweep a few values of one or two settings; compare versions, and choose the default version "
     "or delete one.\n"

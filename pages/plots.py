@@ -458,7 +458,7 @@ def network_figure(stages: list[dict], width: int = 940) -> go.Figure:
         figure.update_xaxes(range=[-0.5, image.shape[1] - 0.5], visible=False, row=1, col=column)
     figure.update_annotations(font_size=11)
     figure.update_layout(
-        height=height, margin={"l": 0, "r": 0, "t": 30, "b": 0}, dragmode=False, hoverdistance=-1, showlegend=False
+        height=height, margin={"l": 0, "r": 40, "t": 30, "b": 0}, dragmode=False, hoverdistance=-1, showlegend=False
     )
     return figure
 

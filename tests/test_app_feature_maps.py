@@ -80,7 +80,8 @@ def test_what_a_channel_detects_is_shown_and_kept_across_a_restart(isolated_regi
     app = open_page(mnist_file, monkeypatch)
     assert any(header.value == "What does conv1, channel 0 detect?" for header in app.subheader)
     captions = [caption for element in app.image for caption in element.captions]
-    patches = [caption for caption in captions if re.fullmatch(r"an? \d: \d+\.\d\d", caption)]
+    # Issue 30, item 9: "a 9: 5.27" said in words.
+    patches = [caption for caption in captions if re.fullmatch(r"in an? \d, strength \d+\.\d\d", caption)]
     assert len(patches) == 9, captions
     assert list((isolated_registry / ".cache" / "default").glob("top_patches-*.npz"))
     # The first layer shows its filter itself (issue 30, item 6: the image made for it was a blur).
@@ -110,6 +111,8 @@ def test_the_network_itself_layer_table_and_histograms(isolated_registry, mnist_
     assert any(header.value == "The network itself" for header in app.subheader)
     table = app.dataframe[-1].value
     assert {"kernel", "stride", "padding"} <= set(table.columns) and "conv5" in set(table["layer"])
+    # Issue 30, item 9: parameter counts with thousands separators.
+    assert "localized" in app.dataframe[-1].proto.columns
     for layer in ("conv1", "conv1_norm", "pool1", "flatten", "probabilities"):
         app.selectbox(key="feature_histogram_layer").set_value(layer).run()
         assert not app.exception, layer

@@ -12,3 +12,13 @@ def test_home_page_shows_the_active_model(isolated_registry):
     assert metrics["Test accuracy"] == expected
     assert metrics["Architecture"] == "default"
     assert "shipped default" in " ".join(block.value for block in app.markdown)
+
+
+def test_the_list_of_pages_names_what_each_does_now(isolated_registry):
+    """Issue 30, item 9: the list had fallen behind the pages (no channel panel, occlusion, rings, fine-tuning)."""
+    app = AppTest.from_file(APP, default_timeout=120).run()
+    listing = next(markdown.value for markdown in app.markdown if "**Draw**" in markdown.value)
+    for title in ("Draw", "Feature maps", "Confusion matrix", "Digit map", "Robustness", "My digits", "Retrain"):
+        assert f"**{title}**" in listing
+    for feature in ("what a channel detects", "occlusion", "ringed", "side by side", "fine-tunes"):
+        assert feature in listing, feature
