@@ -234,7 +234,7 @@ def chosen_model(page_file: str) -> tuple[ModelVersion, FallingBack]:
             list(versions),
             key=VERSION,
             on_change=_keep_choice,
-            format_func=lambda i: version_name(i) + (" · default" if i == default else ""),
+            format_func=lambda i: ("default · " if i == default else "") + version_name(i),
             help="The model every page shows you. Your choice is yours alone; others keep theirs.",
         )
     ]

@@ -10,7 +10,7 @@ from model.inference import Predictor, a_digit
 from model.preprocess import PreprocessResult, TooLittleInk, naive_resize, preprocess_digit, read_image
 from model.registry import ModelVersion
 from pages.common import carry_out, chosen_model, digit_store, literal, mnist_test_set, set_current_digit, uncertainty
-from pages.plots import probability_bars
+from pages.plots import padded_square, probability_bars
 from pages.routing import guarded
 
 # The canvas is 280x280 CSS pixels: ten times MNIST's 28, small enough for a phone.
@@ -118,7 +118,7 @@ def show_preprocessing(result: PreprocessResult | None) -> None:
     }
     steps = result.steps if result is not None else dict.fromkeys(captions, np.zeros((28, 28), np.float32))
     for column, (name, step) in zip(st.columns(4), steps.items()):
-        column.image(step, caption=captions[name], width=160, clamp=True)
+        column.image(padded_square(step), caption=captions[name], width=160, clamp=True)
 
 
 def show_naive_resize(image: np.ndarray, predictor: Predictor) -> None:

@@ -12,6 +12,16 @@ ACCENT = "#e4572e"
 MUTED = "#9aa5b1"
 
 
+def padded_square(image: np.ndarray) -> np.ndarray:
+    """An image padded with black (or transparency) to a square, centred: so that a row of
+    steps of different shapes lines up."""
+    height, width = image.shape[:2]
+    side = max(height, width)
+    top, left = (side - height) // 2, (side - width) // 2
+    padding = [(top, side - height - top), (left, side - width - left)] + [(0, 0)] * (image.ndim - 2)
+    return np.pad(image, padding)
+
+
 def probability_bars(probabilities: np.ndarray, title: str = "") -> go.Figure:
     """A bar per digit, the most likely one highlighted."""
     probabilities = np.asarray(probabilities, dtype=float)

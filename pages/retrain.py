@@ -407,6 +407,11 @@ def show_job(runner: JobRunner, status: JobStatus | None) -> None:
         if may_manage() and st.button("Cancel", key="retrain_cancel") and refuse_unless_manager("Cancelling"):
             runner.cancel()
             st.rerun(scope="app")
+    elif status.state == "finished" and status.version and status.version not in {v.id for v in list_versions()}:
+        st.info(
+            f"Finished {title}: test accuracy {status.test_accuracy or 0:.2%}. Its version, "
+            f"{status.version}, has been deleted since."
+        )
     elif status.state == "finished":
         st.success(
             f"Finished {title}: test accuracy {status.test_accuracy or 0:.2%}. {status.message} "

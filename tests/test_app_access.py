@@ -213,3 +213,13 @@ def test_the_versions_table_says_when_in_words_not_iso(trained_version, mnist_fi
     app = open_page("pages/retrain.py")
     table = next(frame.value for frame in app.dataframe if "created" in frame.value.columns)
     assert "2026-11-25 00:00" in list(table["created"])
+
+
+def test_the_default_is_named_first_so_a_long_version_name_cannot_hide_it(isolated_registry):
+    """Issue 30, item 9: a long version name cut "· default" off the end, in the sidebar."""
+    from model.registry import set_active
+
+    long = publish_version(build_model("default", width=0.25), RunMetadata(test_accuracy=0.5), "a-long-name-" * 4)
+    set_active(long.id)
+    app = open_page()
+    assert f"default · {long.id}" in app.sidebar.selectbox(key="app_version").options

@@ -94,3 +94,26 @@ def test_after_a_reload_mid_run_the_sidebar_shows_the_running_run_s_settings(
     # The visitor's own changes are theirs from then on.
     app.number_input(key="retrain_fast_epochs").set_value(2).run()
     assert app.number_input(key="retrain_fast_epochs").value == 2
+
+
+def test_a_finished_run_whose_version_was_deleted_says_so(isolated_registry, mnist_file, monkeypatch):
+    """Issue 30, item 9: after Delete, the panel still said "Saved as version X"."""
+    from model.schemas import JobStatus
+    from training.config import preset
+    from training.jobs import JobRunner
+
+    status = JobStatus(
+        state="finished",
+        job="1",
+        config=preset("quick").to_dict(),
+        version="gone-version",
+        test_accuracy=0.99,
+        message="Saved as version gone-version.",
+    )
+    monkeypatch.setattr(JobRunner, "status", lambda self: status)
+    monkeypatch.setenv("MNIST_PATH", str(mnist_file))
+    app = AppTest.from_file(APP, default_timeout=180).run()
+    app.switch_page("pages/retrain.py").run()
+    assert not app.exception
+    assert not [block for block in app.success if "Saved as version gone-version" in block.value]
+    assert [block for block in app.info if "gone-version, has been deleted since" in block.value]

@@ -7,6 +7,7 @@ from pages.plots import (
     confusion_figure,
     curves_caption,
     mosaic_figure,
+    padded_square,
     sweep_figure,
     tile_channels,
     training_curves,
@@ -93,3 +94,12 @@ def test_sweep_bars_start_at_zero_and_say_their_numbers():
     figure = sweep_figure(rows, ["rotation"])
     assert figure.layout.yaxis.range[0] == 0
     assert list(figure.data[0].text) == ["98.00%", "95.00%"]
+
+
+def test_each_preprocessing_step_is_shown_square_so_the_row_lines_up():
+    """Issue 30, item 9: "What the network sees" was misaligned: the crop to the ink is not square."""
+    tall = np.ones((40, 10), np.float32)
+    square = padded_square(tall)
+    assert square.shape == (40, 40) and square[:, 15:25].all() and not square[:, :15].any()
+    rgba = np.ones((10, 30, 4), np.uint8)
+    assert padded_square(rgba).shape == (30, 30, 4)
