@@ -65,6 +65,8 @@ from training.pipeline import augment_preview
 from training.progress import progress
 
 WIDTHS = [0.25, 0.5, 0.75, 1.0, 1.5, 2.0]
+# The weight-averaging momentums offered (0: off), beside the preset's own.
+AVERAGES = (0.0, 0.99, 0.995, 0.999, 0.9995)
 # Where each augmentation's slider starts when the preset does not use it.
 DEFAULT_STRENGTH = {"rotation": 10.0, "shift": 0.1, "zoom": 0.1, "elastic": 0.0}
 
@@ -94,7 +96,7 @@ def start_from(config: TrainConfig) -> None:
         "validation": config.validation_split,
         "seed": config.seed,
     }
-    if config.weight_average in {0.0, 0.99, 0.995, 0.999, 0.9995, base.weight_average}:
+    if config.weight_average in {*AVERAGES, base.weight_average}:
         values["weight_average"] = config.weight_average
     st.session_state["retrain_preset"] = name
     for field, value in values.items():
@@ -175,7 +177,7 @@ def settings_sidebar(running: TrainConfig | None = None) -> tuple[TrainConfig | 
             key=key + "schedule",
             persist_state="session",
         )
-        averages = sorted({0.0, 0.99, 0.995, 0.999, 0.9995, base.weight_average})
+        averages = sorted({*AVERAGES, base.weight_average})
         weight_average = st.select_slider(
             "Weight averaging",
             averages,
