@@ -15,6 +15,7 @@ from model.channels import (
 )
 from model.registry import ModelVersion
 from pages.common import HEAVY_WORK, mnist_test_set
+from pages.plots import framed
 
 
 @st.cache_data(max_entries=4, show_spinner=False)
@@ -56,7 +57,7 @@ def channel_panel(version: ModelVersion, model, layer: str, channel: int) -> Non
     ):
         crop = patch(model, x_test[index], layer, int(row), int(column))
         columns[place].image(
-            np.kron(crop, np.ones((4, 4), np.uint8)),
+            np.kron(framed(crop), np.ones((4, 4), np.uint8)),
             caption=f"in {'an' if y_test[index] == 8 else 'a'} {y_test[index]}, strength {value:.2f}",
             width=72,
         )

@@ -12,6 +12,12 @@ ACCENT = "#e4572e"
 MUTED = "#9aa5b1"
 
 
+def framed(image: np.ndarray) -> np.ndarray:
+    """A uint8 grey image with a one-pixel grey frame, so that ink at its edge does not merge
+    into the white page."""
+    return np.pad(image, 1, constant_values=128)
+
+
 def padded_square(image: np.ndarray) -> np.ndarray:
     """An image padded with black (or transparency) to a square, centred: so that a row of
     steps of different shapes lines up."""
@@ -548,7 +554,8 @@ def digit_map_figure(
     figure.update_yaxes(visible=False, scaleanchor="x")
     figure.update_layout(
         height=height,
-        margin={"l": 0, "r": 0, "t": 10, "b": 0},
+        # Room above the plot for Plotly's toolbar, which covered the legend's title.
+        margin={"l": 0, "r": 0, "t": 40, "b": 0},
         dragmode="lasso",
         legend={"title": "true digit", "itemsizing": "constant"},
     )

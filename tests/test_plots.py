@@ -6,6 +6,8 @@ from pages.plots import (
     confusion_difference_figure,
     confusion_figure,
     curves_caption,
+    digit_map_figure,
+    framed,
     mosaic_figure,
     padded_square,
     sweep_figure,
@@ -103,3 +105,19 @@ def test_each_preprocessing_step_is_shown_square_so_the_row_lines_up():
     assert square.shape == (40, 40) and square[:, 15:25].all() and not square[:, :15].any()
     rgba = np.ones((10, 30, 4), np.uint8)
     assert padded_square(rgba).shape == (30, 30, 4)
+
+
+def test_a_top_patch_has_a_frame_so_ink_at_its_edge_shows():
+    """Issue 30, item 9: patches with white edges merged into the page."""
+    patch = np.full((5, 5), 255, np.uint8)
+    shown = framed(patch)
+    assert shown.shape == (7, 7) and (shown[0] == 128).all() and (shown[:, -1] == 128).all()
+    assert (shown[1:-1, 1:-1] == 255).all()
+
+
+def test_the_digit_map_leaves_room_above_for_the_toolbar():
+    """Issue 30, item 9: Plotly's toolbar covered the legend's title."""
+    points = np.random.default_rng(0).random((20, 2)).astype(np.float32)
+    labels = np.arange(20) % 10
+    figure = digit_map_figure(points, labels, labels, np.ones(20, bool))
+    assert figure.layout.margin.t >= 40
