@@ -57,7 +57,8 @@ def channel_panel(version: ModelVersion, model, layer: str, channel: int) -> Non
     ):
         crop = patch(model, x_test[index], layer, int(row), int(column))
         columns[place].image(
-            np.kron(framed(crop), np.ones((4, 4), np.uint8)),
+            # Enlarged to about the width shown, then framed, so the frame stays a thin line.
+            framed(np.kron(crop, np.ones((72 // max(crop.shape),) * 2, np.uint8))),
             caption=f"in {'an' if y_test[index] == 8 else 'a'} {y_test[index]}, strength {value:.2f}",
             width=72,
         )
