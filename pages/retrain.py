@@ -77,7 +77,7 @@ def start_from(config: TrainConfig) -> None:
     its architecture when it is custom."""
     name = preset_name(config)
     if name == CUSTOM:
-        name = next((name for name, settings in PRESETS.items() if settings.architecture == config.architecture), "")
+        name = next((other for other, settings in PRESETS.items() if settings.architecture == config.architecture), "")
     if not name or config.width not in WIDTHS:
         return
     base = preset(name)
@@ -90,8 +90,8 @@ def start_from(config: TrainConfig) -> None:
         "optimizer": config.optimizer,
         "schedule": config.lr_schedule,
         "dropout": float(config.dropout if config.dropout is not None else DEFAULT_DROPOUT[config.architecture]),
-        "augment": any(getattr(config, name) for name in AUGMENTATIONS),
-        **{name: getattr(config, name) or getattr(base, name) or DEFAULT_STRENGTH[name] for name in AUGMENTATIONS},
+        "augment": any(getattr(config, kind) for kind in AUGMENTATIONS),
+        **{kind: getattr(config, kind) or getattr(base, kind) or DEFAULT_STRENGTH[kind] for kind in AUGMENTATIONS},
         "train_size": config.train_size or 60000,
         "validation": config.validation_split,
         "seed": config.seed,
