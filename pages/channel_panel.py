@@ -15,7 +15,7 @@ from model.channels import (
 )
 from model.registry import ModelVersion
 from pages.common import HEAVY_WORK, mnist_test_set
-from pages.plots import framed
+from pages.plots import enlarged, framed
 
 
 @st.cache_data(max_entries=4, show_spinner=False)
@@ -58,7 +58,7 @@ def channel_panel(version: ModelVersion, model, layer: str, channel: int) -> Non
         crop = patch(model, x_test[index], layer, int(row), int(column))
         columns[place].image(
             # Enlarged to about the width shown, then framed, so the frame stays a thin line.
-            framed(np.kron(crop, np.ones((72 // max(crop.shape),) * 2, np.uint8))),
+            framed(enlarged(crop, 72)),
             caption=f"in {'an' if y_test[index] == 8 else 'a'} {y_test[index]}, strength {value:.2f}",
             width=72,
         )
@@ -70,7 +70,7 @@ def channel_panel(version: ModelVersion, model, layer: str, channel: int) -> Non
     kernel = input_filter(model, layer, channel)
     if kernel is not None:
         side = kernel.shape[0]
-        st.image(np.kron(kernel, np.ones((24, 24), np.float32)), width=24 * side, clamp=True)
+        st.image(enlarged(kernel, 24 * side), width=24 * side, clamp=True)
         st.caption(
             f"The first layer reads the image itself, so its {side}x{side} filter is the pattern it looks for: "
             "white weights want ink, black ones want none, grey ones do not care. (An image made to excite "
@@ -80,7 +80,7 @@ def channel_panel(version: ModelVersion, model, layer: str, channel: int) -> Non
     if st.toggle("Make an image that excites this channel", key="feature_maximise"):
         with st.spinner("Climbing the gradient..."):
             image = _maximised(version.cache_key, version, model, layer, channel)
-        st.image(np.kron(image, np.ones((6, 6), np.float32)), width=168, clamp=True)
+        st.image(enlarged(image, 168), width=168, clamp=True)
         st.caption(
             "Starting from grey, the image is changed step by step to raise this channel's mean value (with small "
             "random shifts and a blur, so it stays smooth): a picture of the pattern the channel wants."

@@ -11,6 +11,7 @@ from typing import Any, NoReturn
 import numpy as np
 import streamlit as st
 
+from model.architecture import layer_table
 from model.evaluation import Evaluation, evaluation_from_probabilities
 from model.forward_worker import shared_worker
 from model.inference import MAX_ENTROPY, AnswersNotFinite, Predictor, confidence_in_words, entropy_bits, finite
@@ -155,6 +156,15 @@ def uncertainty(probabilities: np.ndarray) -> str:
     return (
         f"{confidence_in_words(probabilities)} Entropy {entropy_bits(probabilities):.2f} bits "
         f"(0 when certain, {MAX_ENTROPY:.2f} when all ten digits are equally likely)."
+    )
+
+
+def layer_table_view(model) -> None:
+    """The model's layers as a table (Home and Feature maps), parameter counts with thousands separators."""
+    st.dataframe(
+        layer_table(model),
+        hide_index=True,
+        column_config={"parameters": st.column_config.NumberColumn(format="localized")},
     )
 
 

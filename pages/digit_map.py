@@ -2,6 +2,7 @@
 
 import contextlib
 import threading
+from collections.abc import Callable
 
 import numpy as np
 import streamlit as st
@@ -73,13 +74,13 @@ def neighbour_index(
 
 
 @contextlib.contextmanager
-def _bar(what: str):
-    """A progress bar for a first computation of `what` (a version's features, kept on disk afterwards);
-    yields the function that moves it, and removes it at the end."""
+def _bar(what: str, doing: Callable[[float], str] = "{:.0%}".format):
+    """A progress bar for a first computation of `what` (kept on disk afterwards); yields the function
+    that moves it, whose fraction `doing` puts in words, and removes the bar at the end."""
     bar = st.progress(0.0, text=f"Computing {what} (once per version)...")
 
     def report(fraction: float) -> None:
-        bar.progress(fraction, text=f"Computing {what} (once per version): {fraction:.0%}")
+        bar.progress(fraction, text=f"Computing {what} (once per version): {doing(fraction)}")
 
     try:
         yield report
@@ -107,22 +108,16 @@ def projection(version: ModelVersion, layer: str, method: str, values: np.ndarra
         )
         return None
     lock = _projection_locks().setdefault(f"{key}-{method}", threading.Lock())
-    with lock:
-        bar = st.progress(0.0, text=f"Computing the {method} map of {len(values):,} digits (once per version)...")
 
-        def report(fraction: float) -> None:
-            if method == "UMAP" and fraction < layout.UMAP_NEIGHBOURS_DONE:
-                doing = "finding each digit's nearest neighbours (the first map also compiles UMAP's code)"
-            else:
-                doing = f"{fraction:.0%}"
-            bar.progress(fraction, text=f"Computing the {method} map of {len(values):,} digits: {doing}")
+    def doing(fraction: float) -> str:
+        if method == "UMAP" and fraction < layout.UMAP_NEIGHBOURS_DONE:
+            return "finding each digit's nearest neighbours (the first map also compiles UMAP's code)"
+        return f"{fraction:.0%}"
 
-        # UMAP and t-SNE take a minute of the CPU: in a process at a lower priority, so strokes come first.
-        compute = None if method == "PCA" else layout.project_apart
-        with HEAVY_WORK:
-            result = cached_projection(values, method, version.cache_folder, key, report, compute)
-        bar.empty()
-    return result
+    # UMAP and t-SNE take a minute of the CPU: in a process at a lower priority, so strokes come first.
+    compute = None if method == "PCA" else layout.project_apart
+    with lock, _bar(f"the {method} map of {len(values):,} digits", doing) as report, HEAVY_WORK:
+        return cached_projection(values, method, version.cache_folder, key, report, compute)
 
 
 def map_view(version: ModelVersion, predictor, method: str, layer: str, digit: dict | None, key: str) -> np.ndarray:

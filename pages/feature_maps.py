@@ -3,7 +3,6 @@
 import numpy as np
 import streamlit as st
 
-from model.architecture import layer_table
 from model.inspection import (
     completeness,
     default_cam_layer,
@@ -20,7 +19,7 @@ from model.inspection import (
     smooth_grad,
 )
 from pages.channel_panel import channel_panel
-from pages.common import chosen_model, digit_to_show, new_click, uncertainty
+from pages.common import chosen_model, digit_to_show, layer_table_view, new_click, uncertainty
 from pages.overview_panel import overview_section
 from pages.plots import (
     histogram_figure,
@@ -248,11 +247,7 @@ def _zeros(activations: np.ndarray) -> str:
 def network_section(model, image) -> None:
     """The layer table, and for a chosen layer histograms of its weights and of the digit's activations."""
     st.subheader("The network itself")
-    st.dataframe(
-        layer_table(model),
-        hide_index=True,
-        column_config={"parameters": st.column_config.NumberColumn(format="localized")},
-    )
+    layer_table_view(model)
     outputs = layer_outputs(model, image)
     name = st.selectbox("Layer for the histograms", list(outputs), key="feature_histogram_layer")
     weights = layer_weights(model, name)

@@ -2,8 +2,7 @@
 
 import streamlit as st
 
-from model.architecture import layer_table
-from pages.common import chosen_model
+from pages.common import chosen_model, layer_table_view
 from training.config import AUGMENTATIONS, saved_config
 
 st.title("Inside a handwritten-digit CNN")
@@ -48,11 +47,7 @@ else:
         f"on {images} training images. Test accuracy is measured on the 10,000 MNIST test images."
     )
 with st.expander("Layers"):
-    st.dataframe(
-        layer_table(predictor.model),
-        hide_index=True,
-        column_config={"parameters": st.column_config.NumberColumn(format="localized")},
-    )
+    layer_table_view(predictor.model)
 
 st.subheader("The pages")
 st.markdown(

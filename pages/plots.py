@@ -12,6 +12,13 @@ ACCENT = "#e4572e"
 MUTED = "#9aa5b1"
 
 
+def enlarged(image: np.ndarray, width: int) -> np.ndarray:
+    """A small image enlarged by a whole factor to about `width` pixels, each pixel a sharp square
+    (a browser would blur it)."""
+    factor = max(1, width // max(image.shape[:2]))
+    return np.kron(image, np.ones((factor, factor), image.dtype))
+
+
 def framed(image: np.ndarray) -> np.ndarray:
     """A uint8 grey image with a one-pixel grey frame, so that ink at its edge does not merge
     into the white page."""

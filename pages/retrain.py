@@ -14,6 +14,7 @@ from model.registry import (
     RegistryFull,
     active_id,
     delete_version,
+    get_version,
     list_versions,
     set_active,
 )
@@ -372,6 +373,15 @@ def live_job_panel(runner: JobRunner) -> None:
     show_job(runner, status)
 
 
+def _deleted(version_id: str) -> bool:
+    """Whether a version a run made is gone from the registry (deleted since)."""
+    try:
+        get_version(version_id)
+    except ModelUnavailable:
+        return True
+    return False
+
+
 # What one epoch's figures are called, when a run has only one.
 EPOCH_FIGURES = (
     ("loss", "loss"),
@@ -409,7 +419,7 @@ def show_job(runner: JobRunner, status: JobStatus | None) -> None:
         if may_manage() and st.button("Cancel", key="retrain_cancel") and refuse_unless_manager("Cancelling"):
             runner.cancel()
             st.rerun(scope="app")
-    elif status.state == "finished" and status.version and status.version not in {v.id for v in list_versions()}:
+    elif status.state == "finished" and status.version and _deleted(status.version):
         st.info(
             f"Finished {title}: test accuracy {status.test_accuracy or 0:.2%}. Its version, "
             f"{status.version}, has been deleted since."
