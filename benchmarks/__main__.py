@@ -27,7 +27,7 @@ import keras
 import numpy as np
 import streamlit
 
-from benchmarks import digit_map, draw_latency, inspection, load, my_digits, robustness
+from benchmarks import digit_map, draw_latency, inspection, load, my_digits, not_digits, robustness
 from benchmarks.drawn_digits import drawn_accuracy, render_drawn
 from benchmarks.server import BROWSER_ARGS, CHROMIUM, streamlit_server
 from benchmarks.timing import call_times
@@ -517,6 +517,9 @@ def main(argv=None) -> dict:
     parser.add_argument(
         "--hostile", action="store_true", help="only the hostile-visitor load (about 3 minutes), merged in"
     )
+    parser.add_argument(
+        "--not-digits", action="store_true", help="only the check for inputs unlike any digit, merged into the results"
+    )
     parser.add_argument("--out", type=Path, default=RESULTS, help=f"where to write the results (default {RESULTS})")
     args = parser.parse_args(argv)
     if args.hostile:
@@ -536,6 +539,12 @@ def main(argv=None) -> dict:
             measured.update(over_seeds(data, "strong", args.strong_seeds))
         results = {**(read_json(args.out) if args.out.exists() else {}), **measured}
         print("\n".join(f"| {key} | {value} |" for key, value in measured.items()))
+        write_json(results, args.out)
+        return results
+    if args.not_digits:
+        measured = not_digits.run(load_model(default_version().model_file), load_mnist())
+        results = {**(read_json(args.out) if args.out.exists() else {}), **measured}
+        print("\n".join(["| measure | value |", "| --- | --- |", *not_digits.table(results)]))
         write_json(results, args.out)
         return results
     if args.robustness:

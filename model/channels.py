@@ -10,8 +10,6 @@ blur, so that the image stays smooth). Both are pure; `cached_top_patches` and
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +18,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from model.files import atomic_write
+from model.files import array_digest, read_arrays, write_arrays
 from model.inference import fitted
 from model.inspection import _graph, activation_layer, receptive_field
 from model.preprocess import from_uint8
@@ -157,44 +155,26 @@ def activation_maximisation(
 # On disk, beside the version: keyed by the model file's sha256 and the test images' digest.
 
 
-def images_digest(images: np.ndarray) -> str:
-    return hashlib.sha256(np.ascontiguousarray(images).tobytes()).hexdigest()[:16]
-
-
-def _save(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    def write(temporary: str) -> None:
-        with open(temporary, "wb") as handle:
-            np.savez(handle, **arrays)
-
-    atomic_write(path, write)
-
-
 def cached_top_patches(
     model: keras.Model, images: np.ndarray, folder: str | os.PathLike, model_sha256: str
 ) -> TopPatches:
     """`top_patches`, read from `folder` when computed before for this model file and these images,
     else computed and written there (atomically)."""
-    path = Path(folder) / f"top_patches-{model_sha256[:16]}-{images_digest(images)}.npz"
+    path = Path(folder) / f"top_patches-{model_sha256[:16]}-{array_digest(images)}.npz"
     names = convolution_layers(model)
-    try:
-        with np.load(path, allow_pickle=False) as stored:
-            return TopPatches(
-                *(
-                    {name: stored[f"{part}/{name}"] for name in names}
-                    for part in ("images", "values", "rows", "columns")
-                )
-            )
-    except (OSError, KeyError, ValueError):
-        pass  # Not computed yet (or unreadable): compute it afresh.
+    stored = read_arrays(path)
+    keys = {f"{part}/{name}" for part in ("images", "values", "rows", "columns") for name in names}
+    if stored is not None and keys <= stored.keys():
+        return TopPatches(
+            *({name: stored[f"{part}/{name}"] for name in names} for part in ("images", "values", "rows", "columns"))
+        )
     result = top_patches(model, images)
     arrays = {
         f"{part}/{name}": getattr(result, part)[name]
         for part in ("images", "values", "rows", "columns")
         for name in names
     }
-    # On a read-only disk the result is still right, only not kept.
-    with contextlib.suppress(OSError):
-        _save(path, arrays)
+    write_arrays(path, arrays)
     return result
 
 
@@ -203,12 +183,9 @@ def cached_activation_maximisation(
 ) -> np.ndarray:
     """`activation_maximisation`, read from `folder` when computed before for this model file."""
     path = Path(folder) / f"maximised-{model_sha256[:16]}-{layer_name}-{channel}.npz"
-    try:
-        with np.load(path, allow_pickle=False) as stored:
-            return stored["image"]
-    except (OSError, KeyError, ValueError):
-        pass
+    stored = read_arrays(path)
+    if stored is not None and "image" in stored:
+        return stored["image"]
     image = activation_maximisation(model, layer_name, channel)
-    with contextlib.suppress(OSError):
-        _save(path, {"image": image})
+    write_arrays(path, {"image": image})
     return image

@@ -1,4 +1,4 @@
-"""Atomic file writes and plain reads: JSON, any file through a writer function, checksums.
+"""Atomic file writes and plain reads: JSON, arrays, any file through a writer function, checksums.
 
 A file is first written next to its destination under a temporary name, flushed to
 disk, then renamed over the destination: a crash or a cancel leaves either the old
@@ -7,6 +7,7 @@ file or the new one, never half of one.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -14,6 +15,8 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 # A run's folder: the model, and its metadata (`model.schemas.RunMetadata`).
 MODEL_FILE = "model.keras"
@@ -73,3 +76,31 @@ def file_sha256(path: str | os.PathLike) -> str:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+# Arrays computed from a model (features, maps, patches), kept beside its version as `.npz`.
+
+
+def array_digest(array: np.ndarray) -> str:
+    """A short digest of an array's bytes: part of the name of a result computed from it."""
+    return hashlib.sha256(np.ascontiguousarray(array).tobytes()).hexdigest()[:16]
+
+
+def read_arrays(path: str | os.PathLike) -> dict[str, np.ndarray] | None:
+    """The arrays of an `.npz` file (never a pickle), or None when it is missing or unreadable."""
+    try:
+        with np.load(path, allow_pickle=False) as stored:
+            return {name: stored[name] for name in stored.files}
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def write_arrays(path: str | os.PathLike, arrays: dict[str, np.ndarray]) -> None:
+    """Keeps arrays as an `.npz` file, atomically; on a read-only disk they are only not kept."""
+
+    def write(temporary: str) -> None:
+        with open(temporary, "wb") as handle:
+            np.savez(handle, **arrays)
+
+    with contextlib.suppress(OSError):
+        atomic_write(path, write)

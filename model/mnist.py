@@ -39,6 +39,18 @@ def mnist_path(path: str | os.PathLike | None = None) -> Path | None:
     return Path(chosen).expanduser() if chosen is not None else None
 
 
+def _keras_cache() -> Path:
+    return Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "datasets" / "mnist.npz"
+
+
+def local_mnist() -> Path | None:
+    """MNIST on this machine without any download: `MNIST_PATH`, else Keras's earlier download, else None."""
+    chosen = mnist_path()
+    if chosen is not None:
+        return chosen
+    return _keras_cache() if _keras_cache().is_file() else None
+
+
 def _check(name: str, array: np.ndarray, source: Path, full: bool) -> None:
     shape, dtype = EXPECTED[name]
     if array.dtype != dtype:
@@ -109,5 +121,5 @@ def load_mnist_and_sha256(path: str | os.PathLike | None = None) -> tuple[tuple[
         (x_train, y_train), (x_test, y_test) = keras.datasets.mnist.load_data()
     except Exception as error:  # Any failure here is a download or cache problem.
         raise DataError(f"Could not download MNIST ({error}).") from error
-    cached = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "datasets" / "mnist.npz"
+    cached = _keras_cache()
     return ((x_train, y_train), (x_test, y_test)), file_sha256(cached) if cached.is_file() else None

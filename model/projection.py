@@ -12,8 +12,6 @@ nearest mapped digits, which is how openTSNE's own placement starts.
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import os
 import threading
 import weakref
@@ -25,7 +23,7 @@ import numpy as np
 import tensorflow as tf
 
 from model.apart import run_apart
-from model.files import atomic_write
+from model.files import array_digest, read_arrays, write_arrays
 from model.inference import fitted
 from model.inspection import _graph
 from model.layout import METHODS, UMAP_NEIGHBOURS, project
@@ -218,28 +216,6 @@ def umap_place(
 # On disk, beside the version.
 
 
-def digest(images: np.ndarray) -> str:
-    return hashlib.sha256(np.ascontiguousarray(images).tobytes()).hexdigest()[:16]
-
-
-def _read(path: Path) -> dict[str, np.ndarray] | None:
-    try:
-        with np.load(path, allow_pickle=False) as stored:
-            return {name: stored[name] for name in stored.files}
-    except (OSError, ValueError, KeyError):
-        return None
-
-
-def _write(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    def write(temporary: str) -> None:
-        with open(temporary, "wb") as handle:
-            np.savez(handle, **arrays)
-
-    # On a read-only disk the result is still right, only not kept.
-    with contextlib.suppress(OSError):
-        atomic_write(path, write)
-
-
 def cached_features(
     model: keras.Model,
     layer_name: str,
@@ -252,15 +228,15 @@ def cached_features(
     """`features`, kept in `folder` (as float16: half the disk; the map does not need more);
     computed in a child process in the background when the model's file is given (`features_apart`),
     telling `progress` how far it is."""
-    path = Path(folder) / f"features-{model_sha256[:16]}-{layer_name}-{digest(images)}.npz"
-    stored = _read(path)
+    path = Path(folder) / f"features-{model_sha256[:16]}-{layer_name}-{array_digest(images)}.npz"
+    stored = read_arrays(path)
     if stored is not None and "features" in stored:
         return stored["features"].astype(np.float32)
     if model_file is None:
         values = features(model, layer_name, images, progress)
     else:
         values = features_apart(model_file, layer_name, images, progress)
-    _write(path, {"features": values.astype(np.float16)})
+    write_arrays(path, {"features": values.astype(np.float16)})
     return values
 
 
@@ -278,7 +254,7 @@ def cached_projection(
     if stored is not None:
         return stored
     projection = (compute or project)(values, method, progress)
-    _write(_projection_path(method, folder, key), projection)
+    write_arrays(_projection_path(method, folder, key), projection)
     return projection
 
 
@@ -290,7 +266,7 @@ def _projection_path(method: str, folder: str | os.PathLike, key: str) -> Path:
 
 def kept_projection(count: int, method: str, folder: str | os.PathLike, key: str) -> dict[str, np.ndarray] | None:
     """The map of `count` points that `cached_projection` kept in `folder` under `key`, or None."""
-    stored = _read(_projection_path(method, folder, key))
+    stored = read_arrays(_projection_path(method, folder, key))
     # A UMAP map kept before placing used its curve ("a", "b") is made again.
     needed = {"points", "a", "b"} if method == "UMAP" else {"points"}
     if stored is not None and needed <= stored.keys() and len(stored["points"]) == count:

@@ -10,6 +10,7 @@ from model.inference import Predictor, a_digit
 from model.preprocess import PreprocessResult, TooLittleInk, naive_resize, preprocess_digit, read_image
 from model.registry import ModelVersion
 from pages.common import carry_out, chosen_model, digit_store, literal, mnist_test_set, set_current_digit, uncertainty
+from pages.digit_check import check_digit, show_digit_check
 from pages.plots import padded_square, probability_bars
 from pages.routing import guarded
 
@@ -198,6 +199,7 @@ def workspace(source: str, version: ModelVersion, predictor: Predictor) -> None:
             show_prediction(None, None)
         else:
             set_current_digit(result.model_input, origin, label)
+            show_digit_check(check_digit(version, predictor.model, result.model_input), int(np.argmax(probabilities)))
             show_prediction(probabilities, label)
             if source != "MNIST test image":
                 keep_row(result.model_input, image, int(np.argmax(probabilities)))

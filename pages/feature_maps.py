@@ -20,6 +20,7 @@ from model.inspection import (
 )
 from pages.channel_panel import channel_panel
 from pages.common import chosen_model, digit_to_show, layer_table_view, new_click, uncertainty
+from pages.digit_check import check_digit, show_digit_check
 from pages.overview_panel import overview_section
 from pages.plots import (
     histogram_figure,
@@ -287,6 +288,7 @@ with top[1]:
         "Draw another digit on the Draw page to change it."
     )
     st.caption(uncertainty(probabilities))
+    show_digit_check(check_digit(version, model, image), predicted)
     st.plotly_chart(probability_bars(probabilities), key="feature_probabilities")
 
 overview_section(model, image, probabilities)
