@@ -16,6 +16,10 @@ from pages.routing import guarded
 
 # The canvas is 280x280 CSS pixels: ten times MNIST's 28, small enough for a phone.
 CANVAS_SIDE = 280
+# The last drawing (the canvas's JSON and PNG), and the one a canvas mounted by this page run starts
+# with: it stays the same while strokes rerun only the workspace, so the canvas is not redrawn.
+LAST_DRAWING = "draw_last_drawing"
+RESTORED = "draw_restored_drawing"
 # The probability chart is drawn anew on every stroke (its element changes with its data):
 # a fixed width and no mode bar make that cheaper for the browser.
 CHART = {"width": 460, "config": {"displayModeBar": False}}
@@ -65,6 +69,8 @@ def choose_input(source: str) -> tuple[np.ndarray | None, int | None, str | None
 def draw_on_canvas(stroke_width: int) -> np.ndarray | None:
     """The canvas; returns the drawing as RGBA pixels (white ink on black), or None while it is empty.
 
+    The last drawing is kept in the session: a canvas mounted afresh (after another page, or
+    another input) shows it again, and until its next stroke it is what the canvas holds.
     Raises ValueError when the browser sent something that the canvas never sends.
     """
     try:
@@ -74,10 +80,19 @@ def draw_on_canvas(stroke_width: int) -> np.ndarray | None:
             background_color="#000000",
             height=CANVAS_SIDE,
             width=CANVAS_SIDE,
+            initial_drawing=st.session_state.get(RESTORED),
             return_image_data=True,
             key="draw_canvas",
         )
-        png = canvas.image_bytes if canvas.json_data["objects"] else None
+        if not canvas.json_data["objects"]:
+            st.session_state.pop(LAST_DRAWING, None)
+            return None
+        png = canvas.image_bytes
+        if png is None:
+            # Strokes but no picture: the kept drawing, shown again and not sent back yet.
+            png = st.session_state.get(LAST_DRAWING, (None, None))[1]
+        else:
+            st.session_state[LAST_DRAWING] = (canvas.json_data, png)
         return None if png is None else read_image(png)
     except (AttributeError, KeyError, TypeError, ValueError) as error:
         raise ValueError("The canvas sent something other than a drawing; clear it and draw again.") from error
@@ -213,6 +228,7 @@ def workspace(source: str, version: ModelVersion, predictor: Predictor) -> None:
 
 st.title("Draw a digit")
 version, predictor = chosen_model(__file__)
+st.session_state[RESTORED] = st.session_state.get(LAST_DRAWING, (None, None))[0]
 
 sources = ["Draw", "Upload an image", "MNIST test image"]
 # Other pages can choose the input (a test image sent from the Confusion matrix page).

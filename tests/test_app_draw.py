@@ -191,6 +191,28 @@ def test_each_drawing_is_predicted_once_and_clear_and_undo_follow_the_canvas(can
     assert metric(app, "Prediction") == str(y_test[0])
 
 
+def test_a_drawing_is_still_on_the_canvas_after_a_trip_to_another_page(canvas, small_mnist):
+    _, (x_test, y_test) = small_mnist
+    canvas.image = drawn_canvas(x_test[0], seed=1)
+    app = open_draw_page()
+    assert metric(app, "Prediction") == str(y_test[0])
+    app.switch_page("pages/feature_maps.py").run()
+    # Back on Draw the canvas is mounted afresh: it shows the drawing it is given, and sends
+    # nothing until the next stroke.
+    canvas.image = None
+    app.switch_page("pages/draw.py").run()
+    assert not app.exception
+    assert canvas.calls[-1]["initialDrawing"]["objects"] == [{"type": "Path"}]
+    assert metric(app, "Prediction") == str(y_test[0])
+    # Cleared with the bin, it stays cleared after the next trip.
+    canvas.state = {"raw": {"objects": [], "background": "#000000"}, "data": data_url(np.zeros((280, 280), np.uint8))}
+    app.run()
+    canvas.state = None
+    app.switch_page("pages/feature_maps.py").run()
+    app.switch_page("pages/draw.py").run()
+    assert canvas.calls[-1]["initialDrawing"]["objects"] == [] and metric(app, "Prediction") == "–"
+
+
 @pytest.mark.parametrize(
     "state",
     [

@@ -133,6 +133,41 @@ def test_digits_drawn_with_the_mouse_are_predicted_and_the_toolbar_undoes_redoes
             browser.close()
 
 
+def test_a_drawing_is_still_on_the_canvas_after_another_page_and_takes_more_strokes(server):
+    require_chromium()
+    from playwright import sync_api as playwright
+
+    # The red of every pixel of the layer Fabric.js draws the strokes on (in the component's shadow root).
+    ink = (
+        "c => { const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;"
+        " let s = 0; for (let i = 0; i < d.length; i += 4) s += d[i]; return s; }"
+    )
+    with playwright.sync_playwright() as driver:
+        browser = driver.chromium.launch(executable_path=str(CHROMIUM), args=BROWSER_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            box = open_draw_page(page, server)
+            # A seven's diagonal alone is a one.
+            stroke(page, box, [(205, 60), (175, 130), (150, 190), (130, 245)], steps=8)
+            playwright.expect(prediction(page)).to_have_text("1", timeout=60_000)
+            drawn = page.locator("canvas.dc-canvas.lower-canvas").evaluate(ink)
+            page.get_by_test_id("stSidebarNav").get_by_text("Feature maps", exact=True).click()
+            page.get_by_role("heading", name="Feature maps").wait_for(timeout=120_000)
+            page.get_by_test_id("stSidebarNav").get_by_text("Draw", exact=True).click()
+            page.get_by_role("heading", name="Draw a digit").wait_for(timeout=120_000)
+            page.locator(CANVAS).wait_for(timeout=120_000)
+            playwright.expect(prediction(page)).to_have_text("1", timeout=60_000)
+            assert page.locator("canvas.dc-canvas.lower-canvas").evaluate(ink) > 0.9 * drawn > 0
+            # The kept strokes are part of the drawing: its top bar makes it a seven.
+            page.get_by_test_id("stStatusWidget").wait_for(state="hidden", timeout=120_000)
+            page.locator(CANVAS).scroll_into_view_if_needed()
+            box = page.locator(CANVAS).bounding_box()
+            stroke(page, box, [(70, 60), (205, 60)], steps=8)
+            playwright.expect(prediction(page)).to_have_text("7", timeout=60_000)
+        finally:
+            browser.close()
+
+
 def test_a_seven_drawn_with_a_finger_on_a_phone_is_predicted_and_the_page_stays_still(server, tmp_path):
     require_chromium()
     from playwright import sync_api as playwright
