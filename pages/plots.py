@@ -274,20 +274,29 @@ def curves_caption(history: list[dict]) -> str:
 
 
 def comparison_bars(first: np.ndarray, second: np.ndarray, first_name: str, second_name: str) -> go.Figure:
-    """Two values per digit, side by side."""
+    """Two shares per digit, side by side: the axis starts just below the lowest and its title says
+    where, so that small gaps are visible and not mistaken for large ones."""
     digits = [str(d) for d in range(len(first))]
     figure = go.Figure(
         [
-            go.Bar(x=digits, y=first, name=f"A: {first_name}", hovertemplate="digit %{x}: %{y:.2%}<extra></extra>"),
-            go.Bar(x=digits, y=second, name=f"B: {second_name}", hovertemplate="digit %{x}: %{y:.2%}<extra></extra>"),
+            go.Bar(
+                x=digits,
+                y=values,
+                name=name,
+                texttemplate="%{y:.1%}",
+                textposition="outside",
+                textangle=-90,
+                hovertemplate="digit %{x}: %{y:.2%}<extra></extra>",
+            )
+            for values, name in ((first, f"A: {first_name}"), (second, f"B: {second_name}"))
         ]
     )
-    low = float(min(np.min(first), np.min(second)))
+    low = max(0.0, float(min(np.min(first), np.min(second))) - 0.01)
     figure.update_layout(
         barmode="group",
         height=300,
         margin={"l": 10, "r": 10, "t": 10, "b": 10},
-        yaxis={"tickformat": ".1%", "range": [max(0.0, low - 0.01), 1.0]},
+        yaxis={"tickformat": ".1%", "range": [low, 1.0], "title": f"recall (axis from {low:.1%})"},
         xaxis={"title": "digit", "type": "category"},
     )
     return figure
@@ -313,7 +322,12 @@ def confusion_difference_figure(difference: np.ndarray) -> go.Figure:
             zmax=limit,
             xgap=2,
             ygap=2,
-            colorbar={"title": {"text": "better for B (blue)<br>or worse (red)"}},
+            # The cells say B minus A; the scale says what the colour means, not numbers.
+            colorbar={
+                "title": {"text": "better for B (blue)<br>or worse (red)"},
+                "tickvals": [-limit, 0, limit],
+                "ticktext": ["worse for B", "no change", "better for B"],
+            },
             hovertemplate="true %{y}, predicted %{x}: %{customdata:+d}<extra></extra>",
         )
     )

@@ -24,6 +24,7 @@ from model.upload import ModelRefused, import_model
 from pages.access import may_manage, public_mode, refuse_unless_manager
 from pages.common import (
     HEAVY_WORK,
+    MY_DIGITS_SESSION,
     FallingBack,
     carry_out,
     chosen_model,
@@ -317,22 +318,32 @@ def start_training(runner: JobRunner, config: TrainConfig | None) -> None:
 
 
 def fine_tune_sidebar(runner: JobRunner, version: ModelVersion) -> None:
-    """Fine-tuning the version this visitor looks at on MNIST plus the digits kept on the server."""
-    with st.sidebar:
-        st.header("Fine-tune on your digits")
+    """Fine-tuning the version this visitor looks at on MNIST plus the digits kept on the server
+    (for a public visitor, folded away under one line: they cannot start it)."""
+    manager = may_manage()
+    with st.sidebar, contextlib.nullcontext() if manager else st.expander("Fine-tuning (operator)"):
+        if manager:
+            st.header("Fine-tune on your digits")
         folder = dataset_dir()
         count = FolderStore(folder).count()
-        # In public mode a visitor's own digits stay in their session: fine-tuning uses the server's.
-        whose = (
-            f"the operator's digits on this server ({count} kept; yours stay in your session)"
-            if public_mode()
-            else f"the {count} digits kept on this server (the My digits page)"
-        )
+        if public_mode() and not manager:
+            # A public visitor's own digits stay in their session: fine-tuning uses the server's.
+            own = st.session_state.get(MY_DIGITS_SESSION)
+            kept = own.count() if own is not None else 0
+            whose = f"the operator's digits on this server ({count} kept there)"
+            plural = kept != 1
+            yours = (
+                f"The {kept} digit{'s' if plural else ''} you kept {'stay' if plural else 'stays'} in your "
+                f"session and {'are' if plural else 'is'} not used. "
+            )
+        else:
+            whose, yours = f"the {count} digits kept on this server (the My digits page)", ""
         st.caption(
             f"Starts from the version chosen above ({version_name(version.id)}) and trains on MNIST with "
             f"{whose} mixed in, a fifth of them held aside to measure on. "
+            + yours
             + (f"It needs at least {MIN_DIGITS}. " if count < MIN_DIGITS else "")
-            + ("" if may_manage() else "Fine-tuning is for the operator while the app runs in public mode.")
+            + ("" if manager else "Fine-tuning is for the operator while the app runs in public mode.")
         )
         epochs = st.number_input("Fine-tuning epochs", 1, 5, FineTuneConfig().epochs, key="retrain_finetune_epochs")
         pressed = st.button(
@@ -384,8 +395,8 @@ def _deleted(version_id: str) -> bool:
 
 # What one epoch's figures are called, when a run has only one.
 EPOCH_FIGURES = (
-    ("loss", "loss"),
-    ("accuracy", "accuracy"),
+    ("loss", "training loss"),
+    ("accuracy", "training accuracy"),
     ("val_loss", "validation loss"),
     ("val_accuracy", "validation accuracy"),
 )
@@ -467,10 +478,16 @@ def preview_section(config: TrainConfig | None) -> None:
     if st.button("Another draw", key="retrain_preview"):
         st.session_state.retrain_preview_seed = int(time.time())
         st.rerun()
-    st.caption(
-        "Top: digits as they are; bottom: as the chosen augmentation changes them for one epoch. "
-        "Every epoch sees a new random change of each training image."
-    )
+    if any(getattr(config, name) for name in AUGMENTATIONS):
+        st.caption(
+            "Top: digits as they are; bottom: as the chosen augmentation changes them for one epoch. "
+            "Every epoch sees a new random change of each training image."
+        )
+    else:
+        st.caption(
+            "These settings do not augment, so both rows are the same: every epoch sees the training "
+            "images as they are. Rotation, shift, zoom or elastic (sidebar) change them."
+        )
 
 
 def versions_section() -> list[ModelVersion]:
@@ -498,7 +515,8 @@ def versions_section() -> list[ModelVersion]:
     if not any(row["problem"] for row in rows):
         for row in rows:
             del row["problem"]
-    st.dataframe(rows, hide_index=True, column_config={"test accuracy": st.column_config.NumberColumn(format="%.4f")})
+    percent = st.column_config.NumberColumn(format="percent")
+    st.dataframe(rows, hide_index=True, column_config={"test accuracy": percent})
     st.caption("Each visitor chooses the version they look at in the sidebar; the default is where new visitors start.")
     broken = [version.id for version in versions if version_problem(version)]
     if broken:

@@ -1,9 +1,11 @@
 """Public mode and the per-visitor model choice, through AppTest sessions."""
 
+import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from model.architecture import build_model
+from model.my_digits import MemoryStore
 from model.registry import DEFAULT_ID, active_version, default_version, list_versions, publish_version
 from model.schemas import RunMetadata
 from pages import access
@@ -189,14 +191,27 @@ def test_a_visitor_s_training_settings_are_folded_away_and_the_operator_s_are_no
 
 
 def test_fine_tuning_says_whose_digits_it_counts(isolated_registry, mnist_file, monkeypatch, tmp_path):
-    """Issue 30, item 8: a visitor with one digit in their session read "the 0 digits kept on this server"."""
+    """Issue 30, item 8: a visitor with one digit in their session read "the 0 digits kept on this server";
+    in the public-mode walk the operator read "yours stay in your session" of the server's own digits,
+    and a visitor found the fine-tune controls open beside the folded training settings."""
     monkeypatch.setenv("DIGITS_PUBLIC", "1")
     monkeypatch.setenv("MNIST_PATH", str(mnist_file))
     monkeypatch.setenv("MY_DIGITS", str(tmp_path / "mine"))
-    app = open_page("pages/retrain.py")
+    app = open_page("pages/retrain.py", password="s3cret")
+    own = MemoryStore()
+    own.add(np.pad(np.ones((20, 20), np.float32), 4), 3)
+    app.session_state["mydigits_store"] = own
+    app.run()
+    folded = next(expander for expander in app.sidebar.expander if expander.label == "Fine-tuning (operator)")
+    captions = " ".join(caption.value for caption in folded.caption)
+    assert "the operator's digits on this server (0 kept there)" in captions
+    assert "The 1 digit you kept stays in your session" in captions
+    app.sidebar.text_input(key="app_operator_password").set_value("s3cret").run()
+    app.sidebar.button(key="app_operator_unlock").click().run()
+    assert "Fine-tune on your digits" in [header.value for header in app.sidebar.header]
     captions = " ".join(caption.value for caption in app.sidebar.caption)
-    assert "the operator's digits on this server (0 kept" in captions
-    assert "yours stay in your session" in captions
+    assert "the 0 digits kept on this server (the My digits page)" in captions
+    assert "in your session" not in captions
 
 
 def test_an_empty_password_is_not_ignored_silently(isolated_registry, monkeypatch):

@@ -101,6 +101,15 @@ def test_augmentation_settings_reach_the_run(page):
     assert not page.exception
 
 
+def test_the_augmentation_preview_says_when_nothing_is_augmented(page):
+    """The public-mode walk: with no augmentation both rows were the same under a caption about
+    how "the chosen augmentation changes them"."""
+    captions = lambda: " ".join(caption.value for caption in page.caption)  # noqa: E731
+    assert "do not augment, so both rows are the same" in captions()
+    page.toggle(key="retrain_quick_augment").set_value(True).run()
+    assert "as the chosen augmentation changes them" in captions() and "do not augment" not in captions()
+
+
 def test_each_preset_shows_its_measured_time_and_accuracy(page):
     for name in ("fast", "quick", "strong", "standard", "original"):
         page.selectbox(key="retrain_preset").set_value(name).run()

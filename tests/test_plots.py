@@ -3,6 +3,7 @@
 import numpy as np
 
 from pages.plots import (
+    comparison_bars,
     confusion_difference_figure,
     confusion_figure,
     curves_caption,
@@ -74,6 +75,19 @@ def test_the_difference_matrix_colours_what_is_better_for_b_diagonal_included():
     assert heat.z[3][3] < 0 < heat.z[4][9]
     assert heat.text[3][3] == "-9" and heat.text[4][9] == "-2"
     assert "better for B" in heat.colorbar.title.text
+    # Its scale speaks of better and worse, not of numbers: a red "+6" (six more of one mistake)
+    # sat beside a scale that put +6 in blue (seen in the public-mode walk).
+    assert list(heat.colorbar.ticktext) == ["worse for B", "no change", "better for B"]
+    assert list(heat.colorbar.tickvals) == [heat.zmin, 0, heat.zmax]
+
+
+def test_per_digit_bars_say_where_their_axis_starts():
+    """The recall bars started at about 97.5% without saying so, which magnified small gaps."""
+    first, second = np.full(10, 0.99), np.full(10, 0.985)
+    figure = comparison_bars(first, second, "a", "b")
+    low = figure.layout.yaxis.range[0]
+    assert 0 < low < 0.985 and f"axis from {low:.1%}" in figure.layout.yaxis.title.text
+    assert figure.layout.yaxis.range[1] == 1.0
 
 
 def test_training_curves_stay_in_range_and_their_caption_names_what_is_drawn():
