@@ -10,7 +10,7 @@ from model.evaluation import evaluation_from_probabilities
 from model.inference import a_digit
 from model.my_digits import FolderStore, as_arrays, from_npz, to_npz
 from pages.access import public_mode
-from pages.common import carry_out, chosen_model, digit_store, literal, version_name
+from pages.common import MY_DIGITS_SESSION, carry_out, chosen_model, digit_store, literal, version_name
 from pages.plots import confusion_figure
 
 PER_PAGE = 24
@@ -114,6 +114,28 @@ def transfer_section(store, examples) -> None:
     )
 
 
+def session_section(store) -> None:
+    """For the operator who kept digits as a visitor before unlocking (in the session, not on the
+    server): says so, and adds them to the server's on request."""
+    own = st.session_state.get(MY_DIGITS_SESSION)
+    if not isinstance(store, FolderStore) or own is None or not own.count():
+        return
+    count = own.count()
+    st.info(
+        f"The {count} digit{'s' if count != 1 else ''} you kept in this session before unlocking "
+        f"{'are' if count != 1 else 'is'} not among these, which are kept on the server."
+    )
+
+    def join() -> int:
+        examples = own.examples()
+        added = store.add_all([(e.image, e.label, e.raw if e.raw.size else None) for e in examples], True)
+        st.session_state.pop(MY_DIGITS_SESSION, None)
+        return len(added)
+
+    if st.button("Add them to the server's digits", key="mydigits_join"):
+        carry_out(join, lambda added: f"Added {added:,} of your digits to the server's.", FOLDER)
+
+
 def _size(count: int) -> str:
     """A byte count in words: kilobytes below a megabyte (one digit is a few), megabytes from there."""
     return f"{count / 1e3:,.0f} KB" if count < 1e6 else f"{count / 1e6:,.1f} MB"
@@ -126,13 +148,14 @@ if isinstance(store, FolderStore):
     where = "kept on this server" + (" for everyone who may manage it" if public_mode() else "")
 else:
     where = (
-        f"kept in your browser session only ({_size(store.nbytes())} of {store.budget / 1e6:,.0f} MB used): "
-        "download them to keep them"
+        f"kept on the server for this session only, until you reload or close the tab ({_size(store.nbytes())} "
+        f"of {store.budget / 1e6:,.0f} MB used): download them to keep them"
     )
 st.caption(
     f"Digits you kept from the Draw page, with their labels; {where}. Measure any model version on them "
     "(choose it in the sidebar)."
 )
+session_section(store)
 examples = store.examples()
 broken = store.unreadable() if isinstance(store, FolderStore) else []
 if broken:

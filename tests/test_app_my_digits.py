@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from model.my_digits import FolderStore
+from model.my_digits import FolderStore, MemoryStore
 from model.preprocess import from_uint8
 from tests.conftest import APP
 from tests.test_app_draw import TIMEOUT, canvas, drawn_canvas  # noqa: F401 - canvas is a fixture.
@@ -185,3 +185,23 @@ def test_importing_your_own_export_again_says_how_many_were_left_out(isolated_re
         assert not app.exception
     assert FolderStore(folder).count() == 3
     assert [toast.value for toast in app.toast if "3 you already have were left out" in toast.value]
+
+
+def test_digits_kept_before_unlocking_can_join_the_server_s(isolated_registry, folder, small_mnist, monkeypatch):
+    """The public-mode walk: a visitor kept a digit, unlocked, and My digits said "No digits yet"."""
+    monkeypatch.setenv("DIGITS_PUBLIC", "1")
+    _, (x_test, y_test) = small_mnist
+    own = MemoryStore()
+    own.add_all([(from_uint8(x_test[index]), int(y_test[index]), None) for index in range(2)])
+    app = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    app.secrets["operator_password"] = "s3cret"
+    app.session_state["mydigits_store"] = own
+    app.run()
+    app.sidebar.text_input(key="app_operator_password").set_value("s3cret").run()
+    app.sidebar.button(key="app_operator_unlock").click().run()
+    app.switch_page("pages/my_digits.py").run()
+    assert any("2 digits you kept in this session before unlocking" in info.value for info in app.info)
+    app.button(key="mydigits_join").click().run()
+    assert not app.exception and FolderStore(folder).count() == 2
+    # Joined once: pressed again (or after a reload), nothing is added twice.
+    assert not any("before unlocking" in info.value for info in app.info)
