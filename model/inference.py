@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 
 import keras
 import numpy as np
@@ -94,25 +95,34 @@ class Predictor:
             probabilities = self.probabilities_in_process(batch)
         return finite(probabilities, self.model_file)
 
-    def probabilities_apart(self, images: np.ndarray) -> np.ndarray:
+    def probabilities_apart(self, images: np.ndarray, progress: Callable[[float], None] | None = None) -> np.ndarray:
         """`probabilities` of many images (an evaluation), computed in a child process in the background
         (`model.apart.run_apart`) so that strokes come first; in this process when the model's
-        file is not known. Raises AnswersNotFinite as `probabilities` does."""
+        file is not known. `progress` hears the fraction done after each batch. Raises
+        AnswersNotFinite as `probabilities` does."""
         batch = as_model_input(images)
         if self.model_file is None:
-            return self.probabilities(batch)
+            return finite(self.probabilities_in_process(batch, progress), self.model_file)
         probabilities = run_apart(
-            _probabilities_of_file, self.model_file, batch, what=f"The probabilities of {len(batch):,} digits"
+            _probabilities_of_file,
+            self.model_file,
+            batch,
+            progress=progress,
+            what=f"The probabilities of {len(batch):,} digits",
         )
         return finite(probabilities, self.model_file)
 
-    def probabilities_in_process(self, images: np.ndarray) -> np.ndarray:
-        """`probabilities`, always computed in this process."""
+    def probabilities_in_process(
+        self, images: np.ndarray, progress: Callable[[float], None] | None = None
+    ) -> np.ndarray:
+        """`probabilities`, always computed in this process; `progress` hears the fraction done after each batch."""
         batch = as_model_input(images)
         outputs = []
         with self._lock:
             for start in range(0, len(batch), MAX_BATCH):
                 outputs.append(self._forward(tf.constant(batch[start : start + MAX_BATCH])).numpy())
+                if progress is not None:
+                    progress(min(len(batch), start + MAX_BATCH) / len(batch))
         if not outputs:
             return np.zeros((0, 10), np.float32)
         return np.concatenate(outputs)
@@ -128,7 +138,7 @@ def _probabilities_of_file(model_file: str, images: np.ndarray, progress=None) -
     """The probabilities of the model in `model_file` (loaded in safe mode): what `probabilities_apart`'s child runs."""
     from model.storage import load_model
 
-    return Predictor(load_model(model_file)).probabilities_in_process(images)
+    return Predictor(load_model(model_file)).probabilities_in_process(images, progress)
 
 
 # Two top probabilities closer than this: the model is unsure between them.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
 import threading
@@ -110,8 +111,8 @@ class FallingBack:
     def probabilities_one(self, image: np.ndarray) -> np.ndarray:
         return self._checked(self.predictor.probabilities_one, image)
 
-    def probabilities_apart(self, images: np.ndarray) -> np.ndarray:
-        return self._checked(self.predictor.probabilities_apart, images)
+    def probabilities_apart(self, images: np.ndarray, progress: Callable[[float], None] | None = None) -> np.ndarray:
+        return self._checked(self.predictor.probabilities_apart, images, progress)
 
     def finite(self, probabilities: np.ndarray) -> np.ndarray:
         """Probabilities a page computed with the model itself (not through the predictor), checked
@@ -320,14 +321,29 @@ def digit_to_show(index_key: str, purpose: str) -> dict:
     return {"image": from_uint8(x_test[index]), "source": f"MNIST test image #{index}", "label": int(y_test[index])}
 
 
-@st.cache_data(max_entries=4, show_spinner="Evaluating on the 10,000 test images...")
+@st.cache_data(max_entries=4, show_spinner=False)
 def evaluation_on_test_set(
     cache_key: str, _predictor: Predictor, _x_test: np.ndarray, _y_test: np.ndarray
 ) -> Evaluation:
     """A model version's evaluation on the test set, computed once per version (the cache key), in a
-    child process at a lower priority (`Predictor.probabilities_apart`)."""
-    with HEAVY_WORK:
-        return evaluation_from_probabilities(_y_test, _predictor.probabilities_apart(from_uint8(_x_test)))
+    child process at a lower priority (`Predictor.probabilities_apart`), with a progress bar."""
+    with HEAVY_WORK, work_bar(f"Evaluating this version on the {len(_x_test):,} test images") as report:
+        return evaluation_from_probabilities(_y_test, _predictor.probabilities_apart(from_uint8(_x_test), report))
+
+
+@contextlib.contextmanager
+def work_bar(what: str, doing: Callable[[float], str] = "{:.0%}".format):
+    """A progress bar for a first computation of `what` (kept afterwards, so once per version); yields the
+    function that moves it, whose fraction `doing` puts in words, and removes the bar at the end."""
+    bar = st.progress(0.0, text=f"{what} (once per version)...")
+
+    def report(fraction: float) -> None:
+        bar.progress(fraction, text=f"{what} (once per version): {doing(fraction)}")
+
+    try:
+        yield report
+    finally:
+        bar.empty()
 
 
 def send_to_pages(image_uint8: np.ndarray, index: int, label: int) -> None:

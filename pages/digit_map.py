@@ -1,8 +1,6 @@
 """Digit map: the 10,000 test digits as the network sees them, the current digit among them, its neighbours."""
 
-import contextlib
 import threading
-from collections.abc import Callable
 
 import numpy as np
 import streamlit as st
@@ -34,6 +32,7 @@ from pages.common import (
     predictor_for,
     version_name,
     version_problem,
+    work_bar,
 )
 from pages.plots import digit_map_figure
 
@@ -56,7 +55,7 @@ def test_features(
 ) -> tuple[np.ndarray, NeighbourIndex]:
     """The test digits' features (read-only, shared by every session) and their neighbour index,
     which places a new digit on a UMAP or t-SNE map: built once, not on every rerun."""
-    with HEAVY_WORK, _bar(f"the {len(_images):,} test digits' features at {layer}") as report:
+    with HEAVY_WORK, work_bar(f"Computing the {len(_images):,} test digits' features at {layer}") as report:
         values = cached_features(_model, layer, _images, _version.cache_folder, _sha(_version), _file(_version), report)
     values.flags.writeable = False
     return values, NeighbourIndex(values)
@@ -67,25 +66,13 @@ def neighbour_index(
     cache_key: str, layer: str, _version: ModelVersion, _model, _train: np.ndarray, _test: np.ndarray
 ) -> NeighbourIndex:
     """The 60,000 training then the 10,000 test digits' features (shared by every session, never changed)."""
-    with HEAVY_WORK, _bar(f"the {len(_train):,} training digits' features, for the nearest digits") as report:
+    with (
+        HEAVY_WORK,
+        work_bar(f"Computing the {len(_train):,} training digits' features, for the nearest digits") as report,
+    ):
         train = cached_features(_model, layer, _train, _version.cache_folder, _sha(_version), _file(_version), report)
         test = cached_features(_model, layer, _test, _version.cache_folder, _sha(_version), _file(_version))
     return NeighbourIndex(np.concatenate([train, test]))
-
-
-@contextlib.contextmanager
-def _bar(what: str, doing: Callable[[float], str] = "{:.0%}".format):
-    """A progress bar for a first computation of `what` (kept on disk afterwards); yields the function
-    that moves it, whose fraction `doing` puts in words, and removes the bar at the end."""
-    bar = st.progress(0.0, text=f"Computing {what} (once per version)...")
-
-    def report(fraction: float) -> None:
-        bar.progress(fraction, text=f"Computing {what} (once per version): {doing(fraction)}")
-
-    try:
-        yield report
-    finally:
-        bar.empty()
 
 
 @st.cache_resource
@@ -116,7 +103,7 @@ def projection(version: ModelVersion, layer: str, method: str, values: np.ndarra
 
     # UMAP and t-SNE take a minute of the CPU: in a process at a lower priority, so strokes come first.
     compute = None if method == "PCA" else layout.project_apart
-    with lock, _bar(f"the {method} map of {len(values):,} digits", doing) as report, HEAVY_WORK:
+    with lock, work_bar(f"Computing the {method} map of {len(values):,} digits", doing) as report, HEAVY_WORK:
         return cached_projection(values, method, version.cache_folder, key, report, compute)
 
 

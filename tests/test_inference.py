@@ -87,11 +87,14 @@ def test_probabilities_computed_apart_are_the_probabilities_and_refuse_nan(tmp_p
     from tests.test_upload import nan_on_ink
 
     model_file = str(default_version().model_file)
-    images = np.random.default_rng(0).random((40, 28, 28)).astype(np.float32)
+    images = np.random.default_rng(0).random((600, 28, 28)).astype(np.float32)
     predictor = Predictor(load_model(model_file), model_file=model_file)
+    heard = []
     np.testing.assert_allclose(
-        predictor.probabilities_apart(images), predictor.probabilities_in_process(images), atol=1e-5
+        predictor.probabilities_apart(images, heard.append), predictor.probabilities_in_process(images), atol=1e-5
     )
+    # Issue 30, item 4: an evaluation showed only a spinner. It reports how far it is, batch by batch.
+    assert heard == [256 / 600, 512 / 600, 1.0]
     save_model(nan_on_ink(), tmp_path / "nan.keras")
     broken = Predictor(load_model(tmp_path / "nan.keras"), model_file=str(tmp_path / "nan.keras"))
     with pytest.raises(AnswersNotFinite):
