@@ -67,6 +67,7 @@ st.markdown(
     "import and export; the Retrain page fine-tunes a version on them.\n"
     "- **Retrain**: choose settings in the sidebar and train a new version in the background, with live "
     "curves; sweep a few values of one or two settings; compare versions, and choose the default version "
-    "or delete one.\n"
+    "or delete one (in public mode, training and managing versions are the operator's; comparing is "
+    "everyone's).\n"
     "\nChoose the model version you look at in the sidebar, on any page: the choice is yours alone.\n"
 )

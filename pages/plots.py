@@ -223,7 +223,7 @@ def confusion_figure(confusion: np.ndarray, normalised: bool) -> go.Figure:
                 zmax=top,
                 xgap=2,
                 ygap=2,
-                colorbar={"title": "% of row" if normalised else "errors"},
+                colorbar={"title": "% of row", "ticksuffix": "%"} if normalised else {"title": "errors"},
             ),
             # A click on a cell selects its target: x is the predicted digit, y the true one.
             click_targets(

@@ -79,8 +79,8 @@ def sweep_section(cache_key: str, predictor: FallingBack, image: np.ndarray, pre
     st.markdown(legend, unsafe_allow_html=True)
     st.caption(
         "Each line is one digit's probability as the drawing is changed step by step; the thick lines are the "
-        "digits that are predicted somewhere along it. A dashed line marks where the prediction changes, the red "
-        "one the amount shown below."
+        "digits that are predicted somewhere along it. A dashed line marks where the prediction changes; a red "
+        "one, the amount shown below once it is above 0."
     )
     pick = st.columns([1, 2, 1, 2])
     kind = pick[0].selectbox(

@@ -135,3 +135,11 @@ def test_the_digit_map_leaves_room_above_for_the_toolbar():
     labels = np.arange(20) % 10
     figure = digit_map_figure(points, labels, labels, np.ones(20, bool))
     assert figure.layout.margin.t >= 40
+
+
+def test_the_row_normalised_scale_says_percent():
+    """The public-mode walk: the cells said "0.5%", the scale beside them 0-0.45 with no unit."""
+    confusion = np.diag(np.full(10, 990)) + 1
+    errors = confusion_figure(confusion, normalised=True).data[1]
+    assert errors.colorbar.ticksuffix == "%"
+    assert confusion_figure(confusion, normalised=False).data[1].colorbar.ticksuffix is None
