@@ -65,3 +65,8 @@ def test_the_server_log_has_no_streamlit_warnings_from_our_processes(tmp_path):
     text = log.read_text()
     assert "missing ScriptRunContext" not in text
     assert "Session state does not function" not in text
+    # TensorFlow's GPU build asked CUDA for a GPU in every process it started (the app, the forward
+    # worker, each child) and logged an error on a machine with none: the CPU build never asks.
+    assert "cuInit" not in text and "cuda drivers" not in text
+    # Nothing else logged as an error by TensorFlow either (E0000 lines), with its log level as served.
+    assert not [line for line in text.splitlines() if line.startswith("E0000")]
