@@ -23,9 +23,9 @@ from model.novelty import Reference, cached_reference, kept_reference, novelty
 from model.registry import ModelVersion
 from pages.common import HEAVY_WORK
 
-# Why there is no check while MNIST has not been read or downloaded on this server.
 # Versions whose references stay in memory.
 KEPT_IN_MEMORY = 8
+# Why there is no check while MNIST has not been read or downloaded on this server.
 NO_MNIST = "it needs MNIST's training digits, which are not on this server yet (pages that use MNIST download them)"
 
 

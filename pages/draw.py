@@ -91,9 +91,11 @@ def draw_on_canvas(stroke_width: int) -> np.ndarray | None:
         if png is None:
             # Strokes but no picture: the kept drawing, shown again and not sent back yet.
             png = st.session_state.get(LAST_DRAWING, (None, None))[1]
-        else:
-            st.session_state[LAST_DRAWING] = (canvas.json_data, png)
-        return None if png is None else read_image(png)
+            return None if png is None else read_image(png)
+        image = read_image(png)
+        # Kept once it has been read: a forged picture is never shown again.
+        st.session_state[LAST_DRAWING] = (canvas.json_data, png)
+        return image
     except (AttributeError, KeyError, TypeError, ValueError) as error:
         raise ValueError("The canvas sent something other than a drawing; clear it and draw again.") from error
 
