@@ -70,7 +70,8 @@ def draw_on_canvas(stroke_width: int) -> np.ndarray | None:
     """The canvas; returns the drawing as RGBA pixels (white ink on black), or None while it is empty.
 
     The last drawing is kept in the session: a canvas mounted afresh (after another page, or
-    another input) shows it again, and until its next stroke it is what the canvas holds.
+    another input) shows it again, and until its next stroke it is what the canvas holds. It is
+    then the canvas's starting point, which its bin goes back to, so a button empties it.
     Raises ValueError when the browser sent something that the canvas never sends.
     """
     try:
@@ -84,6 +85,13 @@ def draw_on_canvas(stroke_width: int) -> np.ndarray | None:
             return_image_data=True,
             key="draw_canvas",
         )
+        if st.session_state.get(RESTORED) and st.button(
+            "Start a new drawing",
+            key="draw_new",
+            help="The drawing from before is the canvas's starting point: its bin goes back to it. This empties it.",
+        ):
+            st.session_state.pop(LAST_DRAWING, None)
+            st.rerun(scope="app")
         if not canvas.json_data["objects"]:
             st.session_state.pop(LAST_DRAWING, None)
             return None
@@ -100,10 +108,11 @@ def draw_on_canvas(stroke_width: int) -> np.ndarray | None:
         raise ValueError("The canvas sent something other than a drawing; clear it and draw again.") from error
 
 
-def show_prediction(probabilities: np.ndarray | None, label: int | None) -> None:
-    """The prediction, its confidence, the runner-up and all ten probabilities; dashes and an
-    empty chart while there is no digit (which also loads their code in the browser before
-    the first stroke)."""
+def show_prediction(probabilities: np.ndarray | None, label: int | None, in_words: bool = True) -> None:
+    """The prediction, its confidence, the runner-up, how sure it is in words (unless `in_words` is
+    False: for an input that does not look like a digit, the warning says it) and all ten
+    probabilities; dashes and an empty chart while there is no digit (which also loads their code
+    in the browser before the first stroke)."""
     columns = st.columns(3)
     if probabilities is None:
         for column, name in zip(columns, ("Prediction", "Confidence", "Runner-up")):
@@ -115,7 +124,8 @@ def show_prediction(probabilities: np.ndarray | None, label: int | None) -> None
     columns[1].metric("Confidence", f"{probabilities[digit]:.1%}")
     runner_up = int(np.argsort(probabilities)[-2])
     columns[2].metric("Runner-up", f"{runner_up} ({probabilities[runner_up]:.1%})")
-    st.caption(uncertainty(probabilities))
+    if in_words:
+        st.caption(uncertainty(probabilities))
     if label is not None:
         (st.success if label == digit else st.error)(f"True label: {label}")
     st.plotly_chart(probability_bars(probabilities), key="draw_probabilities", **CHART)
@@ -216,8 +226,9 @@ def workspace(source: str, version: ModelVersion, predictor: Predictor) -> None:
             show_prediction(None, None)
         else:
             set_current_digit(result.model_input, origin, label)
-            show_digit_check(check_digit(version, predictor.model, result.model_input), int(np.argmax(probabilities)))
-            show_prediction(probabilities, label)
+            check = check_digit(version, predictor.model, result.model_input)
+            show_digit_check(check, int(np.argmax(probabilities)))
+            show_prediction(probabilities, label, in_words=not check.unlike_digits)
             if source != "MNIST test image":
                 keep_row(result.model_input, image, int(np.argmax(probabilities)))
     # Shown, blank, before the first digit too: the page keeps its layout, and the browser

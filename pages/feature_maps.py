@@ -287,8 +287,10 @@ with top[1]:
         f"**Predicted {predicted}** with {probabilities[predicted]:.1%} confidence{label}. "
         "Draw another digit on the Draw page to change it."
     )
-    st.caption(uncertainty(probabilities))
-    show_digit_check(check_digit(version, model, image), predicted)
+    check = check_digit(version, model, image)
+    show_digit_check(check, predicted)
+    if not check.unlike_digits:
+        st.caption(uncertainty(probabilities))
     st.plotly_chart(probability_bars(probabilities), key="feature_probabilities")
 
 overview_section(model, image, probabilities)

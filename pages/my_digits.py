@@ -132,7 +132,7 @@ def session_section(store) -> None:
         st.session_state.pop(MY_DIGITS_SESSION, None)
         return len(added)
 
-    if st.button("Add them to the server's digits", key="mydigits_join"):
+    if st.button(f"Add {'them' if count != 1 else 'it'} to the server's digits", key="mydigits_join"):
         carry_out(join, lambda added: f"Added {added:,} of your digits to the server's.", FOLDER)
 
 

@@ -274,8 +274,8 @@ def curves_caption(history: list[dict]) -> str:
 
 
 def comparison_bars(first: np.ndarray, second: np.ndarray, first_name: str, second_name: str) -> go.Figure:
-    """Two shares per digit, side by side: the axis starts just below the lowest and its title says
-    where, so that small gaps are visible and not mistaken for large ones."""
+    """Two shares per digit, side by side, each printed on its bar: the axis starts just below the
+    lowest and its title says where, so that small gaps are visible and not mistaken for large ones."""
     digits = [str(d) for d in range(len(first))]
     figure = go.Figure(
         [
@@ -283,8 +283,9 @@ def comparison_bars(first: np.ndarray, second: np.ndarray, first_name: str, seco
                 x=digits,
                 y=values,
                 name=name,
+                # Inside the bar where it fits (near the top it always does), else above it.
                 texttemplate="%{y:.1%}",
-                textposition="outside",
+                textposition="auto",
                 textangle=-90,
                 hovertemplate="digit %{x}: %{y:.2%}<extra></extra>",
             )

@@ -337,17 +337,18 @@ def fine_tune_sidebar(runner: JobRunner, version: ModelVersion) -> None:
                 f"session and {'are' if plural else 'is'} not used. "
             )
         else:
-            whose, yours = f"the {count} digits kept on this server (the My digits page)", ""
+            digits = f"{count} digit{'s' if count != 1 else ''}"
+            whose, yours = f"the {digits} kept on this server (the My digits page)", ""
         st.caption(
             f"Starts from the version chosen above ({version_name(version.id)}) and trains on MNIST with "
             f"{whose} mixed in, a fifth of them held aside to measure on. "
             + yours
-            + (f"It needs at least {MIN_DIGITS}. " if count < MIN_DIGITS else "")
+            + (f"It needs at least {MIN_DIGITS} kept digits. " if count < MIN_DIGITS else "")
             + ("" if manager else "Fine-tuning is for the operator while the app runs in public mode.")
         )
         epochs = st.number_input("Fine-tuning epochs", 1, 5, FineTuneConfig().epochs, key="retrain_finetune_epochs")
         pressed = st.button(
-            "Fine-tune on MNIST + my digits",
+            "Fine-tune on MNIST + kept digits",
             key="retrain_finetune",
             width="stretch",
             disabled=not may_manage() or count < MIN_DIGITS,
@@ -486,7 +487,8 @@ def preview_section(config: TrainConfig | None) -> None:
     else:
         st.caption(
             "These settings do not augment, so both rows are the same: every epoch sees the training "
-            "images as they are. Rotation, shift, zoom or elastic (sidebar) change them."
+            "images as they are. Rotation, shift, zoom or elastic change them ("
+            + ("sidebar)." if may_manage() else "the operator's training settings).")
         )
 
 
@@ -615,7 +617,8 @@ def compare_section(versions: list[ModelVersion]) -> None:
         return
     evaluations = [evaluation_on_test_set(v.cache_key, p, *test_set) for v, p in zip((first, second), predictors)]
     st.plotly_chart(
-        comparison_bars(evaluations[0].recall, evaluations[1].recall, first.id, second.id), key="retrain_per_class"
+        comparison_bars(evaluations[0].recall, evaluations[1].recall, version_name(first.id), version_name(second.id)),
+        key="retrain_per_class",
     )
     st.caption("Accuracy on each digit's test images (recall), for both versions.")
     st.plotly_chart(
@@ -623,8 +626,9 @@ def compare_section(versions: list[ModelVersion]) -> None:
         key="retrain_confusion_difference",
     )
     st.caption(
-        "B minus A, in each cell. Blue is better for B, red worse: on the diagonal (right answers) more is "
-        "better; off it (mistakes) fewer is."
+        "The numbers are B minus A in each cell; the colour says which is better. On the diagonal (right "
+        "answers) more is better for B; off it (mistakes) fewer is, so a red +6 off the diagonal is six more "
+        "of that mistake."
     )
     digit = current_digit()
     if digit is None:
@@ -632,7 +636,7 @@ def compare_section(versions: list[ModelVersion]) -> None:
         return
     for column, version, predictor in zip(st.columns(2), (first, second), predictors):
         column.plotly_chart(
-            probability_bars(predictor.probabilities_one(digit["image"]), version.id),
+            probability_bars(predictor.probabilities_one(digit["image"]), version_name(version.id)),
             key=f"retrain_probabilities_{version.id}",
         )
     st.caption(f"Both versions on the current digit ({digit['source']}).")

@@ -61,13 +61,15 @@ def test_a_scribble_is_called_unlike_any_digit_and_a_drawn_digit_is_not(canvas, 
     app = open_draw_page()
     assert not app.exception
     assert any(WARNING in warning.value for warning in app.warning)
-    # The prediction is still shown: the warning says what it is worth.
+    # The prediction is still shown: the warning says what it is worth, in place of "Sure it is a 4".
     assert metric(app, "Prediction") not in (None, "–")
+    assert not any("Entropy" in caption.value for caption in app.caption)
 
     digits = (drawn_canvas(x_test[i], seed=i)[..., 0] for i in range(20))
     canvas.image = as_canvas(clearly(shipped_model, reference, digits, False))
     app.run()
     assert not app.exception and not any(WARNING in warning.value for warning in app.warning)
+    assert any("Entropy" in caption.value for caption in app.caption)
 
     # Feature maps warns about the same current digit.
     canvas.image = as_canvas(scribble)

@@ -204,13 +204,16 @@ def test_a_drawing_is_still_on_the_canvas_after_a_trip_to_another_page(canvas, s
     assert not app.exception
     assert canvas.calls[-1]["initialDrawing"]["objects"] == [{"type": "Path"}]
     assert metric(app, "Prediction") == str(y_test[0])
-    # Cleared with the bin, it stays cleared after the next trip.
-    canvas.state = {"raw": {"objects": [], "background": "#000000"}, "data": data_url(np.zeros((280, 280), np.uint8))}
-    app.run()
-    canvas.state = None
+    # The drawing from before is now the canvas's starting point (its bin goes back to it): a
+    # button empties the canvas (seen in the public-mode walk: the bin no longer cleared it).
+    app.button(key="draw_new").click().run()
+    assert not app.exception
+    assert canvas.calls[-1]["initialDrawing"]["objects"] == [] and metric(app, "Prediction") == "–"
+    # Cleared, it stays cleared after the next trip.
     app.switch_page("pages/feature_maps.py").run()
     app.switch_page("pages/draw.py").run()
     assert canvas.calls[-1]["initialDrawing"]["objects"] == [] and metric(app, "Prediction") == "–"
+    assert "draw_new" not in [button.key for button in app.button]
 
 
 @pytest.mark.parametrize(

@@ -133,7 +133,7 @@ def test_digits_drawn_with_the_mouse_are_predicted_and_the_toolbar_undoes_redoes
             browser.close()
 
 
-def test_a_drawing_is_still_on_the_canvas_after_another_page_and_takes_more_strokes(server):
+def test_a_drawing_is_still_on_the_canvas_after_another_page_takes_more_strokes_and_can_be_emptied(server):
     require_chromium()
     from playwright import sync_api as playwright
 
@@ -164,6 +164,15 @@ def test_a_drawing_is_still_on_the_canvas_after_another_page_and_takes_more_stro
             box = page.locator(CANVAS).bounding_box()
             stroke(page, box, [(70, 60), (205, 60)], steps=8)
             playwright.expect(prediction(page)).to_have_text("7", timeout=60_000)
+            # The bin goes back to the drawing from before; "Start a new drawing" empties the canvas.
+            page.get_by_role("button", name="Start a new drawing").click()
+            playwright.expect(prediction(page)).to_have_text("–", timeout=60_000)
+            playwright.expect(page.get_by_role("button", name="Start a new drawing")).to_have_count(0, timeout=60_000)
+            assert page.locator("canvas.dc-canvas.lower-canvas").evaluate(ink) == 0
+            page.get_by_test_id("stStatusWidget").wait_for(state="hidden", timeout=120_000)
+            box = page.locator(CANVAS).bounding_box()
+            stroke(page, box, [(205, 60), (175, 130), (150, 190), (130, 245)], steps=8)
+            playwright.expect(prediction(page)).to_have_text("1", timeout=60_000)
         finally:
             browser.close()
 

@@ -425,8 +425,8 @@ def run_job(registry: str, job_id: str, config_values: dict, threads: int, mnist
                 config=config_values,
                 started=time.time(),
                 pid=os.getpid(),
+                # No message: the page's progress line says what a run does before its first batch.
                 epochs=config.epochs,
-                message="Loading MNIST and TensorFlow...",
             ),
         )
         runner._write(reporter.status)
