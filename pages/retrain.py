@@ -335,6 +335,8 @@ def fine_tune_sidebar(runner: JobRunner, version: ModelVersion) -> None:
             yours = (
                 f"The {kept} digit{'s' if plural else ''} you kept {'stay' if plural else 'stays'} in your "
                 f"session and {'are' if plural else 'is'} not used. "
+                if kept
+                else ""
             )
         else:
             digits = f"{count} digit{'s' if count != 1 else ''}"
