@@ -35,6 +35,10 @@ MIN_DIGIT_FRACTION = 0.15
 # A4 page scanned at 300 dpi in colour. One upload then stays under 50 MB (measured in
 # tests/test_preprocess.py).
 MAX_DECODED_BYTES = 44 * 2**20
+# A PNG past that (Pillow cannot decode one reduced) is read a few rows at a time by libvips
+# and shrunk on the way, up to this many pixels: a 50-megapixel scan in colour takes about
+# 35 MB beside its file (tests/test_preprocess.py).
+MAX_STREAMED_PIXELS = 50_000_000
 # Bytes a pixel takes in Pillow's memory, by mode ("RGB" is stored in 4 bytes, as "RGBA").
 _PIXEL_BYTES = {"1": 1, "L": 1, "P": 1, "I;16": 2, "I;16B": 2, "I;16L": 2}
 # Decoded uploads are reduced (in whole-pixel steps, as uint8) until their longer side is at
@@ -200,8 +204,9 @@ def read_image(data: bytes) -> np.ndarray:
     longer side is at most WORKING_SIDE pixels.
 
     Raises ValueError with a message for the user when the file is not such an image, is
-    broken, or would take more than MAX_DECODED_BYTES decoded (checked from its header,
-    before decoding). Memory stays within about MAX_DECODED_BYTES plus the file.
+    broken, or is too large: over MAX_DECODED_BYTES decoded (checked from its header, before
+    decoding), unless a PNG of at most MAX_STREAMED_PIXELS, which libvips reads a few rows at
+    a time. Memory stays within about 50 MB plus the file.
     """
     try:
         with warnings.catch_warnings():
@@ -225,7 +230,10 @@ def read_image(data: bytes) -> np.ndarray:
         transparent = "A" in picture.getbands() or "transparency" in picture.info
         converted = picture.mode not in ("RGB", "RGBA", "L", "LA")
         kept = _PIXEL_BYTES.get(picture.mode, 4) + 4 * converted + 4 * transparent
-        if width * height * kept > MAX_DECODED_BYTES:
+        too_large = width * height * kept > MAX_DECODED_BYTES
+        if too_large and picture.format == "PNG" and width * height <= MAX_STREAMED_PIXELS:
+            return _streamed(data)
+        if too_large:
             megapixels = width * height / 1e6
             raise ValueError(
                 f"The image is too large to process: {width}x{height} pixels ({megapixels:.0f} megapixels) would "
@@ -243,3 +251,36 @@ def read_image(data: bytes) -> np.ndarray:
             return np.asarray(picture.convert(mode))
         except Exception as error:  # A file whose header is fine but whose data is broken.
             raise ValueError(f"This file is not a readable image ({type(error).__name__}).") from error
+
+
+def _libvips():
+    """pyvips (imported on first use: most uploads never need it), one thread and no operation
+    cache, so that one upload holds only the rows it is working on."""
+    import pyvips
+
+    pyvips.cache_set_max(0)
+    pyvips.concurrency_set(1)
+    return pyvips
+
+
+def _streamed(data: bytes) -> np.ndarray:
+    """A PNG too large to decode whole: read by libvips top to bottom (sequential access)
+    and shrunk by whole pixels on the way to at most WORKING_SIDE a side, as RGB or RGBA uint8."""
+    pyvips = _libvips()
+    try:
+        # fail_on: broken or truncated data is an error, not rows of black.
+        image = pyvips.Image.new_from_buffer(data, "", access="sequential", fail_on="error")
+        factor = -(-max(image.width, image.height) // WORKING_SIDE)
+        image = image.shrink(factor, factor)
+        if image.format != "uchar":
+            # 16-bit PNGs: the top 8 bits.
+            image = (image / 256 if image.format in ("ushort", "short") else image).cast("uchar")
+        pixels = np.ndarray(
+            buffer=image.write_to_memory(), dtype=np.uint8, shape=(image.height, image.width, image.bands)
+        )
+    except pyvips.Error as error:  # A file whose header is fine but whose data is broken.
+        raise ValueError(f"This file is not a readable image ({type(error).__name__}).") from error
+    if pixels.shape[2] in (1, 2):
+        # Grey, or grey and alpha.
+        pixels = np.concatenate([np.repeat(pixels[..., :1], 3, axis=2), pixels[..., 1:]], axis=2)
+    return np.ascontiguousarray(pixels[..., :4])
