@@ -420,7 +420,8 @@ def show_job(runner: JobRunner, status: JobStatus | None) -> None:
         return
     config = saved_config(status.config)
     title = f"`{status.preset}` run" + (
-        f": {config.epochs} epoch{'s' if config.epochs != 1 else ''} of {config.architecture} x{config.width}"
+        f": {config.epochs} epoch{'s' if config.epochs != 1 else ''} of the {config.architecture} network"
+        + (f" at {config.width:g}x width" if config.width != 1 else "")
         if config
         else ""
     )
