@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
-import os
 import threading
 from collections import OrderedDict
 
 import numpy as np
 
+from model import settings
 from model.apart import start_without_main
 
 # Models kept loaded in the worker, most recently used first.
@@ -43,7 +43,7 @@ class WorkerUnavailable(RuntimeError):
 
 def _serve(connection) -> None:
     """The worker process: loads models on demand and answers (model_file, images) with probabilities."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    settings.quiet_tensorflow()
     import tensorflow as tf
 
     # One thread: single images gain nothing from more, and the app's process keeps the cores.

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from model import settings
 from model.files import file_sha256
 
 Split = tuple[np.ndarray, np.ndarray]
@@ -35,12 +36,11 @@ DOWNLOAD = "mnist.npz (11 MB, https://storage.googleapis.com/tensorflow/tf-keras
 
 def mnist_path(path: str | os.PathLike | None = None) -> Path | None:
     """The local MNIST file to use: `path`, else `MNIST_PATH`, else None (download)."""
-    chosen = path if path is not None else os.environ.get("MNIST_PATH") or None
-    return Path(chosen).expanduser() if chosen is not None else None
+    return Path(path).expanduser() if path is not None else settings.mnist_file()
 
 
 def _keras_cache() -> Path:
-    return Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "datasets" / "mnist.npz"
+    return settings.keras_home() / "datasets" / "mnist.npz"
 
 
 def local_mnist() -> Path | None:

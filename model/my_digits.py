@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from model import settings
 from model.files import atomic_write
 from model.registry import registry_dir
 
@@ -73,7 +74,7 @@ def _compressed(raw: np.ndarray) -> tuple[bytes, tuple[int, int]]:
 
 def dataset_dir() -> Path:
     """`MY_DIGITS` when set, else `.my-digits` in the model registry."""
-    return Path(os.environ.get("MY_DIGITS") or registry_dir() / FOLDER_NAME)
+    return settings.my_digits_folder() or registry_dir() / FOLDER_NAME
 
 
 def new_example(image: np.ndarray, label: int, raw: np.ndarray | None = None) -> Example:

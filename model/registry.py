@@ -27,6 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from model import settings
 from model.files import read_json, write_json
 from model.schemas import RunMetadata
 from model.storage import METADATA_FILE, MODEL_FILE, read_metadata, save_run
@@ -80,7 +81,7 @@ class ModelVersion:
 
 
 def registry_dir() -> Path:
-    return Path(os.environ.get("MODEL_REGISTRY") or PROJECT_ROOT / "models")
+    return settings.registry_folder()
 
 
 def _read_version(version_id: str, path: Path) -> ModelVersion:
@@ -168,16 +169,6 @@ def new_version_id(label: str = "run") -> str:
     return f"{stamp}-{safe}-{secrets.token_hex(4)}"
 
 
-def positive_setting(name: str, default: int) -> int:
-    """An operator setting from the environment: a positive whole number, `default` when unset."""
-    value = os.environ.get(name, "").strip()
-    if not value:
-        return default
-    if not value.isdigit() or int(value) < 1:
-        raise ValueError(f"{name} must be a positive whole number, not {value!r}.")
-    return int(value)
-
-
 def check_room(registry: str | os.PathLike | None = None, written: bool = False) -> None:
     """Raises RegistryFull when one more version would pass the operator's caps; with `written`,
     when the new version, written already into its hidden staging folder, passes them."""
@@ -185,12 +176,12 @@ def check_room(registry: str | os.PathLike | None = None, written: bool = False)
     if not folder.is_dir():
         return
     count = sum(1 for child in folder.iterdir() if child.is_dir() and not child.name.startswith("."))
-    limit = positive_setting("DIGITS_MAX_VERSIONS", 20)
+    limit = settings.max_versions()
     if count >= limit:
         raise RegistryFull(f"The registry holds {count} versions, the most allowed ({limit}); delete one first.")
     # Every file in the registry, a staging folder's included.
     used = sum(path.stat().st_size for path in folder.rglob("*") if path.is_file())
-    megabytes = positive_setting("DIGITS_MAX_REGISTRY_MB", 1000)
+    megabytes = settings.max_registry_mb()
     if used > megabytes * 1024 * 1024 or (not written and used == megabytes * 1024 * 1024):
         what = "With this version the registry would use" if written else "The registry uses"
         raise RegistryFull(f"{what} {used / 2**20:.0f} MB of the {megabytes} MB allowed; delete a version first.")

@@ -14,11 +14,12 @@ import collections
 import hmac
 import logging
 import math
-import os
 import threading
 import time
 
 import streamlit as st
+
+from model import settings
 
 OPERATOR = "app_operator"
 # Wrong passwords slow guessing down: a session waits FIRST_WAIT seconds after its first wrong
@@ -63,7 +64,7 @@ _server_guesses = _ServerGuesses()
 
 def public_mode() -> bool:
     """Whether the operator switched public mode on (`DIGITS_PUBLIC` set to anything but 0, false or no)."""
-    return os.environ.get("DIGITS_PUBLIC", "").strip().lower() not in ("", "0", "false", "no")
+    return settings.public()
 
 
 def may_manage() -> bool:

@@ -12,6 +12,7 @@ from typing import Any, NoReturn
 import numpy as np
 import streamlit as st
 
+from model import settings
 from model.architecture import layer_table
 from model.evaluation import Evaluation, evaluation_from_probabilities
 from model.forward_worker import shared_worker
@@ -26,7 +27,6 @@ from model.registry import (
     active_id,
     clean_leftovers,
     list_versions,
-    positive_setting,
     registry_dir,
 )
 from model.storage import ModelBroken, known_problem, load_model, remember_broken
@@ -149,7 +149,7 @@ CHOSEN = "app_chosen_version"
 VERSION = "app_version"
 # Heavy on-demand work (evaluating a version on the 10,000 test images) runs this many at a
 # time server-wide, so that a class opening a new version at once queues instead of piling up.
-HEAVY_WORK = threading.BoundedSemaphore(positive_setting("DIGITS_HEAVY_JOBS", 2))
+HEAVY_WORK = threading.BoundedSemaphore(settings.heavy_jobs())
 
 
 def uncertainty(probabilities: np.ndarray) -> str:

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import os
 import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from model import settings
 from model.files import METADATA_FILE, MODEL_FILE
 from model.mnist import DOWNLOAD, DataError, load_mnist_and_sha256
 from training.config import PRESETS, TrainConfig, preset, preset_name
@@ -95,7 +95,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {problem}", file=sys.stderr)
         return 2
     # TensorFlow loads only now, so that --help and bad settings answer at once, and quietly.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    settings.quiet_tensorflow()
     from model.storage import save_run
     from training.callbacks import ProgressCallback
     from training.checkpoint import read_state, remove_state

@@ -29,6 +29,7 @@ import traceback
 from collections.abc import Iterator
 from pathlib import Path
 
+from model import settings
 from model.apart import background_priority
 from model.files import read_json, write_json
 from model.mnist import load_mnist_and_sha256
@@ -37,7 +38,6 @@ from model.registry import (
     ModelVersion,
     check_room,
     new_version_id,
-    positive_setting,
     publish_version,
     registry_dir,
 )
@@ -68,7 +68,7 @@ _start_lock = threading.Lock()
 def training_threads() -> int:
     """TensorFlow threads for a training job: `DIGITS_TRAIN_THREADS`, else every core. The job runs
     in the background (nice 10 and SCHED_IDLE), so the app's own work comes first."""
-    return positive_setting("DIGITS_TRAIN_THREADS", os.cpu_count() or 1)
+    return settings.train_threads()
 
 
 class JobBusy(RuntimeError):
@@ -214,7 +214,8 @@ class JobRunner:
             (self.folder / CANCEL_FILE).unlink(missing_ok=True)
             job_id = f"{int(time.time() * 1000):x}"
             self._write(status.replace(job=job_id, started=time.time()))
-            source = str(mnist_path) if mnist_path is not None else os.environ.get("MNIST_PATH")
+            chosen = settings.mnist_file()
+            source = str(mnist_path) if mnist_path is not None else str(chosen) if chosen else None
             arguments = {
                 "registry": str(self.registry.resolve()),
                 "job_id": job_id,
@@ -360,7 +361,7 @@ def _job_lock(registry: str) -> Iterator[JobRunner | None]:
     """In a job's process: the registry's training lock, held for the whole block (None when
     another job holds it: the status file is that job's). Runs in the background (nice 10 and
     SCHED_IDLE: `model.apart.background_priority`)."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    settings.quiet_tensorflow()
     background_priority()
     runner = JobRunner(registry)
     runner.folder.mkdir(parents=True, exist_ok=True)

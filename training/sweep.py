@@ -28,6 +28,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from model import settings
 from model.mnist import DOWNLOAD, DataError, load_mnist, load_mnist_and_sha256
 from training.config import PRESETS, TrainConfig, preset
 
@@ -141,7 +142,7 @@ def trial_rows(sweep: Sweep) -> list[dict]:
 def _trial(params: dict, sweep_values: dict, mnist_path: str | None, threads: int) -> None:
     """One trial, in a Ray worker process: trains, reports the validation accuracy after every
     epoch (ASHA may stop it there), and the finished model as a checkpoint."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    settings.quiet_tensorflow()
     import keras
     import tensorflow as tf
     from ray import tune
@@ -191,7 +192,7 @@ def run_sweep(
     `should_stop()` returning True stops every trial.
     """
     # Ray would otherwise send usage statistics to an outside host.
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    settings.quiet_ray()
     import ray
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler
@@ -200,7 +201,7 @@ def run_sweep(
     folder.mkdir(parents=True, exist_ok=True)
     rows = trial_rows(sweep)
     epochs = sweep.base.epochs
-    address = address or os.environ.get("RAY_ADDRESS") or None
+    address = address or settings.ray_address()
     cores = concurrent or os.cpu_count() or 1
     # Local workers find this project on their path; a cluster's get a copy of its code.
     code = (
@@ -265,7 +266,7 @@ def run_sweep(
         ),
         run_config=tune.RunConfig(
             # On a cluster, DIGITS_SWEEP_STORAGE must be storage every node reaches (a shared folder or s3://...).
-            storage_path=os.environ.get("DIGITS_SWEEP_STORAGE") or str(folder / "ray"),
+            storage_path=settings.sweep_storage() or str(folder / "ray"),
             name="sweep",
             stop=Cancel(),
             callbacks=[Watch()],
