@@ -20,15 +20,13 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import threading
-from collections import OrderedDict
 
 import numpy as np
 
-from model import settings
 from model.apart import start_without_main
+from model.forward_serve import serve
+from model.inference import Predictor, as_model_input, finite
 
-# Models kept loaded in the worker, most recently used first.
-MAX_MODELS = 4
 # Seconds to wait for the worker to start (it imports TensorFlow) and for one answer.
 START_TIMEOUT = 120.0
 ANSWER_TIMEOUT = 30.0
@@ -39,35 +37,6 @@ BUSY_TIMEOUT = 0.2
 
 class WorkerUnavailable(RuntimeError):
     """The worker process could not start or did not answer."""
-
-
-def _serve(connection) -> None:
-    """The worker process: loads models on demand and answers (model_file, images) with probabilities."""
-    settings.quiet_tensorflow()
-    import tensorflow as tf
-
-    # One thread: single images gain nothing from more, and the app's process keeps the cores.
-    tf.config.threading.set_intra_op_parallelism_threads(1)
-    tf.config.threading.set_inter_op_parallelism_threads(1)
-    from model.inference import Predictor
-    from model.storage import load_model
-
-    predictors: OrderedDict[str, Predictor] = OrderedDict()
-    connection.send(("ready", None))
-    while True:
-        try:
-            model_file, images = connection.recv()
-        except (EOFError, OSError):
-            return
-        try:
-            if model_file not in predictors:
-                predictors[model_file] = Predictor(load_model(model_file))
-                while len(predictors) > MAX_MODELS:
-                    predictors.popitem(last=False)
-            predictors.move_to_end(model_file)
-            connection.send(("ok", predictors[model_file].probabilities_in_process(images)))
-        except Exception as error:  # Reported to the caller, which decides what to do.
-            connection.send(("error", f"{type(error).__name__}: {error}"))
 
 
 class ForwardWorker:
@@ -145,7 +114,7 @@ class ForwardWorker:
         self._stop()
         context = multiprocessing.get_context("spawn")
         ours, theirs = context.Pipe()
-        process = context.Process(target=_serve, args=(theirs,), name="forward-worker", daemon=True)
+        process = context.Process(target=serve, args=(theirs,), name="forward-worker", daemon=True)
         try:
             start_without_main(process)
             theirs.close()
@@ -174,3 +143,43 @@ _worker = ForwardWorker()
 def shared_worker() -> ForwardWorker:
     """The worker of this process, shared by every predictor."""
     return _worker
+
+
+# Batches up to this size go to the forward worker; larger ones (an evaluation) are computed in
+# the caller's process, so they never hold up a stroke in the worker's queue.
+WORKER_BATCH = 16
+
+
+class Routed:
+    """A `Predictor` whose small batches are computed in the forward worker's process, and in the
+    predictor's own process while the worker is unavailable. Everything else is the predictor's."""
+
+    def __init__(self, predictor: Predictor, worker: ForwardWorker):
+        if predictor.model_file is None:
+            raise ValueError("A forward worker needs the model's file.")
+        self.predictor = predictor
+        self.model = predictor.model
+        self.model_file = predictor.model_file
+        self._worker = worker
+
+    def probabilities(self, images: np.ndarray) -> np.ndarray:
+        """`Predictor.probabilities`, for a small batch from the worker when it answers."""
+        batch = as_model_input(images)
+        if 0 < len(batch) <= WORKER_BATCH:
+            try:
+                return finite(self._worker.probabilities(self.model_file, batch), self.model_file)
+            except WorkerUnavailable as error:
+                logging.getLogger(__name__).debug("%s Computing in the app's process instead.", error)
+        return self.predictor.probabilities(batch)
+
+    def probabilities_one(self, image: np.ndarray) -> np.ndarray:
+        """Class probabilities, shaped (10,), for one (28, 28) image."""
+        if np.shape(image) != (28, 28):
+            raise ValueError(f"Expected one image shaped (28, 28), got {np.shape(image)}.")
+        return self.probabilities(image)[0]
+
+    def probabilities_apart(self, images: np.ndarray, progress=None) -> np.ndarray:
+        return self.predictor.probabilities_apart(images, progress)
+
+    def probabilities_in_process(self, images: np.ndarray, progress=None) -> np.ndarray:
+        return self.predictor.probabilities_in_process(images, progress)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Callable
 
@@ -11,14 +10,10 @@ import numpy as np
 import tensorflow as tf
 
 from model.apart import run_apart
-from model.forward_worker import ForwardWorker, WorkerUnavailable
 from model.storage import ModelBroken
 
 # Batches larger than this are split: bounds memory, and is the fastest size on this CPU.
 MAX_BATCH = 256
-# Batches up to this size go to the forward worker, when there is one; larger ones (an
-# evaluation) are computed here, so they never hold up a stroke in the worker's queue.
-WORKER_BATCH = 16
 
 
 def as_model_input(images: np.ndarray) -> np.ndarray:
@@ -59,21 +54,17 @@ def finite(probabilities: np.ndarray, model_file: str | None) -> np.ndarray:
 
 
 class Predictor:
-    """Wraps a Keras model for fast, thread-safe inference.
+    """Wraps a Keras model for fast, thread-safe inference in this process.
 
-    Single images go through one traced `tf.function` (about 1 ms here) instead of
-    `model.predict()` (50-100 ms a call). A lock makes concurrent calls from several
-    Streamlit sessions safe. Given the model's file and a `ForwardWorker`, small batches
-    are computed in the worker's process (see model/forward_worker.py), falling back to
-    this process if the worker is unavailable.
+    Single images go through one traced `tf.function` instead of `model.predict()`, which
+    costs far more a call (benchmarks/results.json). A lock makes concurrent calls from
+    several Streamlit sessions safe. `model.forward_worker.Routed` sends a Predictor's small
+    batches to the forward worker's process instead.
     """
 
-    def __init__(self, model: keras.Model, model_file: str | None = None, worker: ForwardWorker | None = None):
-        if worker is not None and model_file is None:
-            raise ValueError("A forward worker needs the model's file.")
+    def __init__(self, model: keras.Model, model_file: str | None = None):
         self.model = model
         self.model_file = model_file
-        self._worker = worker
         self._lock = threading.Lock()
         self._forward = tf.function(
             lambda images: model(fitted(model, images), training=False),
@@ -83,17 +74,7 @@ class Predictor:
     def probabilities(self, images: np.ndarray) -> np.ndarray:
         """Class probabilities, shaped (N, 10), for images in [0, 1] shaped (28, 28) or (N, 28, 28).
         Raises AnswersNotFinite when the model answers NaN or infinity for any of them."""
-        batch = as_model_input(images)
-        worker = self._worker
-        probabilities = None
-        if worker is not None and 0 < len(batch) <= WORKER_BATCH:
-            try:
-                probabilities = worker.probabilities(self.model_file, batch)
-            except WorkerUnavailable as error:
-                logging.getLogger(__name__).debug("%s Computing in the app's process instead.", error)
-        if probabilities is None:
-            probabilities = self.probabilities_in_process(batch)
-        return finite(probabilities, self.model_file)
+        return finite(self.probabilities_in_process(images), self.model_file)
 
     def probabilities_apart(self, images: np.ndarray, progress: Callable[[float], None] | None = None) -> np.ndarray:
         """`probabilities` of many images (an evaluation), computed in a child process in the background

@@ -15,7 +15,7 @@ import streamlit as st
 from model import settings
 from model.architecture import layer_table
 from model.evaluation import Evaluation, evaluation_from_probabilities
-from model.forward_worker import shared_worker
+from model.forward_worker import Routed, shared_worker
 from model.inference import MAX_ENTROPY, AnswersNotFinite, Predictor, confidence_in_words, entropy_bits, finite
 from model.mnist import DOWNLOAD, DataError, Split, load_mnist, mnist_path
 from model.my_digits import FolderStore, MemoryStore, dataset_dir
@@ -39,9 +39,9 @@ PROBE_DIGITS = 32
 
 
 @st.cache_resource(max_entries=4, show_spinner="Loading the model...")
-def _predictor(cache_key: str, model_file: str, probe: bool) -> Predictor:
+def _predictor(cache_key: str, model_file: str, probe: bool) -> Routed:
     # Keyed by the version's cache key, so a new version loads afresh.
-    predictor = Predictor(load_model(model_file), model_file=model_file, worker=shared_worker())
+    predictor = Routed(Predictor(load_model(model_file), model_file=model_file), shared_worker())
     # Traced (and loaded in the forward worker) now, not on a visitor's first stroke.
     predictor.probabilities_one(np.zeros((28, 28), np.float32))
     if probe:

@@ -162,14 +162,12 @@ def test_the_canvas_draws_white_on_black_at_the_slider_s_width_and_returns_its_p
 
 
 def test_each_drawing_is_predicted_once_and_clear_and_undo_follow_the_canvas(canvas, small_mnist):
-    from model.inference import Predictor
+    from model.forward_worker import Routed
 
     _, (x_test, y_test) = small_mnist
     first, second = (drawn_canvas(x_test[index], seed=index) for index in (0, 1))
     assert y_test[0] != y_test[1]
-    with mock.patch.object(
-        Predictor, "probabilities_one", autospec=True, side_effect=Predictor.probabilities_one
-    ) as spy:
+    with mock.patch.object(Routed, "probabilities_one", autospec=True, side_effect=Routed.probabilities_one) as spy:
         canvas.image = first
         app = open_draw_page()
         assert metric(app, "Prediction") == str(y_test[0])

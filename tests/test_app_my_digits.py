@@ -151,15 +151,15 @@ def test_fine_tuning_is_offered_once_there_are_enough_digits_and_refused_to_visi
 
 
 def test_reruns_and_relabelling_classify_nothing_again(isolated_registry, folder, small_mnist, monkeypatch):
-    from model.inference import Predictor
+    from model.forward_worker import Routed
 
     _, (x_test, y_test) = small_mnist
     store = FolderStore(folder)
     kept = [store.add(from_uint8(x_test[index]), int(y_test[index])) for index in range(4)]
     classified = []
-    real = Predictor.probabilities
+    real = Routed.probabilities
     monkeypatch.setattr(
-        Predictor, "probabilities", lambda self, images: classified.append(len(images)) or real(self, images)
+        Routed, "probabilities", lambda self, images: classified.append(len(images)) or real(self, images)
     )
     app = open_page("pages/my_digits.py")
     assert not app.exception and classified == [4]

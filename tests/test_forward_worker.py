@@ -7,7 +7,7 @@ import types
 import numpy as np
 import pytest
 
-from model.forward_worker import ForwardWorker, WorkerUnavailable
+from model.forward_worker import ForwardWorker, Routed, WorkerUnavailable
 from model.inference import Predictor
 from model.registry import default_version
 from model.storage import load_model
@@ -72,7 +72,7 @@ def test_a_worker_starts_whatever_the_main_module_is(shipped, tmp_path, monkeypa
 
 
 def test_the_worker_answers_like_the_app_process(worker, shipped, small_mnist):
-    predictor = Predictor(load_model(shipped), model_file=shipped, worker=worker)
+    predictor = Routed(Predictor(load_model(shipped), model_file=shipped), worker)
     images = small_mnist[1][0][:8, :, :, None] / np.float32(255)
     np.testing.assert_allclose(
         worker.probabilities(shipped, images), predictor.probabilities_in_process(images), atol=1e-5
@@ -105,7 +105,7 @@ def test_without_a_working_worker_the_app_process_answers(shipped, small_mnist):
         def probabilities(self, model_file, images):
             raise WorkerUnavailable("The forward worker stopped.")
 
-    predictor = Predictor(load_model(shipped), model_file=shipped, worker=Broken())
+    predictor = Routed(Predictor(load_model(shipped), model_file=shipped), Broken())
     image = small_mnist[1][0][0] / np.float32(255)
     np.testing.assert_allclose(
         predictor.probabilities_one(image), predictor.probabilities_in_process(image[None])[0], atol=1e-6
@@ -114,4 +114,4 @@ def test_without_a_working_worker_the_app_process_answers(shipped, small_mnist):
 
 def test_a_worker_needs_the_model_file(shipped):
     with pytest.raises(ValueError, match="file"):
-        Predictor(load_model(shipped), worker=ForwardWorker())
+        Routed(Predictor(load_model(shipped)), ForwardWorker())
