@@ -31,14 +31,14 @@ from benchmarks import digit_map, draw_latency, inspection, load, my_digits, not
 from benchmarks.drawn_digits import drawn_accuracy, render_drawn
 from benchmarks.server import BROWSER_ARGS, CHROMIUM, streamlit_server
 from benchmarks.timing import call_times
-from model.evaluation import evaluate
-from model.files import read_json, write_json
-from model.inference import Predictor
-from model.inspection import feature_maps, grad_cam
-from model.mnist import load_mnist
-from model.preprocess import preprocess_digit
-from model.registry import default_version
-from model.storage import load_model
+from model.analysis.evaluation import evaluate
+from model.analysis.inspection import feature_maps, grad_cam
+from model.runtime.inference import Predictor
+from model.runtime.preprocess import preprocess_digit
+from model.store.files import read_json, write_json
+from model.store.mnist import load_mnist
+from model.store.registry import default_version
+from model.store.storage import load_model
 from training.callbacks import TestAccuracy
 from training.config import PRESETS, preset, preset_settings
 from training.train import library_versions, train

@@ -8,8 +8,8 @@ import time
 import numpy as np
 
 from benchmarks.timing import call_times
-from model.layout import project
-from model.projection import NeighbourIndex, feature_layers, features, place
+from model.analysis.layout import project
+from model.analysis.projection import NeighbourIndex, feature_layers, features, place
 
 
 def run(model, data, quick: bool) -> dict:
@@ -27,7 +27,7 @@ def run(model, data, quick: bool) -> dict:
         mapped = project(test, method)
         results[key] = time.perf_counter() - start
         if method == "UMAP":
-            # Placing a new digit with UMAP's transform (model.projection.umap_place).
+            # Placing a new digit with UMAP's transform (model.analysis.projection.umap_place).
             test_index, new = NeighbourIndex(test), iter(features(model, layer, x_train[:60]))
             times = call_times(
                 lambda mapped=mapped, new=new, test_index=test_index: place(mapped, next(new), test_index),

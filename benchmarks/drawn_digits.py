@@ -14,11 +14,11 @@ import argparse
 import numpy as np
 from PIL import Image, ImageFilter
 
-from model.inference import Predictor
-from model.mnist import load_mnist
-from model.preprocess import naive_resize, preprocess_digit
-from model.registry import active_version
-from model.storage import load_model
+from model.runtime.inference import Predictor
+from model.runtime.preprocess import naive_resize, preprocess_digit
+from model.store.mnist import load_mnist
+from model.store.registry import active_version
+from model.store.storage import load_model
 
 CANVAS = 280
 

@@ -8,9 +8,9 @@ import time
 import numpy as np
 
 from benchmarks.timing import call_times
-from model.channels import top_patches
-from model.inspection import explain_unit, integrated_gradients, occlusion, smooth_grad
-from model.preprocess import from_uint8
+from model.analysis.channels import top_patches
+from model.analysis.inspection import explain_unit, integrated_gradients, occlusion, smooth_grad
+from model.runtime.preprocess import from_uint8
 
 
 def p90_ms(function, calls: int) -> float:

@@ -32,7 +32,7 @@ from streamlit.proto.BackMsg_pb2 import BackMsg
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
 from benchmarks.server import streamlit_server
-from model.apart import background_priority
+from model.runtime.apart import background_priority
 
 STROKE_TIMEOUT = 10.0
 # The widgets whose ids a visitor records, by label.
@@ -363,7 +363,7 @@ async def _ask_for_maps(url: str, deadline: float, report: dict) -> None:
 
 
 async def _operator_map(url: str, report: dict) -> None:
-    """The operator computes the UMAP map meanwhile (laid out in the background, see model/apart.py)."""
+    """The operator computes the UMAP map meanwhile (laid out in the background, see model/runtime/apart.py)."""
     visitor = await _session(url, "digit_map")
     await visitor.set("Password", string_value=PASSWORD)
     await visitor.set("Unlock", trigger_value=True)

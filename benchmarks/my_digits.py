@@ -1,6 +1,6 @@
 """The My digits page with many of your own digits: the wall time of its reruns, the first (every
 file read, every digit classified) and the later ones (files read and results kept from before);
-and a public-mode visitor's session filled to its byte budget (`model.my_digits.MAX_SESSION_BYTES`)."""
+and a public-mode visitor's session filled to its byte budget (`model.store.my_digits.MAX_SESSION_BYTES`)."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ import numpy as np
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from model import my_digits
-from model.my_digits import FolderStore, MemoryStore
-from model.preprocess import from_uint8
+from model.runtime.preprocess import from_uint8
+from model.store import my_digits
+from model.store.my_digits import FolderStore, MemoryStore
 
 APP = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "app.py")
 

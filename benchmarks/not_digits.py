@@ -1,5 +1,5 @@
 """Drawings that are not digits, made the way a visitor draws on the canvas (white ink on a
-280x280 black square): letters, shapes and scribbles. What `model.novelty` should flag.
+280x280 black square): letters, shapes and scribbles. What `model.analysis.novelty` should flag.
 
 `python -m benchmarks.not_digits` measures the check on the shipped model: its false alarms
 on the 10,000 MNIST test digits and the share of these drawings it flags, by kind.
@@ -17,8 +17,8 @@ from PIL import Image, ImageDraw, ImageFont
 
 from benchmarks.drawn_digits import render_drawn
 from benchmarks.timing import call_times
-from model import novelty
-from model.preprocess import preprocess_digit
+from model.analysis import novelty
+from model.runtime.preprocess import preprocess_digit
 
 SIDE = 280
 # Kinds of drawing, each with its own maker below.
@@ -147,7 +147,7 @@ def not_digits(count_per_kind: int, seed: int = 0) -> Iterator[tuple[str, str, n
 
 
 def run(model, data, count_per_kind: int = 200, drawn: int = 2000) -> dict:
-    """The check as the app fits it (`model.novelty.SAMPLE` training digits): its false alarms on
+    """The check as the app fits it (`model.analysis.novelty.SAMPLE` training digits): its false alarms on
     the test digits and on test digits re-drawn as on the canvas, the share of `not_digits` it
     flags by kind, the time to fit it and to check one input."""
     (x_train, y_train), (x_test, _) = data
@@ -188,9 +188,9 @@ def table(results: dict) -> list[str]:
 
 
 def main() -> None:
-    from model.mnist import load_mnist
-    from model.registry import default_version
-    from model.storage import load_model
+    from model.store.mnist import load_mnist
+    from model.store.registry import default_version
+    from model.store.storage import load_model
 
     results = run(load_model(default_version().model_file), load_mnist())
     print("\n".join(["| measure | value |", "| --- | --- |", *table(results)]))

@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 
 from benchmarks.timing import call_times
-from model.preprocess import from_uint8
-from model.robustness import adversarial, robustness_sweep
+from model.analysis.robustness import adversarial, robustness_sweep
+from model.runtime.preprocess import from_uint8
 
 
 def run(model, x_test: np.ndarray, digits: int) -> dict:

@@ -14,11 +14,11 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from model.evaluation import evaluate
-from model.inference import Predictor
-from model.registry import ModelVersion, new_version_id, publish_version
-from model.schemas import RunMetadata, utc_now
-from model.storage import ModelBroken, load_model
+from model.analysis.evaluation import evaluate
+from model.runtime.inference import Predictor
+from model.store.registry import ModelVersion, new_version_id, publish_version
+from model.store.schemas import RunMetadata, utc_now
+from model.store.storage import ModelBroken, load_model
 
 # Uploads larger than this are refused before Keras reads them.
 MAX_BYTES = 10 * 1024 * 1024

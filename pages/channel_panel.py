@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from model.channels import (
+from model.analysis.channels import (
     TopPatches,
     cached_activation_maximisation,
     cached_top_patches,
@@ -13,7 +13,7 @@ from model.channels import (
     input_filter,
     patch,
 )
-from model.registry import ModelVersion
+from model.store.registry import ModelVersion
 from pages.common import HEAVY_WORK, mnist_test_set
 from pages.plots import enlarged, framed
 

@@ -13,14 +13,14 @@ import numpy as np
 import streamlit as st
 
 from model import settings
+from model.analysis.evaluation import Evaluation, evaluation_from_probabilities
 from model.architecture import layer_table
-from model.evaluation import Evaluation, evaluation_from_probabilities
-from model.forward_worker import Routed, shared_worker
-from model.inference import MAX_ENTROPY, AnswersNotFinite, Predictor, confidence_in_words, entropy_bits, finite
-from model.mnist import DOWNLOAD, DataError, Split, load_mnist, mnist_path
-from model.my_digits import FolderStore, MemoryStore, dataset_dir
-from model.preprocess import from_uint8
-from model.registry import (
+from model.runtime.forward_worker import Routed, shared_worker
+from model.runtime.inference import MAX_ENTROPY, AnswersNotFinite, Predictor, confidence_in_words, entropy_bits, finite
+from model.runtime.preprocess import from_uint8
+from model.store.mnist import DOWNLOAD, DataError, Split, load_mnist, mnist_path
+from model.store.my_digits import FolderStore, MemoryStore, dataset_dir
+from model.store.registry import (
     DEFAULT_ID,
     ModelUnavailable,
     ModelVersion,
@@ -29,7 +29,7 @@ from model.registry import (
     list_versions,
     registry_dir,
 )
-from model.storage import ModelBroken, known_problem, load_model, remember_broken
+from model.store.storage import ModelBroken, known_problem, load_model, remember_broken
 from model.upload import MAX_BYTES as MAX_MODEL_BYTES
 from pages.access import may_manage, operator_sidebar, public_mode
 from pages.routing import ensure_routed

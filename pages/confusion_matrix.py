@@ -3,7 +3,7 @@
 import numpy as np
 import streamlit as st
 
-from model.inference import a_digit
+from model.runtime.inference import a_digit
 from pages.common import chosen_model, evaluation_on_test_set, gallery, mnist_test_set, new_click
 from pages.plots import confusion_figure
 

@@ -1,5 +1,5 @@
 """Does the input look like a digit at all? The plain warning of Draw and Feature maps, from
-`model.novelty`.
+`model.analysis.novelty`.
 
 A version's reference (what its digits look like) is fitted once on MNIST's training digits,
 in the background (about 20 s of a child process at a lower priority), and kept beside the
@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from model.mnist import DataError, local_mnist, read_npz
-from model.novelty import Reference, cached_reference, kept_reference, novelty
-from model.registry import ModelVersion
+from model.analysis.novelty import Reference, cached_reference, kept_reference, novelty
+from model.store.mnist import DataError, local_mnist, read_npz
+from model.store.registry import ModelVersion
 from pages.common import HEAVY_WORK
 
 # Versions whose references stay in memory.

@@ -5,9 +5,8 @@ import threading
 import numpy as np
 import streamlit as st
 
-from model import layout
-from model.inference import a_digit
-from model.projection import (
+from model.analysis import layout
+from model.analysis.projection import (
     METHODS,
     PLACING_NEIGHBOURS,
     NeighbourIndex,
@@ -18,8 +17,9 @@ from model.projection import (
     kept_projection,
     place,
 )
-from model.registry import ModelVersion, list_versions
-from model.storage import ModelBroken
+from model.runtime.inference import a_digit
+from model.store.registry import ModelVersion, list_versions
+from model.store.storage import ModelBroken
 from pages.access import may_manage
 from pages.common import (
     HEAVY_WORK,

@@ -6,9 +6,9 @@ import numpy as np
 import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
-from model.inference import Predictor, a_digit
-from model.preprocess import PreprocessResult, TooLittleInk, naive_resize, preprocess_digit, read_image
-from model.registry import ModelVersion
+from model.runtime.inference import Predictor, a_digit
+from model.runtime.preprocess import PreprocessResult, TooLittleInk, naive_resize, preprocess_digit, read_image
+from model.store.registry import ModelVersion
 from pages.common import carry_out, chosen_model, digit_store, literal, mnist_test_set, set_current_digit, uncertainty
 from pages.digit_check import check_digit, show_digit_check
 from pages.plots import padded_square, probability_bars

@@ -3,7 +3,7 @@
 import numpy as np
 import streamlit as st
 
-from model.inspection import (
+from model.analysis.inspection import (
     completeness,
     default_cam_layer,
     feature_maps,

@@ -6,9 +6,9 @@ import hashlib
 import numpy as np
 import streamlit as st
 
-from model.evaluation import evaluation_from_probabilities
-from model.inference import a_digit
-from model.my_digits import FolderStore, as_arrays, from_npz, to_npz
+from model.analysis.evaluation import evaluation_from_probabilities
+from model.runtime.inference import a_digit
+from model.store.my_digits import FolderStore, as_arrays, from_npz, to_npz
 from pages.access import public_mode
 from pages.common import MY_DIGITS_SESSION, carry_out, chosen_model, digit_store, literal, version_name
 from pages.plots import confusion_figure

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from model.inspection import feature_maps, layer_outputs
+from model.analysis.inspection import feature_maps, layer_outputs
 from pages.common import new_click
 from pages.plots import network_figure, tile_channels, vector_tile
 

@@ -6,7 +6,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from model.inference import a_digit
+from model.runtime.inference import a_digit
 
 ACCENT = "#e4572e"
 MUTED = "#9aa5b1"

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from model.files import read_json
-from model.registry import ModelUnavailable, default_version
+from model.store.files import read_json
+from model.store.registry import ModelUnavailable, default_version
 from training.config import preset, preset_settings, saved_config
 
 RESULTS = Path(__file__).resolve().parent.parent / "benchmarks" / "results.json"

@@ -6,8 +6,8 @@ import time
 import streamlit as st
 
 from model.architecture import DEFAULT_DROPOUT
-from model.my_digits import FolderStore, dataset_dir
-from model.registry import (
+from model.store.my_digits import FolderStore, dataset_dir
+from model.store.registry import (
     DEFAULT_ID,
     ModelUnavailable,
     ModelVersion,
@@ -18,8 +18,8 @@ from model.registry import (
     list_versions,
     set_active,
 )
-from model.schemas import JobStatus
-from model.storage import ModelBroken
+from model.store.schemas import JobStatus
+from model.store.storage import ModelBroken
 from model.upload import ModelRefused, import_model
 from pages.access import may_manage, public_mode, refuse_unless_manager
 from pages.common import (

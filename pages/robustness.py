@@ -6,8 +6,8 @@ import hashlib
 import numpy as np
 import streamlit as st
 
-from model.inference import a_digit
-from model.robustness import METHODS, TRANSFORMS, adversarial, robustness_sweep
+from model.analysis.robustness import METHODS, TRANSFORMS, adversarial, robustness_sweep
+from model.runtime.inference import a_digit
 from pages.common import FallingBack, chosen_model, digit_to_show, uncertainty
 from pages.plots import DIGIT_COLOURS, probability_bars, robustness_figure
 

@@ -3,9 +3,9 @@ trial through Ray Tune, see them as a table and a plot, keep any finished trial 
 
 import streamlit as st
 
-from model.registry import RegistryFull
-from model.schemas import JobStatus
-from model.storage import ModelBroken
+from model.store.registry import RegistryFull
+from model.store.schemas import JobStatus
+from model.store.storage import ModelBroken
 from pages.access import may_manage, refuse_unless_manager
 from pages.common import carry_out
 from pages.plots import sweep_figure

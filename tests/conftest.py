@@ -33,7 +33,7 @@ def mnist_file() -> Path:
 
 @pytest.fixture(scope="session")
 def mnist(mnist_file):
-    from model.mnist import load_mnist
+    from model.store.mnist import load_mnist
 
     return load_mnist(mnist_file)
 
@@ -49,8 +49,8 @@ def small_mnist(mnist):
 def shipped_model():
     """The shipped model (model/default/), loaded once: attributions and the like mean something only
     on a trained network. Never changed by a test."""
-    from model.registry import default_version
-    from model.storage import load_model
+    from model.store.registry import default_version
+    from model.store.storage import load_model
 
     return load_model(default_version().model_file)
 

@@ -5,9 +5,9 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from model.architecture import build_model
-from model.my_digits import MemoryStore
-from model.registry import DEFAULT_ID, active_version, default_version, list_versions, publish_version
-from model.schemas import RunMetadata
+from model.store.my_digits import MemoryStore
+from model.store.registry import DEFAULT_ID, active_version, default_version, list_versions, publish_version
+from model.store.schemas import RunMetadata
 from pages import access
 from tests.conftest import APP
 from training.jobs import JobRunner
@@ -232,7 +232,7 @@ def test_the_versions_table_says_when_in_words_not_iso(trained_version, mnist_fi
 
 def test_the_default_is_named_first_so_a_long_version_name_cannot_hide_it(isolated_registry):
     """Issue 30, item 9: a long version name cut "· default" off the end, in the sidebar."""
-    from model.registry import set_active
+    from model.store.registry import set_active
 
     long = publish_version(build_model("default", width=0.25), RunMetadata(test_accuracy=0.5), "a-long-name-" * 4)
     set_active(long.id)

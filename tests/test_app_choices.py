@@ -7,7 +7,7 @@ coming back reset its toggles, pickers and methods.
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from model.preprocess import from_uint8
+from model.runtime.preprocess import from_uint8
 from pages.common import CURRENT_DIGIT
 from tests.conftest import APP
 
@@ -77,7 +77,7 @@ def test_after_a_reload_mid_run_the_sidebar_shows_the_running_run_s_settings(
     isolated_registry, mnist_file, monkeypatch
 ):
     """A reload is a new session: its sidebar showed the first preset's settings while another run trained."""
-    from model.schemas import JobStatus
+    from model.store.schemas import JobStatus
     from training.config import preset
     from training.jobs import JobRunner
 
@@ -98,7 +98,7 @@ def test_after_a_reload_mid_run_the_sidebar_shows_the_running_run_s_settings(
 
 def test_a_finished_run_whose_version_was_deleted_says_so(isolated_registry, mnist_file, monkeypatch):
     """Issue 30, item 9: after Delete, the panel still said "Saved as version X"."""
-    from model.schemas import JobStatus
+    from model.store.schemas import JobStatus
     from training.config import preset
     from training.jobs import JobRunner
 

@@ -1,10 +1,10 @@
 import numpy as np
 from streamlit.testing.v1 import AppTest
 
-from model.evaluation import evaluate
-from model.inference import Predictor
-from model.registry import default_version
-from model.storage import load_model
+from model.analysis.evaluation import evaluate
+from model.runtime.inference import Predictor
+from model.store.registry import default_version
+from model.store.storage import load_model
 from tests.conftest import APP
 
 

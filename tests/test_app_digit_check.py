@@ -7,11 +7,11 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from benchmarks.not_digits import not_digits
-from model import novelty
+from model.analysis import novelty
 from model.architecture import build_model
-from model.preprocess import preprocess_digit
-from model.registry import default_version, publish_version
-from model.schemas import RunMetadata
+from model.runtime.preprocess import preprocess_digit
+from model.store.registry import default_version, publish_version
+from model.store.schemas import RunMetadata
 from pages.digit_check import _fitting
 from tests.conftest import APP, write_npz
 from tests.test_app_draw import TIMEOUT, drawn_canvas, metric, open_draw_page, stub_canvas

@@ -5,10 +5,10 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from model import layout, projection
+from model.analysis import layout, projection
 from model.architecture import build_model
-from model.registry import publish_version
-from model.schemas import RunMetadata
+from model.store.registry import publish_version
+from model.store.schemas import RunMetadata
 from tests.conftest import APP
 
 

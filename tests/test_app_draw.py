@@ -162,7 +162,7 @@ def test_the_canvas_draws_white_on_black_at_the_slider_s_width_and_returns_its_p
 
 
 def test_each_drawing_is_predicted_once_and_clear_and_undo_follow_the_canvas(canvas, small_mnist):
-    from model.forward_worker import Routed
+    from model.runtime.forward_worker import Routed
 
     _, (x_test, y_test) = small_mnist
     first, second = (drawn_canvas(x_test[index], seed=index) for index in (0, 1))

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from model.inspection import layer_shapes
-from model.registry import default_version
-from model.storage import load_model
+from model.analysis.inspection import layer_shapes
+from model.store.registry import default_version
+from model.store.storage import load_model
 from tests.conftest import APP
 
 
@@ -74,7 +74,7 @@ def test_the_current_digit_from_the_draw_page_is_used(isolated_registry, mnist_f
 def test_what_a_channel_detects_is_shown_and_kept_across_a_restart(isolated_registry, mnist_file, monkeypatch):
     import streamlit as st
 
-    from model import channels
+    from model.analysis import channels
 
     st.cache_data.clear()  # Earlier tests computed them, for another registry.
     app = open_page(mnist_file, monkeypatch)

@@ -1,6 +1,6 @@
 from streamlit.testing.v1 import AppTest
 
-from model.registry import default_version
+from model.store.registry import default_version
 from tests.conftest import APP
 
 

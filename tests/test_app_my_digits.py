@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from model.my_digits import FolderStore, MemoryStore
-from model.preprocess import from_uint8
+from model.runtime.preprocess import from_uint8
+from model.store.my_digits import FolderStore, MemoryStore
 from tests.conftest import APP
 from tests.test_app_draw import TIMEOUT, canvas, drawn_canvas  # noqa: F401 - canvas is a fixture.
 from training.jobs import JobRunner
@@ -102,7 +102,7 @@ def test_an_import_with_a_bad_drawing_adds_nothing_and_says_which(isolated_regis
 def test_a_public_visitor_keeps_digits_within_the_session_budget(isolated_registry, folder, monkeypatch):
     """Issue 29, item 2: eight imports of raw 512x512 drawings held 1.3 GB in one visitor's session."""
     monkeypatch.setenv("DIGITS_PUBLIC", "1")
-    monkeypatch.setattr("model.my_digits.MAX_SESSION_BYTES", 1_000_000)
+    monkeypatch.setattr("model.store.my_digits.MAX_SESSION_BYTES", 1_000_000)
     noise = np.random.default_rng(0).integers(0, 256, (6, 512, 512), dtype=np.uint8)
     buffer = io.BytesIO()
     raws = {f"raw_{index}": drawing for index, drawing in enumerate(noise)}
@@ -151,7 +151,7 @@ def test_fine_tuning_is_offered_once_there_are_enough_digits_and_refused_to_visi
 
 
 def test_reruns_and_relabelling_classify_nothing_again(isolated_registry, folder, small_mnist, monkeypatch):
-    from model.forward_worker import Routed
+    from model.runtime.forward_worker import Routed
 
     _, (x_test, y_test) = small_mnist
     store = FolderStore(folder)

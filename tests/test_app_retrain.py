@@ -5,7 +5,7 @@ import time
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from model.registry import DEFAULT_ID, active_version, get_version, list_versions
+from model.store.registry import DEFAULT_ID, active_version, get_version, list_versions
 from tests.conftest import APP
 from tests.test_jobs import SLOW
 from training.config import preset

@@ -2,7 +2,7 @@
 
 from streamlit.testing.v1 import AppTest
 
-from model.preprocess import from_uint8
+from model.runtime.preprocess import from_uint8
 from pages.common import CURRENT_DIGIT
 from tests.conftest import APP
 

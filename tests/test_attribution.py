@@ -4,9 +4,9 @@ import keras
 import numpy as np
 import pytest
 
+from model.analysis.inspection import completeness, integrated_gradients, occlusion, smooth_grad
 from model.architecture import build_model
-from model.inspection import completeness, integrated_gradients, occlusion, smooth_grad
-from model.preprocess import from_uint8
+from model.runtime.preprocess import from_uint8
 
 METHODS = {"smooth_grad": smooth_grad, "integrated_gradients": integrated_gradients, "occlusion": occlusion}
 

@@ -10,8 +10,8 @@ import pytest
 from benchmarks.draw_latency import CANVAS, stroke
 from benchmarks.server import BROWSER_ARGS, CHROMIUM, ServerError, streamlit_server
 from model.architecture import build_model
-from model.registry import publish_version
-from model.schemas import RunMetadata
+from model.store.registry import publish_version
+from model.store.schemas import RunMetadata
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

@@ -3,9 +3,8 @@
 import numpy as np
 import pytest
 
-from model import channels
-from model.architecture import build_model
-from model.channels import (
+from model.analysis import channels
+from model.analysis.channels import (
     TOP,
     activation_maximisation,
     cached_activation_maximisation,
@@ -14,8 +13,9 @@ from model.channels import (
     patch,
     top_patches,
 )
-from model.inspection import feature_maps, receptive_field
-from model.preprocess import from_uint8
+from model.analysis.inspection import feature_maps, receptive_field
+from model.architecture import build_model
+from model.runtime.preprocess import from_uint8
 
 
 @pytest.fixture(scope="module")
@@ -99,7 +99,7 @@ def test_the_maximising_image_excites_its_channel_more_than_digits_do(shipped, i
 
 def test_the_first_layer_s_filter_is_shown_as_an_image_grey_at_zero(shipped):
     """Issue 30, item 6: an image climbed for a first-layer channel is a featureless blur; its filter is the pattern."""
-    from model.channels import input_filter
+    from model.analysis.channels import input_filter
 
     kernel = shipped.get_layer("conv1").get_weights()[0][:, :, 0, 5]
     image = input_filter(shipped, "conv1", 5)

@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 
 from model.architecture import build_model
-from model.mnist import load_mnist
-from model.storage import read_metadata
+from model.store.mnist import load_mnist
+from model.store.storage import read_metadata
 from training.checkpoint import STATE_FILE, read_state
 from training.cli import CHECKPOINT_DIR, main
 from training.config import TrainConfig, preset

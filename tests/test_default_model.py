@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 
-from model.files import file_sha256
-from model.inference import Predictor
-from model.preprocess import from_uint8
-from model.registry import DEFAULT_DIR, default_version
-from model.storage import MODEL_FILE, load_model
+from model.runtime.inference import Predictor
+from model.runtime.preprocess import from_uint8
+from model.store.files import file_sha256
+from model.store.registry import DEFAULT_DIR, default_version
+from model.store.storage import MODEL_FILE, load_model
 from training.config import TrainConfig, preset
 
 

@@ -4,7 +4,7 @@ import tomllib
 
 import pytest
 
-from model.registry import DEFAULT_DIR
+from model.store.registry import DEFAULT_DIR
 from model.upload import MAX_BYTES
 from tests.conftest import ROOT
 

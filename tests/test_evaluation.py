@@ -1,10 +1,10 @@
 import numpy as np
 import pytest
 
-from model.evaluation import evaluate, evaluation_from_probabilities
-from model.inference import Predictor
-from model.registry import default_version
-from model.storage import load_model
+from model.analysis.evaluation import evaluate, evaluation_from_probabilities
+from model.runtime.inference import Predictor
+from model.store.registry import default_version
+from model.store.storage import load_model
 
 
 def one_hot(predicted: list[int]) -> np.ndarray:

@@ -6,11 +6,11 @@ import pytest
 import tensorflow as tf
 from keras import layers
 
+from model.analysis.inspection import activation_layer, explain_unit, feature_maps, receptive_field
 from model.architecture import build_model, inspectable_layers
-from model.inspection import activation_layer, explain_unit, feature_maps, receptive_field
-from model.preprocess import from_uint8
-from model.registry import default_version
-from model.storage import load_model
+from model.runtime.preprocess import from_uint8
+from model.store.registry import default_version
+from model.store.storage import load_model
 
 
 def strided_same_padding() -> keras.Model:

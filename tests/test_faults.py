@@ -14,7 +14,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from model.architecture import build_model
-from model.registry import (
+from model.store.registry import (
     DEFAULT_ID,
     ModelUnavailable,
     active_version,
@@ -25,8 +25,8 @@ from model.registry import (
     publish_version,
     set_active,
 )
-from model.schemas import RunMetadata
-from model.storage import ModelBroken, load_model
+from model.store.schemas import RunMetadata
+from model.store.storage import ModelBroken, load_model
 from tests.conftest import APP
 from training.config import TrainConfig
 
@@ -232,8 +232,8 @@ def test_a_run_records_the_sha256_of_the_data_it_read_not_of_the_file_after(tmp_
     import shutil
 
     import training.train
-    from model.files import file_sha256
-    from model.storage import read_metadata
+    from model.store.files import file_sha256
+    from model.store.storage import read_metadata
 
     copy = tmp_path / "mnist.npz"
     shutil.copyfile(mnist_file, copy)
@@ -262,7 +262,7 @@ def test_the_command_line_says_a_broken_mnist_is_broken(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_a_one_step_run_trains_and_force_overwrites_a_finished_run(tmp_path, mnist_file, capsys):
-    from model.storage import read_metadata
+    from model.store.storage import read_metadata
 
     out = tmp_path / "run"
     # 100 images in batches of 128: one step in all.

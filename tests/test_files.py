@@ -1,6 +1,6 @@
 import pytest
 
-from model.files import atomic_write, file_sha256, read_json, write_json
+from model.store.files import atomic_write, file_sha256, read_json, write_json
 
 
 def test_json_round_trips(tmp_path):

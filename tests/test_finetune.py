@@ -4,10 +4,10 @@ the shipped model on a few hundred synthetic "own" digits, as a background job."
 import numpy as np
 import pytest
 
-from model.my_digits import FolderStore
-from model.preprocess import from_uint8
-from model.registry import default_version, list_versions
-from model.robustness import transformed
+from model.analysis.robustness import transformed
+from model.runtime.preprocess import from_uint8
+from model.store.my_digits import FolderStore
+from model.store.registry import default_version, list_versions
 from tests.test_jobs import wait_for
 from training.config import MIN_DIGITS, FineTuneConfig
 from training.finetune import split_own

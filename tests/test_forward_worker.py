@@ -7,10 +7,10 @@ import types
 import numpy as np
 import pytest
 
-from model.forward_worker import ForwardWorker, Routed, WorkerUnavailable
-from model.inference import Predictor
-from model.registry import default_version
-from model.storage import load_model
+from model.runtime.forward_worker import ForwardWorker, Routed, WorkerUnavailable
+from model.runtime.inference import Predictor
+from model.store.registry import default_version
+from model.store.storage import load_model
 
 # Each test starts worker processes, which import TensorFlow.
 pytestmark = pytest.mark.slow

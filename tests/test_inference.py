@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from model.architecture import build_model
-from model.inference import Predictor
-from model.storage import load_model
+from model.runtime.inference import Predictor
+from model.store.storage import load_model
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +21,7 @@ def test_probabilities_equal_a_direct_model_call(predictor, small_mnist):
 
 
 def test_batches_larger_than_the_chunk_are_split_and_joined(predictor, monkeypatch):
-    monkeypatch.setattr("model.inference.MAX_BATCH", 7)
+    monkeypatch.setattr("model.runtime.inference.MAX_BATCH", 7)
     images = np.random.default_rng(1).random((20, 28, 28), dtype=np.float32)
     expected = np.asarray(predictor.model(images[..., None], training=False))
     np.testing.assert_allclose(predictor.probabilities(images), expected, atol=1e-6)
@@ -60,7 +60,7 @@ def test_bad_inputs_raise_value_error(predictor, bad):
 
 
 def test_confidence_in_words_and_entropy():
-    from model.inference import MAX_ENTROPY, confidence_in_words, entropy_bits
+    from model.runtime.inference import MAX_ENTROPY, confidence_in_words, entropy_bits
 
     unsure = np.zeros(10)
     unsure[[4, 9]] = [0.48, 0.41]
@@ -80,10 +80,10 @@ def test_confidence_in_words_and_entropy():
 
 
 def test_probabilities_computed_apart_are_the_probabilities_and_refuse_nan(tmp_path):
-    """A version's evaluation runs in a child process in the background (model/apart.py)."""
-    from model.inference import AnswersNotFinite
-    from model.registry import default_version
-    from model.storage import save_model
+    """A version's evaluation runs in a child process in the background (model/runtime/apart.py)."""
+    from model.runtime.inference import AnswersNotFinite
+    from model.store.registry import default_version
+    from model.store.storage import save_model
     from tests.test_upload import nan_on_ink
 
     model_file = str(default_version().model_file)

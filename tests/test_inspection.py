@@ -2,8 +2,7 @@ import keras
 import numpy as np
 import pytest
 
-from model.architecture import build_model
-from model.inspection import (
+from model.analysis.inspection import (
     activation_layer,
     default_cam_layer,
     feature_maps,
@@ -12,6 +11,7 @@ from model.inspection import (
     layer_shapes,
     saliency,
 )
+from model.architecture import build_model
 
 
 @pytest.fixture(scope="module")
@@ -88,8 +88,8 @@ def test_bad_input_shape_raises_value_error(trained):
 
 
 def test_every_layer_s_output_and_weights_are_the_model_s_own(trained, digit):
+    from model.analysis.inspection import layer_outputs, layer_weights
     from model.architecture import layer_table
-    from model.inspection import layer_outputs, layer_weights
 
     image, _ = digit
     outputs = layer_outputs(trained, image)

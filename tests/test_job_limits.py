@@ -3,8 +3,8 @@
 import pytest
 
 from model.architecture import build_model
-from model.registry import RegistryFull, publish_version
-from model.schemas import RunMetadata
+from model.store.registry import RegistryFull, publish_version
+from model.store.schemas import RunMetadata
 from training.config import TrainConfig
 from training.jobs import JobRunner, training_threads
 

@@ -5,8 +5,8 @@ import time
 
 import pytest
 
-from model.registry import DEFAULT_ID, active_version, list_versions, set_active
-from model.schemas import JobStatus
+from model.store.registry import DEFAULT_ID, active_version, list_versions, set_active
+from model.store.schemas import JobStatus
 from training.config import CUSTOM, TrainConfig
 from training.jobs import JobBusy, JobRunner
 

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from model.mnist import EXPECTED, DataError, load_mnist, read_npz
+from model.store.mnist import EXPECTED, DataError, load_mnist, read_npz
 from tests.conftest import write_npz
 
 

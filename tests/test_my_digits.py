@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from model import my_digits
-from model.my_digits import FolderStore, MemoryStore, as_arrays, dataset_dir, from_npz, to_npz
+from model.store import my_digits
+from model.store.my_digits import FolderStore, MemoryStore, as_arrays, dataset_dir, from_npz, to_npz
 
 IMAGE = np.linspace(0, 1, 784, dtype=np.float32).reshape(28, 28)
 RAW = np.full((280, 280), 200, np.uint8)

@@ -1,4 +1,4 @@
-"""model/novelty.py: how unlike the digits a model learned from an input is (Lee et al. 2018)."""
+"""model/analysis/novelty.py: how unlike the digits a model learned from an input is (Lee et al. 2018)."""
 
 import keras
 import numpy as np
@@ -6,8 +6,8 @@ import pytest
 import tensorflow as tf
 
 from benchmarks.not_digits import KINDS, SHAPES, not_digits
-from model import novelty
-from model.preprocess import preprocess_digit
+from model.analysis import novelty
+from model.runtime.preprocess import preprocess_digit
 
 
 def sampler(seed: int, dimensions: int = 6, classes: int = 3):

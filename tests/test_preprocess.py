@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from PIL import Image, ImageDraw
 
-from model.preprocess import (
+from model.runtime.preprocess import (
     MAX_DECODED_BYTES,
     MAX_STREAMED_PIXELS,
     TooLittleInk,
@@ -281,7 +281,7 @@ def test_big_uploads_are_reduced_before_any_float_conversion():
 # Peak memory of one upload (a PNG file), read and preprocessed, in a fresh process.
 MEMORY_PROBE = """
 import sys
-from model.preprocess import _libvips, preprocess_digit, read_image
+from model.runtime.preprocess import _libvips, preprocess_digit, read_image
 
 def kilobytes(field):
     return next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith(field))

@@ -1,6 +1,6 @@
 import pytest
 
-from model.schemas import JobStatus
+from model.store.schemas import JobStatus
 from training.progress import progress
 
 

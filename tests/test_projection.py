@@ -3,12 +3,9 @@
 import numpy as np
 import pytest
 
-from model import projection as projection_module
-from model.apart import ApartFailed
-from model.architecture import build_model
-from model.layout import project_apart
-from model.preprocess import from_uint8
-from model.projection import (
+from model.analysis import projection as projection_module
+from model.analysis.layout import project_apart
+from model.analysis.projection import (
     NeighbourIndex,
     cached_features,
     cached_projection,
@@ -18,6 +15,9 @@ from model.projection import (
     project,
     umap_memberships,
 )
+from model.architecture import build_model
+from model.runtime.apart import ApartFailed
+from model.runtime.preprocess import from_uint8
 
 
 @pytest.fixture(scope="module")
@@ -181,8 +181,8 @@ def test_a_map_laid_out_apart_runs_at_a_lower_priority_and_reports_progress(ship
 
 
 def test_features_computed_apart_are_the_features(shipped, digits):
-    from model.projection import features_apart
-    from model.registry import default_version
+    from model.analysis.projection import features_apart
+    from model.store.registry import default_version
 
     images, _ = digits
     # Issue 30, item 4: 70,000 digits' features took half a minute behind a spinner; they report progress.
@@ -193,7 +193,7 @@ def test_features_computed_apart_are_the_features(shipped, digits):
 
 
 def test_features_report_their_progress_batch_by_batch(shipped, digits, monkeypatch):
-    from model import projection
+    from model.analysis import projection
 
     images, _ = digits
     monkeypatch.setattr(projection, "BATCH", 30)

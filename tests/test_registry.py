@@ -1,7 +1,7 @@
 import pytest
 
 from model.architecture import build_model
-from model.registry import (
+from model.store.registry import (
     DEFAULT_ID,
     ModelUnavailable,
     RegistryFull,
@@ -14,8 +14,8 @@ from model.registry import (
     publish_version,
     set_active,
 )
-from model.registry import main as registry_main
-from model.schemas import RunMetadata
+from model.store.registry import main as registry_main
+from model.store.schemas import RunMetadata
 
 
 @pytest.fixture(scope="module")

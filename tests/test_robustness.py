@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
+from model.analysis.robustness import EPSILONS, TRANSFORMS, Curve, adversarial, robustness_sweep, transformed
 from model.architecture import build_model
-from model.preprocess import from_uint8
-from model.robustness import EPSILONS, TRANSFORMS, Curve, adversarial, robustness_sweep, transformed
+from model.runtime.preprocess import from_uint8
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from model.schemas import JobStatus, RunMetadata
+from model.store.schemas import JobStatus, RunMetadata
 
 
 def test_metadata_round_trips_through_json():

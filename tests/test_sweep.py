@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from model.registry import list_versions
-from model.storage import load_model, read_metadata
+from model.store.registry import list_versions
+from model.store.storage import load_model, read_metadata
 from tests.conftest import ROOT
 from tests.test_jobs import SLOW, wait_for
 from training import sweep as sweep_module

@@ -4,8 +4,8 @@ import keras
 import numpy as np
 import pytest
 
-from model.files import file_sha256
-from model.storage import METADATA_FILE, MODEL_FILE, load_model, read_metadata, save_run
+from model.store.files import file_sha256
+from model.store.storage import METADATA_FILE, MODEL_FILE, load_model, read_metadata, save_run
 from training.callbacks import ProgressCallback
 from training.cli import main
 from training.config import CUSTOM, TrainConfig, preset

@@ -9,10 +9,10 @@ import pytest
 from keras import layers
 from streamlit.testing.v1 import AppTest
 
-from model.inference import Predictor
-from model.inspection import default_cam_layer, feature_maps, grad_cam, layer_shapes, saliency
-from model.registry import list_versions
-from model.storage import load_model
+from model.analysis.inspection import default_cam_layer, feature_maps, grad_cam, layer_shapes, saliency
+from model.runtime.inference import Predictor
+from model.store.registry import list_versions
+from model.store.storage import load_model
 from model.upload import ModelRefused, import_model, read_model
 from tests.conftest import APP
 
@@ -207,7 +207,7 @@ def test_a_model_that_fails_on_real_digits_is_refused(isolated_registry, tmp_pat
 
 
 def test_the_registry_cap_counts_the_version_about_to_be_written(isolated_registry, tmp_path, test_set, monkeypatch):
-    from model.registry import RegistryFull, default_version
+    from model.store.registry import RegistryFull, default_version
 
     # Half a megabyte used of a 1 MB cap: room for a start, not for the shipped model (875 KB saved).
     monkeypatch.setenv("DIGITS_MAX_REGISTRY_MB", "1")
@@ -223,8 +223,8 @@ def test_a_version_that_answers_nan_on_digits_is_shown_as_the_shipped_model_with
     isolated_registry, mnist_file, monkeypatch
 ):
     """Issue 29, item 5: a visitor who chose such a version got a raw ValueError on Draw."""
-    from model.registry import publish_version
-    from model.schemas import RunMetadata
+    from model.store.registry import publish_version
+    from model.store.schemas import RunMetadata
     from tests.test_app_draw import drawn_canvas, metric, open_draw_page, stub_canvas
 
     monkeypatch.setenv("MNIST_PATH", str(mnist_file))
@@ -240,7 +240,7 @@ def test_a_version_that_answers_nan_on_digits_is_shown_as_the_shipped_model_with
 
 
 def load_mnist_for_test(path):
-    from model.mnist import load_mnist
+    from model.store.mnist import load_mnist
 
     return load_mnist(path)
 
@@ -260,8 +260,8 @@ def test_a_version_that_answers_nan_at_run_time_falls_back_with_the_reason(
     isolated_registry, small_mnist, monkeypatch, page
 ):
     """Issue 29, item 5: a NaN for a digit the load-time probe did not try raised ValueError on the page."""
-    from model.registry import publish_version
-    from model.schemas import RunMetadata
+    from model.store.registry import publish_version
+    from model.store.schemas import RunMetadata
     from tests.test_app_draw import drawn_canvas, stub_canvas
 
     # The probe's 32 test digits happen to miss this model's fault.

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import keras
 
-from model.files import atomic_write, read_json, write_json
+from model.store.files import atomic_write, read_json, write_json
 from training.config import TrainConfig
 
 STATE_FILE = "state.json"

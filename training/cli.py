@@ -18,8 +18,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from model import settings
-from model.files import METADATA_FILE, MODEL_FILE
-from model.mnist import DOWNLOAD, DataError, load_mnist_and_sha256
+from model.store.files import METADATA_FILE, MODEL_FILE
+from model.store.mnist import DOWNLOAD, DataError, load_mnist_and_sha256
 from training.config import PRESETS, TrainConfig, preset, preset_name
 
 # The command line keeps a run's state here, inside its output folder, until the model is written.
@@ -96,7 +96,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     # TensorFlow loads only now, so that --help and bad settings answer at once, and quietly.
     settings.quiet_tensorflow()
-    from model.storage import save_run
+    from model.store.storage import save_run
     from training.callbacks import ProgressCallback
     from training.checkpoint import read_state, remove_state
     from training.train import train

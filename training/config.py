@@ -9,7 +9,7 @@ import dataclasses
 import math
 from dataclasses import dataclass
 
-from model.schemas import RENAMED
+from model.store.schemas import RENAMED
 
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
 LR_SCHEDULES = ("constant", "exponential", "cosine", "onecycle")

@@ -1,4 +1,4 @@
-"""Fine-tuning a model version on MNIST plus your own digits (`model.my_digits`).
+"""Fine-tuning a model version on MNIST plus your own digits (`model.store.my_digits`).
 
 A fifth of your digits is held aside; the rest are repeated until they make up a tenth of
 each epoch, mixed with MNIST's 60,000 training images, for a few epochs of Adam at a small
@@ -17,8 +17,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from model.inference import fitted
-from model.schemas import RunMetadata, utc_now
+from model.runtime.inference import fitted
+from model.store.schemas import RunMetadata, utc_now
 from training.config import MIN_DIGITS, FineTuneConfig
 from training.pipeline import make_dataset
 from training.train import library_versions

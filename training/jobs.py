@@ -30,19 +30,19 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from model import settings
-from model.apart import background_priority
-from model.files import read_json, write_json
-from model.mnist import load_mnist_and_sha256
-from model.my_digits import FolderStore, as_arrays
-from model.registry import (
+from model.runtime.apart import background_priority
+from model.store.files import read_json, write_json
+from model.store.mnist import load_mnist_and_sha256
+from model.store.my_digits import FolderStore, as_arrays
+from model.store.registry import (
     ModelVersion,
     check_room,
     new_version_id,
     publish_version,
     registry_dir,
 )
-from model.schemas import JobStatus
-from model.storage import MODEL_FILE, load_model, read_metadata
+from model.store.schemas import JobStatus
+from model.store.storage import MODEL_FILE, load_model, read_metadata
 from training.config import MIN_DIGITS, FineTuneConfig, TrainConfig, preset_name
 from training.sweep import Sweep, run_sweep, trial_folder, trial_rows
 
@@ -360,7 +360,7 @@ class _Reporter:
 def _job_lock(registry: str) -> Iterator[JobRunner | None]:
     """In a job's process: the registry's training lock, held for the whole block (None when
     another job holds it: the status file is that job's). Runs in the background (nice 10 and
-    SCHED_IDLE: `model.apart.background_priority`)."""
+    SCHED_IDLE: `model.runtime.apart.background_priority`)."""
     settings.quiet_tensorflow()
     background_priority()
     runner = JobRunner(registry)

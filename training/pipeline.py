@@ -6,8 +6,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from model.mnist import Split
-from model.preprocess import from_uint8
+from model.runtime.preprocess import from_uint8
+from model.store.mnist import Split
 from training.config import TrainConfig
 from training.elastic import RandomElastic
 

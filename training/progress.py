@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from model.schemas import JobStatus
+from model.store.schemas import JobStatus
 
 # Below this fraction done, the time left is too uncertain to show.
 ETA_AFTER = 0.02

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from model import settings
-from model.mnist import DOWNLOAD, DataError, load_mnist, load_mnist_and_sha256
+from model.store.mnist import DOWNLOAD, DataError, load_mnist, load_mnist_and_sha256
 from training.config import PRESETS, TrainConfig, preset
 
 # The settings a sweep may vary, with the type of their values.
@@ -149,7 +149,7 @@ def _trial(params: dict, sweep_values: dict, mnist_path: str | None, threads: in
 
     tf.config.threading.set_intra_op_parallelism_threads(threads)
     tf.config.threading.set_inter_op_parallelism_threads(threads)
-    from model.storage import save_run
+    from model.store.storage import save_run
     from training.train import train
 
     config = Sweep.from_dict(sweep_values).config(params["trial"])

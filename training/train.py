@@ -16,8 +16,8 @@ import numpy as np
 import tensorflow as tf
 
 from model.architecture import build_model
-from model.mnist import load_mnist_and_sha256
-from model.schemas import RunMetadata, utc_now
+from model.store.mnist import load_mnist_and_sha256
+from model.store.schemas import RunMetadata, utc_now
 from training.callbacks import TestAccuracy
 from training.checkpoint import Recorder, ResumeState, read_state
 from training.config import TrainConfig, preset_name

@@ -16,7 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 from model.architecture import inspectable_layers
-from model.inference import as_model_input, fitted
+from model.runtime.inference import as_model_input, fitted
 
 _cache: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _cache_lock = threading.Lock()

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-# A run's folder: the model, and its metadata (`model.schemas.RunMetadata`).
+# A run's folder: the model, and its metadata (`model.store.schemas.RunMetadata`).
 MODEL_FILE = "model.keras"
 METADATA_FILE = "metadata.json"
 

@@ -1,4 +1,4 @@
-"""The forward worker's process (model/forward_worker.py starts it): loads model files in safe
+"""The forward worker's process (model/runtime/forward_worker.py starts it): loads model files in safe
 mode and answers (model_file, images) with probabilities over a pipe. This module imports
 nothing heavy, so the process quiets TensorFlow and sets its threads before loading it."""
 
@@ -20,8 +20,8 @@ def serve(connection) -> None:
     # One thread: single images gain nothing from more, and the app's process keeps the cores.
     tf.config.threading.set_intra_op_parallelism_threads(1)
     tf.config.threading.set_inter_op_parallelism_threads(1)
-    from model.inference import Predictor
-    from model.storage import load_model
+    from model.runtime.inference import Predictor
+    from model.store.storage import load_model
 
     predictors: OrderedDict[str, Predictor] = OrderedDict()
     connection.send(("ready", None))

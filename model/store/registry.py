@@ -8,9 +8,9 @@ valid active version, the shipped default in `model/default/` is used.
 The operator caps the registry with `DIGITS_MAX_VERSIONS` (trained versions, default 20)
 and `DIGITS_MAX_REGISTRY_MB` (disk, default 1000), and manages it from a shell:
 
-    python -m model.registry list
-    python -m model.registry activate VERSION
-    python -m model.registry delete VERSION
+    python -m model.store.registry list
+    python -m model.store.registry activate VERSION
+    python -m model.store.registry delete VERSION
 """
 
 from __future__ import annotations
@@ -28,12 +28,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from model import settings
-from model.files import read_json, write_json
-from model.schemas import RunMetadata
-from model.storage import METADATA_FILE, MODEL_FILE, read_metadata, save_run
+from model.store.files import read_json, write_json
+from model.store.schemas import RunMetadata
+from model.store.storage import METADATA_FILE, MODEL_FILE, read_metadata, save_run
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_DIR = Path(__file__).resolve().parent / "default"
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_DIR = PROJECT_ROOT / "model" / "default"
 DEFAULT_ID = "default"
 ACTIVE_FILE = "active.json"
 # Hidden folders of versions being written, and being deleted.
@@ -55,7 +55,7 @@ class ModelVersion:
     path: Path
     metadata: RunMetadata
     # Why the version cannot be used (its files are missing or malformed), "" when it looks whole.
-    # A model file that Keras cannot load is found only when loading it (`model.storage.ModelBroken`).
+    # A model file that Keras cannot load is found only when loading it (`model.store.storage.ModelBroken`).
     problem: str = ""
 
     @property
@@ -261,7 +261,7 @@ def delete_version(version_id: str) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """The operator's command line: list, activate (make the default for new visitors) and delete versions."""
-    parser = argparse.ArgumentParser(prog="python -m model.registry", description="Manage the model versions.")
+    parser = argparse.ArgumentParser(prog="python -m model.store.registry", description="Manage the model versions.")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("list", help="the versions, the default for new visitors marked *")
     commands.add_parser("activate", help="make a version the default for new visitors").add_argument("version")

@@ -29,8 +29,8 @@ from pathlib import Path
 import numpy as np
 
 from model import settings
-from model.files import atomic_write
-from model.registry import registry_dir
+from model.store.files import atomic_write
+from model.store.registry import registry_dir
 
 FOLDER_NAME = ".my-digits"
 # At most this many examples in a dataset or an imported file.

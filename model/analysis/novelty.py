@@ -25,11 +25,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from model.apart import run_apart
-from model.files import read_arrays, write_arrays
-from model.inference import fitted
-from model.inspection import _graph
-from model.preprocess import from_uint8
+from model.analysis.inspection import _graph
+from model.runtime.apart import run_apart
+from model.runtime.inference import fitted
+from model.runtime.preprocess import from_uint8
+from model.store.files import read_arrays, write_arrays
 
 # Images per forward pass while fitting.
 BATCH = 1000
@@ -218,7 +218,7 @@ def _fit_of_file(
     model_file: str, images: np.ndarray, labels: np.ndarray, progress: Callable[[float], None] | None = None
 ) -> dict[str, np.ndarray]:
     """`fit_reference` of the model in `model_file` (loaded in safe mode): what `fit_apart`'s child runs."""
-    from model.storage import load_model
+    from model.store.storage import load_model
 
     return fit_reference(load_model(model_file), images, labels, progress=progress).to_arrays()
 
@@ -226,7 +226,7 @@ def _fit_of_file(
 def fit_apart(
     model_file: str, images: np.ndarray, labels: np.ndarray, progress: Callable[[float], None] | None = None
 ) -> Reference:
-    """`fit_reference`, computed in a child process in the background (`model.apart.run_apart`)."""
+    """`fit_reference`, computed in a child process in the background (`model.runtime.apart.run_apart`)."""
     arrays = run_apart(
         _fit_of_file, model_file, images, labels, progress=progress, what=f"What {len(images):,} digits look like"
     )

@@ -23,9 +23,9 @@ import threading
 
 import numpy as np
 
-from model.apart import start_without_main
-from model.forward_serve import serve
-from model.inference import Predictor, as_model_input, finite
+from model.runtime.apart import start_without_main
+from model.runtime.forward_serve import serve
+from model.runtime.inference import Predictor, as_model_input, finite
 
 # Seconds to wait for the worker to start (it imports TensorFlow) and for one answer.
 START_TIMEOUT = 120.0

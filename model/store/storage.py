@@ -1,7 +1,7 @@
 """Keras model files: safe loads, and atomic saves of a model with its metadata.
 
 A run's folder holds `model.keras` and `metadata.json` (a `RunMetadata`); both are
-written atomically (see `model.files`), the model first.
+written atomically (see `model.store.files`), the model first.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from pathlib import Path
 
 import keras
 
-from model.files import METADATA_FILE, MODEL_FILE, atomic_write, file_sha256, read_json, write_json
-from model.schemas import RunMetadata
+from model.store.files import METADATA_FILE, MODEL_FILE, atomic_write, file_sha256, read_json, write_json
+from model.store.schemas import RunMetadata
 
 
 def save_model(model: keras.Model, path: str | os.PathLike) -> None:

@@ -9,8 +9,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from model.apart import run_apart
-from model.storage import ModelBroken
+from model.runtime.apart import run_apart
+from model.store.storage import ModelBroken
 
 # Batches larger than this are split: bounds memory, and is the fastest size on this CPU.
 MAX_BATCH = 256
@@ -58,7 +58,7 @@ class Predictor:
 
     Single images go through one traced `tf.function` instead of `model.predict()`, which
     costs far more a call (benchmarks/results.json). A lock makes concurrent calls from
-    several Streamlit sessions safe. `model.forward_worker.Routed` sends a Predictor's small
+    several Streamlit sessions safe. `model.runtime.forward_worker.Routed` sends a Predictor's small
     batches to the forward worker's process instead.
     """
 
@@ -78,7 +78,7 @@ class Predictor:
 
     def probabilities_apart(self, images: np.ndarray, progress: Callable[[float], None] | None = None) -> np.ndarray:
         """`probabilities` of many images (an evaluation), computed in a child process in the background
-        (`model.apart.run_apart`) so that strokes come first; in this process when the model's
+        (`model.runtime.apart.run_apart`) so that strokes come first; in this process when the model's
         file is not known. `progress` hears the fraction done after each batch. Raises
         AnswersNotFinite as `probabilities` does."""
         batch = as_model_input(images)
@@ -117,7 +117,7 @@ class Predictor:
 
 def _probabilities_of_file(model_file: str, images: np.ndarray, progress=None) -> np.ndarray:
     """The probabilities of the model in `model_file` (loaded in safe mode): what `probabilities_apart`'s child runs."""
-    from model.storage import load_model
+    from model.store.storage import load_model
 
     return Predictor(load_model(model_file)).probabilities_in_process(images, progress)
 

@@ -109,7 +109,7 @@ class RunMetadata(_Record):
     devices: list[str] = field(default_factory=list)
     # When the run finished: ISO 8601, UTC.
     created: str = ""
-    # The sha256 of the model file beside it, added by `model.storage.save_run`.
+    # The sha256 of the model file beside it, added by `model.store.storage.save_run`.
     model_sha256: str = ""
     # A fine-tuned version's record (`training.finetune`): the version it started from, your
     # digits it trained on and held aside, its settings, and the accuracies before and after.

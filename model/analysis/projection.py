@@ -22,18 +22,18 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from model.apart import run_apart
-from model.files import array_digest, read_arrays, write_arrays
-from model.inference import fitted
-from model.inspection import _graph
-from model.layout import METHODS, UMAP_NEIGHBOURS, project
-from model.preprocess import from_uint8
+from model.analysis.inspection import _graph
+from model.analysis.layout import METHODS, UMAP_NEIGHBOURS, project
+from model.runtime.apart import run_apart
+from model.runtime.inference import fitted
+from model.runtime.preprocess import from_uint8
+from model.store.files import array_digest, read_arrays, write_arrays
 
 # Images per forward pass when computing features.
 BATCH = 1000
 # Neighbours whose mean position places a new digit on a t-SNE map.
 PLACING_NEIGHBOURS = 10
-# UMAP's settings for placing new points (see model/layout.py for the rest): its negative
+# UMAP's settings for placing new points (see model/analysis/layout.py for the rest): its negative
 # samples per attraction and its epochs.
 UMAP_NEGATIVE_RATE = 5
 UMAP_EPOCHS = 100
@@ -88,7 +88,7 @@ def _features_of_file(
     model_file: str, layer_name: str, images: np.ndarray, progress: Callable[[float], None] | None = None
 ) -> np.ndarray:
     """`features` of the model in `model_file` (loaded in safe mode): what `features_apart`'s child runs."""
-    from model.storage import load_model
+    from model.store.storage import load_model
 
     return features(load_model(model_file), layer_name, images, progress)
 
@@ -96,7 +96,7 @@ def _features_of_file(
 def features_apart(
     model_file: str, layer_name: str, images: np.ndarray, progress: Callable[[float], None] | None = None
 ) -> np.ndarray:
-    """`features`, computed in a child process in the background (`model.apart.run_apart`); `progress`
+    """`features`, computed in a child process in the background (`model.runtime.apart.run_apart`); `progress`
     is called in this process."""
     return run_apart(
         _features_of_file,
@@ -248,7 +248,7 @@ def cached_projection(
     progress: Callable[[float], None] | None = None,
     compute: Callable[..., dict[str, np.ndarray]] | None = None,
 ) -> dict[str, np.ndarray]:
-    """`project` (or `compute`, such as `model.layout.project_apart`), kept in `folder` under `key`
+    """`project` (or `compute`, such as `model.analysis.layout.project_apart`), kept in `folder` under `key`
     (the model, layer and images it came from)."""
     stored = kept_projection(len(values), method, folder, key)
     if stored is not None:

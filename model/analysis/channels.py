@@ -18,10 +18,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from model.files import array_digest, read_arrays, write_arrays
-from model.inference import fitted
-from model.inspection import _graph, activation_layer, receptive_field
-from model.preprocess import from_uint8
+from model.analysis.inspection import _graph, activation_layer, receptive_field
+from model.runtime.inference import fitted
+from model.runtime.preprocess import from_uint8
+from model.store.files import array_digest, read_arrays, write_arrays
 
 # Patches kept per channel, and test images per batch.
 TOP = 9

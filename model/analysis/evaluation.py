@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from model.architecture import NUM_CLASSES
-from model.inference import Predictor
-from model.preprocess import from_uint8
+from model.runtime.inference import Predictor
+from model.runtime.preprocess import from_uint8
 
 
 @dataclass(frozen=True)

@@ -18,8 +18,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from model.inference import as_model_input, fitted
-from model.inspection import _inspector
+from model.analysis.inspection import _inspector
+from model.runtime.inference import as_model_input, fitted
 
 # Each transformation: its unit and the amounts the sweep tries (0 or 1 is the digit as it is).
 TRANSFORMS: dict[str, tuple[str, np.ndarray]] = {

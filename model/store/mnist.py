@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from model import settings
-from model.files import file_sha256
+from model.store.files import file_sha256
 
 Split = tuple[np.ndarray, np.ndarray]
 

@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from model.apart import run_apart
+from model.runtime.apart import run_apart
 
 METHODS = ("PCA", "UMAP", "t-SNE")
 # UMAP's progress: up to this fraction it finds each digit's neighbours (and the first time,
@@ -101,7 +101,7 @@ class _Epochs:
 def project_apart(
     values: np.ndarray, method: str, progress: Callable[[float], None] | None = None
 ) -> dict[str, np.ndarray]:
-    """`project`, computed in a child process in the background (`model.apart.run_apart`)."""
+    """`project`, computed in a child process in the background (`model.runtime.apart.run_apart`)."""
     if method not in METHODS:
         raise ValueError(f"Unknown method {method!r}; choose one of {METHODS}.")
     return run_apart(project, np.asarray(values, np.float32), method, progress=progress, what=f"The {method} map")
