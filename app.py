@@ -4,7 +4,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from pages.routing import guarded, route
+from pages.ui.routing import guarded, route
 
 # A local image: an emoji or `:material/...:` page icon makes the browser fetch it from another host.
 st.set_page_config(

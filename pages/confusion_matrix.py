@@ -4,8 +4,8 @@ import numpy as np
 import streamlit as st
 
 from model.runtime.inference import a_digit
-from pages.common import chosen_model, evaluation_on_test_set, gallery, mnist_test_set, new_click
-from pages.plots import confusion_figure
+from pages.ui.common import chosen_model, evaluation_on_test_set, gallery, mnist_test_set, new_click
+from pages.ui.figures.predictions import confusion_figure
 
 st.title("Confusion matrix")
 version, predictor = chosen_model(__file__)

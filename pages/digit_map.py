@@ -20,8 +20,8 @@ from model.analysis.projection import (
 from model.runtime.inference import a_digit
 from model.store.registry import ModelVersion, list_versions
 from model.store.storage import ModelBroken
-from pages.access import may_manage
-from pages.common import (
+from pages.ui.access import may_manage
+from pages.ui.common import (
     HEAVY_WORK,
     chosen_model,
     current_digit,
@@ -34,7 +34,7 @@ from pages.common import (
     version_problem,
     work_bar,
 )
-from pages.plots import digit_map_figure
+from pages.ui.figures.maps import digit_map_figure
 
 # The digits shown for a selection, at most.
 GALLERY_SIZE = 30

@@ -9,10 +9,19 @@ from streamlit_drawable_canvas import st_canvas
 from model.runtime.inference import Predictor, a_digit
 from model.runtime.preprocess import PreprocessResult, TooLittleInk, naive_resize, preprocess_digit, read_image
 from model.store.registry import ModelVersion
-from pages.common import carry_out, chosen_model, digit_store, literal, mnist_test_set, set_current_digit, uncertainty
-from pages.digit_check import check_digit, show_digit_check
-from pages.plots import padded_square, probability_bars
-from pages.routing import guarded
+from pages.ui.common import (
+    carry_out,
+    chosen_model,
+    digit_store,
+    literal,
+    mnist_test_set,
+    set_current_digit,
+    uncertainty,
+)
+from pages.ui.digit_check import check_digit, show_digit_check
+from pages.ui.figures.images import padded_square
+from pages.ui.figures.predictions import probability_bars
+from pages.ui.routing import guarded
 
 # The canvas is 280x280 CSS pixels: ten times MNIST's 28, small enough for a phone.
 CANVAS_SIDE = 280

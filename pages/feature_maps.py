@@ -18,21 +18,15 @@ from model.analysis.inspection import (
     saliency,
     smooth_grad,
 )
-from pages.channel_panel import channel_panel
-from pages.common import chosen_model, digit_to_show, layer_table_view, new_click, uncertainty
-from pages.digit_check import check_digit, show_digit_check
-from pages.overview_panel import overview_section
-from pages.plots import (
-    histogram_figure,
-    image_figure,
-    mosaic_figure,
-    overlay_figure,
-    probability_bars,
-    tile_channels,
-    unit_picker_figure,
-)
-from pages.routing import guarded
-from pages.unit_panel import unit_panel
+from pages.ui.channel_panel import channel_panel
+from pages.ui.common import chosen_model, digit_to_show, layer_table_view, new_click, uncertainty
+from pages.ui.digit_check import check_digit, show_digit_check
+from pages.ui.figures.images import tile_channels
+from pages.ui.figures.layers import histogram_figure, image_figure, mosaic_figure, overlay_figure, unit_picker_figure
+from pages.ui.figures.predictions import probability_bars
+from pages.ui.overview_panel import overview_section
+from pages.ui.routing import guarded
+from pages.ui.unit_panel import unit_panel
 
 
 def maps_section(version, model, image) -> None:

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from pages.common import chosen_model, layer_table_view
+from pages.ui.common import chosen_model, layer_table_view
 from training.config import AUGMENTATIONS, saved_config
 
 st.title("Inside a handwritten-digit CNN")

@@ -8,8 +8,10 @@ import streamlit as st
 
 from model.analysis.robustness import METHODS, TRANSFORMS, adversarial, robustness_sweep
 from model.runtime.inference import a_digit
-from pages.common import FallingBack, chosen_model, digit_to_show, uncertainty
-from pages.plots import DIGIT_COLOURS, probability_bars, robustness_figure
+from pages.ui.common import FallingBack, chosen_model, digit_to_show, uncertainty
+from pages.ui.figures.colours import DIGIT_COLOURS
+from pages.ui.figures.maps import robustness_figure
+from pages.ui.figures.predictions import probability_bars
 
 # Amounts as the captions say them.
 UNITS = {"rotation": "°", "shift": " px", "scale": "x", "thickness": " px", "noise": " noise", "occlusion": " hidden"}

@@ -8,7 +8,7 @@ from model.architecture import build_model
 from model.store.my_digits import MemoryStore
 from model.store.registry import DEFAULT_ID, active_version, default_version, list_versions, publish_version
 from model.store.schemas import RunMetadata
-from pages import access
+from pages.ui import access
 from tests.conftest import APP
 from training.jobs import JobRunner
 
@@ -79,7 +79,7 @@ def test_in_public_mode_a_visitor_cannot_train_set_the_default_or_delete(trained
 def _guarded_action():
     import streamlit as st
 
-    from pages.access import refuse_unless_manager
+    from pages.ui.access import refuse_unless_manager
 
     st.write("done" if refuse_unless_manager("Deleting a version") else "refused")
 
@@ -129,7 +129,7 @@ def test_wrong_passwords_slow_a_session_s_guesses_down_and_are_logged_without_th
     """Issue 29, item 4: 401 guesses in 9.7 s, with no delay and no log line."""
     monkeypatch.setenv("DIGITS_PUBLIC", "1")
     app = open_page(password="s3cret")
-    with caplog.at_level("WARNING", logger="pages.access"):
+    with caplog.at_level("WARNING", logger="pages.ui.access"):
         assert unlock(app, "guess-one") == ["Wrong password."]
         # Even the right password waits: a second after the first wrong one, two after the second.
         assert unlock(app, "s3cret") == ["Too many wrong passwords: try again in 1 s."]
@@ -138,7 +138,7 @@ def test_wrong_passwords_slow_a_session_s_guesses_down_and_are_logged_without_th
         clock[0] += 1.0
         assert unlock(app, "s3cret") == ["Too many wrong passwords: try again in 1 s."]
     assert access.OPERATOR not in app.session_state or app.session_state[access.OPERATOR] is not True
-    assert [record.levelname for record in caplog.records if record.name == "pages.access"] == ["WARNING"] * 2
+    assert [record.levelname for record in caplog.records if record.name == "pages.ui.access"] == ["WARNING"] * 2
     assert "guess" not in caplog.text and "this session's 2" in caplog.text
     clock[0] += 1.0
     assert unlock(app, "s3cret") == [] and app.session_state[access.OPERATOR] is True

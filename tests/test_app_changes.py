@@ -1,4 +1,4 @@
-"""AppTest of `pages.common.carry_out`: a change a visitor asked for is done and toasted, or refused
+"""AppTest of `pages.ui.common.carry_out`: a change a visitor asked for is done and toasted, or refused
 with the reason, and an unwritable folder is named without its path."""
 
 import pytest
@@ -8,7 +8,7 @@ from streamlit.testing.v1 import AppTest
 def change_script() -> None:
     import streamlit as st
 
-    from pages.common import carry_out
+    from pages.ui.common import carry_out
 
     def action():
         outcome = st.session_state.outcome

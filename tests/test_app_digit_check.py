@@ -1,4 +1,4 @@
-"""AppTest of the warning for inputs unlike any digit (pages/digit_check.py) on Draw and Feature maps."""
+"""AppTest of the warning for inputs unlike any digit (pages/ui/digit_check.py) on Draw and Feature maps."""
 
 import time
 
@@ -12,7 +12,7 @@ from model.architecture import build_model
 from model.runtime.preprocess import preprocess_digit
 from model.store.registry import default_version, publish_version
 from model.store.schemas import RunMetadata
-from pages.digit_check import _fitting
+from pages.ui.digit_check import _fitting
 from tests.conftest import APP, write_npz
 from tests.test_app_draw import TIMEOUT, drawn_canvas, metric, open_draw_page, stub_canvas
 

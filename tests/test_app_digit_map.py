@@ -95,7 +95,7 @@ def test_maps_and_features_are_kept_on_disk_across_a_restart(open_map, isolated_
 @pytest.mark.slow
 def test_in_public_mode_only_the_operator_starts_a_map_that_is_not_kept_yet(open_map, monkeypatch):
     """Issue 29, item 3: four visitors asking for maps kept both cores busy for 268 s."""
-    from pages import access
+    from pages.ui import access
 
     monkeypatch.setenv("DIGITS_PUBLIC", "1")
     computed = []

@@ -72,7 +72,7 @@ def open_draw_page(page, url: str):
     """Opens the Draw page and waits until it has finished running; returns the canvas's box."""
     page.goto(f"{url}/draw", timeout=120_000)
     # The first request to a fresh server goes straight to a page: app.py's router still serves it
-    # (pages/routing.py): its page title, set in app.py only, and still the Draw page.
+    # (pages/ui/routing.py): its page title, set in app.py only, and still the Draw page.
     page.wait_for_function("document.title === 'Inside a digit CNN'", timeout=120_000)
     page.get_by_role("heading", name="Draw a digit").wait_for(timeout=120_000)
     assert page.url.endswith("/draw")

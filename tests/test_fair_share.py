@@ -1,10 +1,10 @@
-"""Each visitor's fair share of the server (pages/fair_share.py)."""
+"""Each visitor's fair share of the server (pages/ui/fair_share.py)."""
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from pages import fair_share
-from pages.fair_share import BURST, MAX_CHARGE, RATE, Bucket
+from pages.ui import fair_share
+from pages.ui.fair_share import BURST, MAX_CHARGE, RATE, Bucket
 
 
 def test_a_visitor_drawing_now_and_then_never_waits():
@@ -39,7 +39,7 @@ def test_a_fragment_inside_a_page_run_is_counted_once(monkeypatch):
     def page():
         import streamlit as st
 
-        from pages.fair_share import fair_share
+        from pages.ui.fair_share import fair_share
 
         with fair_share(), fair_share():
             st.write("inside")
@@ -57,7 +57,7 @@ def test_a_session_past_its_share_sleeps_before_its_next_run(monkeypatch):
     def page():
         import streamlit as st
 
-        from pages.fair_share import fair_share
+        from pages.ui.fair_share import fair_share
 
         with fair_share():
             st.write("ran")

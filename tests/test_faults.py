@@ -569,7 +569,7 @@ def test_the_forged_value_guard_lets_the_app_s_own_errors_through():
     def page():
         import streamlit as st
 
-        from pages.routing import refusing_forged_values
+        from pages.ui.routing import refusing_forged_values
 
         with refusing_forged_values():
             st.session_state["never_set"]

@@ -2,19 +2,11 @@
 
 import numpy as np
 
-from pages.plots import (
-    comparison_bars,
-    confusion_difference_figure,
-    confusion_figure,
-    curves_caption,
-    digit_map_figure,
-    framed,
-    mosaic_figure,
-    padded_square,
-    sweep_figure,
-    tile_channels,
-    training_curves,
-)
+from pages.ui.figures.images import framed, padded_square, tile_channels
+from pages.ui.figures.layers import mosaic_figure
+from pages.ui.figures.maps import digit_map_figure
+from pages.ui.figures.predictions import comparison_bars, confusion_difference_figure, confusion_figure
+from pages.ui.figures.training import curves_caption, sweep_figure, training_curves
 
 
 def targets(figure):

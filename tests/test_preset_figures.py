@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-import pages.preset_figures as shown
+import pages.ui.preset_figures as shown
 from training.config import preset, preset_settings
 
 

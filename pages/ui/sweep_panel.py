@@ -6,9 +6,9 @@ import streamlit as st
 from model.store.registry import RegistryFull
 from model.store.schemas import JobStatus
 from model.store.storage import ModelBroken
-from pages.access import may_manage, refuse_unless_manager
-from pages.common import carry_out
-from pages.plots import sweep_figure
+from pages.ui.access import may_manage, refuse_unless_manager
+from pages.ui.common import carry_out
+from pages.ui.figures.training import sweep_figure
 from training.config import TrainConfig
 from training.jobs import JobBusy, JobRunner
 from training.sweep import MAX_TEXT, MAX_TRIALS, MAX_VALUES, METRIC, SWEEPABLE, Sweep, parse_values

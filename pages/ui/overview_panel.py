@@ -6,8 +6,9 @@ import numpy as np
 import streamlit as st
 
 from model.analysis.inspection import feature_maps, layer_outputs
-from pages.common import new_click
-from pages.plots import network_figure, tile_channels, vector_tile
+from pages.ui.common import new_click
+from pages.ui.figures.images import tile_channels, vector_tile
+from pages.ui.figures.layers import network_figure
 
 
 def overview_section(model, image: np.ndarray, probabilities: np.ndarray) -> None:

@@ -9,7 +9,7 @@ from model.store.files import read_json
 from model.store.registry import ModelUnavailable, default_version
 from training.config import preset, preset_settings, saved_config
 
-RESULTS = Path(__file__).resolve().parent.parent / "benchmarks" / "results.json"
+RESULTS = Path(__file__).resolve().parents[2] / "benchmarks" / "results.json"
 
 
 @st.cache_data(show_spinner=False)

@@ -31,8 +31,8 @@ from model.store.registry import (
 )
 from model.store.storage import ModelBroken, known_problem, load_model, remember_broken
 from model.upload import MAX_BYTES as MAX_MODEL_BYTES
-from pages.access import may_manage, operator_sidebar, public_mode
-from pages.routing import ensure_routed
+from pages.ui.access import may_manage, operator_sidebar, public_mode
+from pages.ui.routing import ensure_routed
 
 # How many MNIST test digits a version (other than the shipped one) must answer finitely when it loads.
 PROBE_DIGITS = 32

@@ -14,8 +14,8 @@ from model.analysis.channels import (
     patch,
 )
 from model.store.registry import ModelVersion
-from pages.common import HEAVY_WORK, mnist_test_set
-from pages.plots import enlarged, framed
+from pages.ui.common import HEAVY_WORK, mnist_test_set
+from pages.ui.figures.images import enlarged, framed
 
 
 @st.cache_data(max_entries=4, show_spinner=False)

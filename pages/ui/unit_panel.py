@@ -6,7 +6,7 @@ import numpy as np
 import streamlit as st
 
 from model.analysis.inspection import explain_unit
-from pages.plots import numbers_figure, outlined_figure
+from pages.ui.figures.layers import numbers_figure, outlined_figure
 
 # Input channels shown as window x kernel = products, the largest contributions first.
 SHOWN_CHANNELS = 4

@@ -11,7 +11,7 @@ back to the page. This costs two reruns, once, in the first session of a fresh s
 tests/test_browser.py opens `/draw` on a fresh server to keep it working.
 
 The router also turns a forged widget value into one message (`refusing_forged_values`), and
-`guarded` adds each visitor's fair share of the server (pages/fair_share.py) to that.
+`guarded` adds each visitor's fair share of the server (pages/ui/fair_share.py) to that.
 """
 
 from __future__ import annotations
@@ -25,9 +25,9 @@ from pathlib import Path
 
 import streamlit as st
 
-from pages.fair_share import fair_share
+from pages.ui.fair_share import fair_share
 
-APP_DIR = Path(__file__).resolve().parent.parent
+APP_DIR = Path(__file__).resolve().parents[2]
 ROUTED = "app_routed"
 RETURN_TO = "app_return_to"
 

@@ -1,0 +1,1 @@
+"""Plotly figures and images for the pages, by subject: pure functions of arrays, no model work."""
