@@ -31,8 +31,9 @@ from benchmarks import digit_map, draw_latency, inspection, load, my_digits, not
 from benchmarks.drawn_digits import drawn_accuracy, render_drawn
 from benchmarks.server import BROWSER_ARGS, CHROMIUM, streamlit_server
 from benchmarks.timing import call_times
+from model.analysis.attributions import grad_cam
 from model.analysis.evaluation import evaluate
-from model.analysis.inspection import feature_maps, grad_cam
+from model.analysis.inspection import feature_maps
 from model.runtime.inference import Predictor
 from model.runtime.preprocess import preprocess_digit
 from model.store.files import read_json, write_json

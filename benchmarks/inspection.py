@@ -8,8 +8,9 @@ import time
 import numpy as np
 
 from benchmarks.timing import call_times
+from model.analysis.attributions import integrated_gradients, occlusion, smooth_grad
 from model.analysis.channels import top_patches
-from model.analysis.inspection import explain_unit, integrated_gradients, occlusion, smooth_grad
+from model.analysis.unit import explain_unit
 from model.runtime.preprocess import from_uint8
 
 

@@ -3,20 +3,22 @@
 import numpy as np
 import streamlit as st
 
-from model.analysis.inspection import (
+from model.analysis.attributions import (
     completeness,
     default_cam_layer,
-    feature_maps,
-    first_convolution,
     grad_cam,
     integrated_gradients,
+    occlusion,
+    saliency,
+    smooth_grad,
+)
+from model.analysis.inspection import (
+    feature_maps,
+    first_convolution,
     kernels,
     layer_outputs,
     layer_shapes,
     layer_weights,
-    occlusion,
-    saliency,
-    smooth_grad,
 )
 from pages.ui.channel_panel import channel_panel
 from pages.ui.common import chosen_model, digit_to_show, layer_table_view, new_click, uncertainty

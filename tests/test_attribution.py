@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 
-from model.analysis.inspection import completeness, integrated_gradients, occlusion, smooth_grad
+from model.analysis.attributions import completeness, integrated_gradients, occlusion, smooth_grad
 from model.architecture import build_model
 from model.runtime.preprocess import from_uint8
 

@@ -13,7 +13,8 @@ from model.analysis.channels import (
     patch,
     top_patches,
 )
-from model.analysis.inspection import feature_maps, receptive_field
+from model.analysis.inspection import feature_maps
+from model.analysis.unit import receptive_field
 from model.architecture import build_model
 from model.runtime.preprocess import from_uint8
 

@@ -6,7 +6,8 @@ import pytest
 import tensorflow as tf
 from keras import layers
 
-from model.analysis.inspection import activation_layer, explain_unit, feature_maps, receptive_field
+from model.analysis.inspection import activation_layer, feature_maps
+from model.analysis.unit import explain_unit, receptive_field
 from model.architecture import build_model, inspectable_layers
 from model.runtime.preprocess import from_uint8
 from model.store.registry import default_version

@@ -2,15 +2,8 @@ import keras
 import numpy as np
 import pytest
 
-from model.analysis.inspection import (
-    activation_layer,
-    default_cam_layer,
-    feature_maps,
-    grad_cam,
-    kernels,
-    layer_shapes,
-    saliency,
-)
+from model.analysis.attributions import default_cam_layer, grad_cam, saliency
+from model.analysis.inspection import activation_layer, feature_maps, kernels, layer_shapes
 from model.architecture import build_model
 
 

@@ -9,7 +9,8 @@ import pytest
 from keras import layers
 from streamlit.testing.v1 import AppTest
 
-from model.analysis.inspection import default_cam_layer, feature_maps, grad_cam, layer_shapes, saliency
+from model.analysis.attributions import default_cam_layer, grad_cam, saliency
+from model.analysis.inspection import feature_maps, layer_shapes
 from model.runtime.inference import Predictor
 from model.store.registry import list_versions
 from model.store.storage import load_model

@@ -18,7 +18,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from model.analysis.inspection import _graph, activation_layer, receptive_field
+from model.analysis.inspection import _graph, activation_layer
+from model.analysis.unit import receptive_field
 from model.runtime.inference import fitted
 from model.runtime.preprocess import from_uint8
 from model.store.files import array_digest, read_arrays, write_arrays

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from model.analysis.inspection import explain_unit
+from model.analysis.unit import explain_unit
 from pages.ui.figures.layers import numbers_figure, outlined_figure
 
 # Input channels shown as window x kernel = products, the largest contributions first.
