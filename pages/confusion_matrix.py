@@ -4,8 +4,10 @@ import numpy as np
 import streamlit as st
 
 from model.runtime.inference import a_digit
-from pages.ui.common import chosen_model, evaluation_on_test_set, gallery, mnist_test_set, new_click
+from pages.ui.common import gallery, new_click
+from pages.ui.data import evaluation_on_test_set, mnist_test_set
 from pages.ui.figures.predictions import confusion_figure
+from pages.ui.models import chosen_model
 
 st.title("Confusion matrix")
 version, predictor = chosen_model(__file__)

@@ -21,20 +21,11 @@ from model.runtime.inference import a_digit
 from model.store.registry import ModelVersion, list_versions
 from model.store.storage import ModelBroken
 from pages.ui.access import may_manage
-from pages.ui.common import (
-    HEAVY_WORK,
-    chosen_model,
-    current_digit,
-    evaluation_on_test_set,
-    gallery,
-    mnist_test_set,
-    mnist_train_set,
-    predictor_for,
-    version_name,
-    version_problem,
-    work_bar,
-)
+from pages.ui.common import gallery
+from pages.ui.data import HEAVY_WORK, evaluation_on_test_set, mnist_test_set, mnist_train_set, work_bar
 from pages.ui.figures.maps import digit_map_figure
+from pages.ui.models import chosen_model, predictor_for, version_name, version_problem
+from pages.ui.state import current_digit
 
 # The digits shown for a selection, at most.
 GALLERY_SIZE = 30

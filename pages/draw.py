@@ -9,19 +9,14 @@ from streamlit_drawable_canvas import st_canvas
 from model.runtime.inference import Predictor, a_digit
 from model.runtime.preprocess import PreprocessResult, TooLittleInk, naive_resize, preprocess_digit, read_image
 from model.store.registry import ModelVersion
-from pages.ui.common import (
-    carry_out,
-    chosen_model,
-    digit_store,
-    literal,
-    mnist_test_set,
-    set_current_digit,
-    uncertainty,
-)
+from pages.ui.common import carry_out, literal, uncertainty
+from pages.ui.data import mnist_test_set
 from pages.ui.digit_check import check_digit, show_digit_check
 from pages.ui.figures.images import padded_square
 from pages.ui.figures.predictions import probability_bars
+from pages.ui.models import chosen_model
 from pages.ui.routing import guarded
+from pages.ui.state import digit_store, set_current_digit
 
 # The canvas is 280x280 CSS pixels: ten times MNIST's 28, small enough for a phone.
 CANVAS_SIDE = 280

@@ -21,13 +21,15 @@ from model.analysis.inspection import (
     layer_weights,
 )
 from pages.ui.channel_panel import channel_panel
-from pages.ui.common import chosen_model, digit_to_show, layer_table_view, new_click, uncertainty
+from pages.ui.common import layer_table_view, new_click, uncertainty
 from pages.ui.digit_check import check_digit, show_digit_check
 from pages.ui.figures.images import tile_channels
 from pages.ui.figures.layers import histogram_figure, image_figure, mosaic_figure, overlay_figure, unit_picker_figure
 from pages.ui.figures.predictions import probability_bars
+from pages.ui.models import chosen_model
 from pages.ui.overview_panel import overview_section
 from pages.ui.routing import guarded
+from pages.ui.state import digit_to_show
 from pages.ui.unit_panel import unit_panel
 
 

@@ -2,7 +2,8 @@
 
 import streamlit as st
 
-from pages.ui.common import chosen_model, layer_table_view
+from pages.ui.common import layer_table_view
+from pages.ui.models import chosen_model
 from training.config import AUGMENTATIONS, saved_config
 
 st.title("Inside a handwritten-digit CNN")

@@ -10,8 +10,10 @@ from model.analysis.evaluation import evaluation_from_probabilities
 from model.runtime.inference import a_digit
 from model.store.my_digits import FolderStore, as_arrays, from_npz, to_npz
 from pages.ui.access import public_mode
-from pages.ui.common import MY_DIGITS_SESSION, carry_out, chosen_model, digit_store, literal, version_name
+from pages.ui.common import carry_out, literal
 from pages.ui.figures.predictions import confusion_figure
+from pages.ui.models import chosen_model, version_name
+from pages.ui.state import MY_DIGITS_SESSION, digit_store
 
 PER_PAGE = 24
 PER_ROW = 6

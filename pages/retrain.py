@@ -14,14 +14,11 @@ from model.store.registry import (
 )
 from model.store.schemas import JobStatus
 from pages.ui.access import may_manage, public_mode, refuse_unless_manager
-from pages.ui.common import (
-    MY_DIGITS_SESSION,
-    chosen_model,
-    mnist_train_set,
-    version_name,
-)
+from pages.ui.data import mnist_train_set
 from pages.ui.figures.training import curves_caption, training_curves
+from pages.ui.models import chosen_model, version_name
 from pages.ui.routing import guarded
+from pages.ui.state import MY_DIGITS_SESSION
 from pages.ui.sweep_panel import show_sweep, sweep_section
 from pages.ui.training_settings import settings_sidebar
 from pages.ui.versions_panel import compare_section, upload_section, versions_section

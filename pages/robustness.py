@@ -8,10 +8,12 @@ import streamlit as st
 
 from model.analysis.robustness import METHODS, TRANSFORMS, adversarial, robustness_sweep
 from model.runtime.inference import a_digit
-from pages.ui.common import FallingBack, chosen_model, digit_to_show, uncertainty
+from pages.ui.common import uncertainty
 from pages.ui.figures.colours import DIGIT_COLOURS
 from pages.ui.figures.maps import robustness_figure
 from pages.ui.figures.predictions import probability_bars
+from pages.ui.models import FallingBack, chosen_model
+from pages.ui.state import digit_to_show
 
 # Amounts as the captions say them.
 UNITS = {"rotation": "°", "shift": " px", "scale": "x", "thickness": " px", "noise": " noise", "occlusion": " hidden"}

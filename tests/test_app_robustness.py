@@ -3,7 +3,7 @@
 from streamlit.testing.v1 import AppTest
 
 from model.runtime.preprocess import from_uint8
-from pages.ui.common import CURRENT_DIGIT
+from pages.ui.state import CURRENT_DIGIT
 from tests.conftest import APP
 
 

@@ -103,6 +103,9 @@ def test_every_unit_value_is_rebuilt_to_within_1e_4(name, digit):
 @pytest.mark.parametrize("name", ["shipped", "strided"])
 def test_the_receptive_field_holds_every_pixel_that_moves_the_unit(name, digit):
     """The input gradient of one unit is zero outside its receptive field, and not zero inside it everywhere."""
+    # Seeded: with some random weights a new network's middle unit is dead (ReLU at 0), and then
+    # its gradient is zero inside too (it failed once in the fast loop, depending on test order).
+    keras.utils.set_random_seed(0)
     model = MODELS[name]()
     image = tf.constant(np.random.default_rng(2).random((1, 28, 28, 1), dtype=np.float32))
     for layer in inspectable_layers(model):

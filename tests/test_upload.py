@@ -266,7 +266,7 @@ def test_a_version_that_answers_nan_at_run_time_falls_back_with_the_reason(
     from tests.test_app_draw import drawn_canvas, stub_canvas
 
     # The probe's 32 test digits happen to miss this model's fault.
-    monkeypatch.setattr("pages.ui.common._probe_on_digits", lambda predictor: None)
+    monkeypatch.setattr("pages.ui.models._probe_on_digits", lambda predictor: None)
     bad = publish_version(nan_on_ink(), RunMetadata(test_accuracy=0.1), "nan-on-ink")
     _, (x_test, _) = small_mnist
     with stub_canvas() as canvas:

@@ -14,7 +14,7 @@ from model.analysis.channels import (
     patch,
 )
 from model.store.registry import ModelVersion
-from pages.ui.common import HEAVY_WORK, mnist_test_set
+from pages.ui.data import HEAVY_WORK, mnist_test_set
 from pages.ui.figures.images import enlarged, framed
 
 

@@ -21,7 +21,7 @@ import streamlit as st
 from model.analysis.novelty import Reference, cached_reference, kept_reference, novelty
 from model.store.mnist import DataError, local_mnist, read_npz
 from model.store.registry import ModelVersion
-from pages.ui.common import HEAVY_WORK
+from pages.ui.data import HEAVY_WORK
 
 # Versions whose references stay in memory.
 KEPT_IN_MEMORY = 8

@@ -16,20 +16,11 @@ from model.store.registry import (
 from model.store.storage import ModelBroken
 from model.upload import ModelRefused, import_model
 from pages.ui.access import may_manage, public_mode, refuse_unless_manager
-from pages.ui.common import (
-    HEAVY_WORK,
-    FallingBack,
-    carry_out,
-    current_digit,
-    evaluation_on_test_set,
-    literal,
-    mnist_test_set,
-    predictor_for,
-    upload_limit_mb,
-    version_name,
-    version_problem,
-)
+from pages.ui.common import carry_out, literal, upload_limit_mb
+from pages.ui.data import HEAVY_WORK, evaluation_on_test_set, mnist_test_set
 from pages.ui.figures.predictions import comparison_bars, confusion_difference_figure, probability_bars
+from pages.ui.models import FallingBack, predictor_for, version_name, version_problem
+from pages.ui.state import current_digit
 from training.config import (
     saved_config,
 )
