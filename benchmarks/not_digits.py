@@ -184,7 +184,18 @@ def run(model, data, count_per_kind: int = 200, drawn: int = 2000) -> dict:
 
 def table(results: dict) -> list[str]:
     """Markdown rows of `run`'s figures."""
-    return [f"| {key} | {value} |" for key, value in results.items() if key.startswith("not_a_digit_")]
+    if "not_a_digit_flagged_pct" not in results:
+        return []
+    return [
+        f"| false alarms: MNIST test digits / the same digits re-drawn on a canvas | "
+        f"{results['not_a_digit_false_alarm_test_pct']:.2f}% / {results['not_a_digit_false_alarm_drawn_pct']:.2f}% |",
+        f"| non-digits flagged: all / letters / shapes / scribbles | {results['not_a_digit_flagged_pct']:.1f}% / "
+        f"{results['not_a_digit_flagged_letter_pct']:.1f}% / {results['not_a_digit_flagged_shape_pct']:.1f}% / "
+        f"{results['not_a_digit_flagged_scribble_pct']:.1f}% |",
+        f"| letters flagged in fewer than half of their drawings | {results['not_a_digit_letters_missed']} |",
+        f"| fitting the check, once per version / checking one digit, p50 | {results['not_a_digit_fit_s']:.1f} s / "
+        f"{results['not_a_digit_check_p50_ms']:.1f} ms |",
+    ]
 
 
 def main() -> None:
