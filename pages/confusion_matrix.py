@@ -3,7 +3,7 @@
 import numpy as np
 import streamlit as st
 
-from model.runtime.inference import a_digit
+from model.analysis.confidence import with_article
 from pages.ui.common import gallery, new_click
 from pages.ui.data import evaluation_on_test_set, mnist_test_set
 from pages.ui.figures.predictions import confusion_figure
@@ -84,7 +84,7 @@ true = pickers[0].selectbox("True digit", list(range(10)), key="confusion_true",
 predicted = pickers[1].selectbox("Predicted digit", list(range(10)), key="confusion_predicted", persist_state="session")
 indices = result.cell(true, predicted)
 if len(indices) == 0:
-    st.info(f"No test image of {a_digit(true)} was predicted as {predicted}.")
+    st.info(f"No test image of {with_article(true)} was predicted as {predicted}.")
     st.stop()
 shown = (
     pickers[2].slider("How many to show", 1, min(len(indices), 60), min(len(indices), 12), key="confusion_count")

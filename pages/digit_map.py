@@ -6,6 +6,7 @@ import numpy as np
 import streamlit as st
 
 from model.analysis import layout
+from model.analysis.confidence import with_article
 from model.analysis.projection import (
     METHODS,
     PLACING_NEIGHBOURS,
@@ -17,7 +18,6 @@ from model.analysis.projection import (
     kept_projection,
     place,
 )
-from model.runtime.inference import a_digit
 from model.store.registry import ModelVersion, list_versions
 from model.store.storage import ModelBroken
 from pages.ui.access import may_manage
@@ -112,7 +112,7 @@ def map_view(version: ModelVersion, predictor, method: str, layer: str, digit: d
     cell = st.session_state.get("map_cell")
     current = None
     if digit is not None:
-        current = place(projected, features(model, layer, digit["image"][None])[0], test_index)
+        current = place(projected, features(model, layer, digit.image[None])[0], test_index)
     event = st.plotly_chart(
         digit_map_figure(
             projected["points"],
@@ -149,16 +149,16 @@ def neighbours_section(version: ModelVersion, model, layer: str, digit: dict) ->
     st.subheader("Its nearest digits, as the network sees them")
     with st.spinner("Computing the features of the 70,000 digits (once per version and layer)..."):
         index = neighbour_index(version.cache_key, layer, version, model, x_train, x_test)
-    nearest, distances = index.query(features(model, layer, digit["image"][None])[0], 10)
+    nearest, distances = index.query(features(model, layer, digit.image[None])[0], 10)
     for column, position, distance in zip(st.columns(10), nearest, distances):
         in_train = position < len(x_train)
         image = x_train[position] if in_train else x_test[position - len(x_train)]
         label = y_train[position] if in_train else y_test[position - len(x_train)]
-        column.image(image, width=64, caption=f"{a_digit(label)}, {distance:.1f}")
+        column.image(image, width=64, caption=f"{with_article(label)}, {distance:.1f}")
         column.caption(f"train #{position}" if in_train else f"test #{position - len(x_train)}")
     st.caption(
         f"The 10 digits (of the 60,000 training and 10,000 test digits) whose {layer} features are closest to "
-        f"those of the current digit ({digit['source']}), with their labels and distances."
+        f"those of the current digit ({digit.source}), with their labels and distances."
     )
 
 
@@ -188,7 +188,9 @@ if test_set is not None and layers:
     cell = st.session_state.get("map_cell")
     if cell:
         ring = st.columns([3, 1], vertical_alignment="center")
-        ring[0].caption(f"Ringed in red: the test images of {a_digit(cell[0])} that the model predicted as {cell[1]}.")
+        ring[0].caption(
+            f"Ringed in red: the test images of {with_article(cell[0])} that the model predicted as {cell[1]}."
+        )
         if ring[1].button("Clear the ring", key="map_clear_cell"):
             del st.session_state.map_cell
             st.rerun()

@@ -6,17 +6,18 @@ import numpy as np
 import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
-from model.runtime.inference import Predictor, a_digit
+from model.analysis.confidence import with_article
+from model.runtime.inference import Predictor
 from model.runtime.preprocess import PreprocessResult, TooLittleInk, naive_resize, preprocess_digit, read_image
 from model.store.registry import ModelVersion
-from pages.ui.common import carry_out, literal, uncertainty
+from pages.ui.common import as_code_span, carry_out, how_sure_in_words
 from pages.ui.data import mnist_test_set
 from pages.ui.digit_check import check_digit, show_digit_check
 from pages.ui.figures.images import padded_square
 from pages.ui.figures.predictions import probability_bars
 from pages.ui.models import chosen_model
 from pages.ui.routing import guarded
-from pages.ui.state import digit_store, set_current_digit
+from pages.ui.state import DrawSource, digit_store, set_current_digit
 
 # The canvas is 280x280 CSS pixels: ten times MNIST's 28, small enough for a phone.
 CANVAS_SIDE = 280
@@ -29,9 +30,9 @@ RESTORED = "draw_restored_drawing"
 CHART = {"width": 460, "config": {"displayModeBar": False}}
 
 
-def choose_input(source: str) -> tuple[np.ndarray | None, int | None, str | None]:
+def choose_input(source: DrawSource) -> tuple[np.ndarray | None, int | None, str | None]:
     """The input widgets of the chosen source; returns (image or None, true label or None, where it came from)."""
-    if source == "Draw":
+    if source is DrawSource.DRAW:
         stroke = st.slider(
             "Stroke width", 5, 40, 22, key="draw_stroke", help="MNIST strokes are about a tenth of the digit's height."
         )
@@ -47,16 +48,16 @@ def choose_input(source: str) -> tuple[np.ndarray | None, int | None, str | None
             "Point at the canvas for its toolbar: undo, redo and clear (the bin)."
         )
         return drawing, None, "drawing"
-    if source == "Upload an image":
+    if source is DrawSource.UPLOAD:
         upload = st.file_uploader(
             "A photo or scan of one digit (PNG, JPEG or BMP)", type=["png", "jpg", "jpeg", "bmp"], key="draw_upload"
         )
         if upload is None:
             return None, None, None
         try:
-            return read_image(upload.getvalue()), None, f"upload {literal(upload.name)}"
+            return read_image(upload.getvalue()), None, f"upload {as_code_span(upload.name)}"
         except ValueError as error:
-            st.error(f"Could not use {literal(upload.name)}: {error}")
+            st.error(f"Could not use {as_code_span(upload.name)}: {error}")
             return None, None, None
     test_set = mnist_test_set()
     if test_set is None:
@@ -129,7 +130,7 @@ def show_prediction(probabilities: np.ndarray | None, label: int | None, in_word
     runner_up = int(np.argsort(probabilities)[-2])
     columns[2].metric("Runner-up", f"{runner_up} ({probabilities[runner_up]:.1%})")
     if in_words:
-        st.caption(uncertainty(probabilities))
+        st.caption(how_sure_in_words(probabilities))
     if label is not None:
         (st.success if label == digit else st.error)(f"True label: {label}")
     st.plotly_chart(probability_bars(probabilities), key="draw_probabilities", **CHART)
@@ -155,7 +156,7 @@ def show_preprocessing(result: PreprocessResult | None) -> None:
 
 def show_naive_resize(image: np.ndarray, predictor: Predictor) -> None:
     naive = naive_resize(image)
-    naive_probabilities = predictor.probabilities_one(naive)
+    naive_probabilities = predictor.probabilities_of_image(naive)
     naive_digit = int(np.argmax(naive_probabilities))
     st.caption(
         "The original app squeezed the whole canvas into 28x28: the digit lands small, off-centre "
@@ -182,7 +183,7 @@ def keep_row(model_input: np.ndarray, raw: np.ndarray, predicted: int) -> None:
         store = digit_store()
         carry_out(
             lambda: store.add(model_input, int(label), raw),
-            lambda _: f"Kept as {a_digit(label)}: {store.count()} of your digits.",
+            lambda _: f"Kept as {with_article(label)}: {store.count()} of your digits.",
             "dataset folder",
             failed="It could not be kept",
             rerun=False,
@@ -198,14 +199,14 @@ def understood(
     last = st.session_state.get("draw_understood")
     if last is None or last[0] != key:
         result = preprocess_digit(image)
-        probabilities = None if result is None else predictor.probabilities_one(result.model_input)
+        probabilities = None if result is None else predictor.probabilities_of_image(result.model_input)
         last = st.session_state["draw_understood"] = (key, result, probabilities)
     return last[1], last[2]
 
 
 @st.fragment
 @guarded()
-def workspace(source: str, version: ModelVersion, predictor: Predictor) -> None:
+def workspace(source: DrawSource, version: ModelVersion, predictor: Predictor) -> None:
     """The input and everything computed from it: a stroke reruns only this part of the page."""
     left, right = st.columns([1, 1.3], gap="large")
     with left:
@@ -215,7 +216,7 @@ def workspace(source: str, version: ModelVersion, predictor: Predictor) -> None:
         result, probabilities = understood(image, version, predictor) if image is not None else (None, None)
     except TooLittleInk as error:
         crop = "Too little ink for a digit here: crop the image closer to the digit."
-        problem = str(error) if source == "Draw" else crop
+        problem = str(error) if source is DrawSource.DRAW else crop
     except ValueError as error:
         problem = f"This image cannot be read as a digit: {error}"
     with right:
@@ -223,7 +224,7 @@ def workspace(source: str, version: ModelVersion, predictor: Predictor) -> None:
             # One message: what is wrong, or what to do first.
             if problem:
                 st.warning(problem)
-            elif source == "Draw":
+            elif source is DrawSource.DRAW:
                 st.info("Draw a digit on the black canvas to see what the network thinks it is.")
             elif image is not None:
                 st.info("No digit found in this image: it looks empty. Try one with a darker or lighter digit.")
@@ -233,7 +234,7 @@ def workspace(source: str, version: ModelVersion, predictor: Predictor) -> None:
             check = check_digit(version, predictor.model, result.model_input)
             show_digit_check(check, int(np.argmax(probabilities)))
             show_prediction(probabilities, label, in_words=not check.unlike_digits)
-            if source != "MNIST test image":
+            if source is not DrawSource.TEST_IMAGE:
                 keep_row(result.model_input, image, int(np.argmax(probabilities)))
     # Shown, blank, before the first digit too: the page keeps its layout, and the browser
     # has loaded the code of every element before the first stroke.
@@ -247,8 +248,10 @@ st.title("Draw a digit")
 version, predictor = chosen_model(__file__)
 st.session_state[RESTORED] = st.session_state.get(LAST_DRAWING, (None, None))[0]
 
-sources = ["Draw", "Upload an image", "MNIST test image"]
 # Other pages can choose the input (a test image sent from the Confusion matrix page).
-st.session_state.setdefault("draw_source", "Draw")
-source = st.segmented_control("Input", sources, key="draw_source") or "Draw"
+st.session_state.setdefault("draw_source", DrawSource.DRAW)
+source = (
+    st.segmented_control("Input", list(DrawSource), format_func=lambda choice: choice.value, key="draw_source")
+    or DrawSource.DRAW
+)
 workspace(source, version, predictor)

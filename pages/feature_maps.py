@@ -21,7 +21,7 @@ from model.analysis.inspection import (
     layer_weights,
 )
 from pages.ui.channel_panel import channel_panel
-from pages.ui.common import layer_table_view, new_click, uncertainty
+from pages.ui.common import how_sure_in_words, layer_table_view, new_click
 from pages.ui.digit_check import check_digit, show_digit_check
 from pages.ui.figures.images import tile_channels
 from pages.ui.figures.layers import histogram_figure, image_figure, mosaic_figure, overlay_figure, unit_picker_figure
@@ -273,14 +273,14 @@ version, predictor = chosen_model(__file__)
 model = predictor.model
 
 digit = digit_to_show("feature_test_index", "what the network sees for it")
-image = digit["image"]
-probabilities = predictor.probabilities_one(image)
+image = digit.image
+probabilities = predictor.probabilities_of_image(image)
 predicted = int(np.argmax(probabilities))
 
 top = st.columns([1, 3])
-top[0].image(image, caption=digit["source"], width=140, clamp=True)
+top[0].image(image, caption=digit.source, width=140, clamp=True)
 with top[1]:
-    label = f", labelled {digit['label']}" if digit.get("label") is not None else ""
+    label = f", labelled {digit.label}" if digit.label is not None else ""
     st.markdown(
         f"**Predicted {predicted}** with {probabilities[predicted]:.1%} confidence{label}. "
         "Draw another digit on the Draw page to change it."
@@ -288,7 +288,7 @@ with top[1]:
     check = check_digit(version, model, image)
     show_digit_check(check, predicted)
     if not check.unlike_digits:
-        st.caption(uncertainty(probabilities))
+        st.caption(how_sure_in_words(probabilities))
     st.plotly_chart(probability_bars(probabilities), key="feature_probabilities")
 
 overview_section(model, image, probabilities)

@@ -6,11 +6,11 @@ import hashlib
 import numpy as np
 import streamlit as st
 
+from model.analysis.confidence import with_article
 from model.analysis.evaluation import evaluation_from_probabilities
-from model.runtime.inference import a_digit
 from model.store.my_digits import FolderStore, as_arrays, from_npz, to_npz
 from pages.ui.access import public_mode
-from pages.ui.common import carry_out, literal
+from pages.ui.common import as_code_span, carry_out
 from pages.ui.figures.predictions import confusion_figure
 from pages.ui.models import chosen_model, version_name
 from pages.ui.state import MY_DIGITS_SESSION, digit_store
@@ -67,7 +67,7 @@ def grid_section(store, examples, predictions: np.ndarray) -> None:
         for column, index in zip(st.columns(PER_ROW), shown[start : start + PER_ROW]):
             example, predicted = examples[index], int(predictions[index])
             mark = "right" if predicted == example.label else f"wrong: predicted {predicted}"
-            column.image(example.image, width=84, clamp=True, caption=f"{a_digit(example.label)}, {mark}")
+            column.image(example.image, width=84, clamp=True, caption=f"{with_article(example.label)}, {mark}")
             label = column.selectbox(
                 "Its label",
                 range(10),
@@ -77,7 +77,7 @@ def grid_section(store, examples, predictions: np.ndarray) -> None:
             if label != example.label:
                 carry_out(
                     lambda example=example, label=label: store.relabel(example.id, int(label)),
-                    f"Relabelled as {a_digit(label)}.",
+                    f"Relabelled as {with_article(label)}.",
                     FOLDER,
                 )
             if column.button("Delete", key=f"mydigits_delete_{example.id}"):
@@ -112,7 +112,7 @@ def transfer_section(store, examples) -> None:
             + (f"; {counts[0] - counts[1]:,} you already have were left out." if counts[1] < counts[0] else ".")
         ),
         FOLDER,
-        failed=f"Could not import {literal(upload.name)}",
+        failed=f"Could not import {as_code_span(upload.name)}",
     )
 
 

@@ -6,9 +6,9 @@ import hashlib
 import numpy as np
 import streamlit as st
 
+from model.analysis.confidence import with_article
 from model.analysis.robustness import METHODS, TRANSFORMS, adversarial, robustness_sweep
-from model.runtime.inference import a_digit
-from pages.ui.common import uncertainty
+from pages.ui.common import how_sure_in_words
 from pages.ui.figures.colours import DIGIT_COLOURS
 from pages.ui.figures.maps import robustness_figure
 from pages.ui.figures.predictions import probability_bars
@@ -105,7 +105,11 @@ def sweep_section(cache_key: str, predictor: FallingBack, image: np.ndarray, pre
     now = int(np.argmax(probabilities))
     pick[2].image(curve["images"][index], width=120, clamp=True, caption=f"{TITLES[kind]}: {amount:g}{UNITS[kind]}")
     with pick[3]:
-        change = f"still {a_digit(now)}" if now == predicted else f"now {a_digit(now)}, not {a_digit(predicted)}"
+        change = (
+            f"still {with_article(now)}"
+            if now == predicted
+            else f"now {with_article(now)}, not {with_article(predicted)}"
+        )
         st.markdown(f"**{change}** ({probabilities[now]:.0%})")
         st.plotly_chart(probability_bars(probabilities), key="robust_bars", config={"displayModeBar": False})
 
@@ -118,7 +122,7 @@ def adversarial_section(cache_key: str, predictor: FallingBack, image: np.ndarra
     target = choose[1].selectbox(
         "Make it",
         options,
-        format_func=lambda digit: "any other digit" if digit is None else a_digit(digit),
+        format_func=lambda digit: "any other digit" if digit is None else with_article(digit),
         key="robust_target",
     )
     if target == predicted:  # A stale choice from another digit.
@@ -132,12 +136,14 @@ def adversarial_section(cache_key: str, predictor: FallingBack, image: np.ndarra
     probabilities = predictor.finite(found["probabilities"])
     now = int(np.argmax(probabilities))
     if found["epsilon"] is None:
-        wanted = "another digit" if target is None else a_digit(target)
-        st.info(f"{method} found no change of at most 0.4 per pixel that makes it {wanted}; it stays {a_digit(now)}.")
+        wanted = "another digit" if target is None else with_article(target)
+        st.info(
+            f"{method} found no change of at most 0.4 per pixel that makes it {wanted}; it stays {with_article(now)}."
+        )
     else:
         st.markdown(
-            f"**{method} turns {a_digit(predicted)} into {a_digit(now)}** ({probabilities[now]:.0%}) with each "
-            f"pixel moved by at most **{found['epsilon']:.2f}**."
+            f"**{method} turns {with_article(predicted)} into {with_article(now)}** ({probabilities[now]:.0%}) "
+            f"with each pixel moved by at most **{found['epsilon']:.2f}**."
         )
     shown = st.columns([1, 1, 1, 3])
     shown[0].image(image, width=120, clamp=True, caption="the digit")
@@ -153,12 +159,12 @@ def adversarial_section(cache_key: str, predictor: FallingBack, image: np.ndarra
 st.title("Robustness")
 version, predictor = chosen_model(__file__)
 digit = digit_to_show("robust_test_index", "how fragile its prediction is")
-image = digit["image"]
-probabilities = predictor.probabilities_one(image)
+image = digit.image
+probabilities = predictor.probabilities_of_image(image)
 predicted = int(np.argmax(probabilities))
 top = st.columns([1, 4])
-top[0].image(image, caption=digit["source"], width=120, clamp=True)
+top[0].image(image, caption=digit.source, width=120, clamp=True)
 top[1].markdown(f"**Predicted {predicted}** with {probabilities[predicted]:.1%} confidence.")
-top[1].caption(uncertainty(probabilities) + " Draw another digit on the Draw page to change it.")
+top[1].caption(how_sure_in_words(probabilities) + " Draw another digit on the Draw page to change it.")
 sweep_section(version.cache_key, predictor, image, predicted)
 adversarial_section(version.cache_key, predictor, image, predicted)

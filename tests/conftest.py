@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -61,6 +62,43 @@ def isolated_registry(tmp_path, monkeypatch) -> Path:
     folder = tmp_path / "registry"
     monkeypatch.setenv("MODEL_REGISTRY", str(folder))
     return folder
+
+
+@pytest.fixture(scope="session")
+def shipped_cache(tmp_path_factory, mnist_file) -> Path:
+    """What the Digit map keeps for the shipped model (the 70,000 digits' features and the PCA
+    map), made once by opening the page with a drawn digit, as a visitor would: `warm_registry`
+    starts from a copy, so that each Digit map test does not compute them again (about 30 s)."""
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    from model.runtime.preprocess import from_uint8
+    from model.store.mnist import load_mnist
+    from pages.ui.state import CURRENT_DIGIT, Digit
+
+    registry = tmp_path_factory.mktemp("shipped") / "registry"
+    _, (x_test, _) = load_mnist(mnist_file)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MODEL_REGISTRY", str(registry))
+        patch.setenv("MNIST_PATH", str(mnist_file))
+        st.cache_data.clear()
+        st.cache_resource.clear()
+        app = AppTest.from_file(APP, default_timeout=300)
+        app.session_state[CURRENT_DIGIT] = Digit(from_uint8(x_test[0]), "MNIST test image #0")
+        app.run()
+        app.switch_page("pages/digit_map.py").run()
+        assert not app.exception, app.exception
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    return registry / ".cache"
+
+
+@pytest.fixture()
+def warm_registry(isolated_registry, shipped_cache) -> Path:
+    """`isolated_registry` holding what the Digit map keeps for the shipped model (`shipped_cache`),
+    linked, not copied: kept files are replaced by renames, never changed in place."""
+    shutil.copytree(shipped_cache, isolated_registry / ".cache", copy_function=os.link)
+    return isolated_registry
 
 
 def write_npz(path: Path, **arrays: np.ndarray) -> Path:

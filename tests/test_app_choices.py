@@ -8,7 +8,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from model.runtime.preprocess import from_uint8
-from pages.ui.state import CURRENT_DIGIT
+from pages.ui.state import CURRENT_DIGIT, Digit
 from tests.conftest import APP
 
 
@@ -34,7 +34,7 @@ def test_a_choice_survives_a_visit_to_other_pages(
     monkeypatch.setenv("MNIST_PATH", str(mnist_file))
     _, (x_test, _) = mnist
     app = AppTest.from_file(APP, default_timeout=180).run()
-    app.session_state[CURRENT_DIGIT] = {"image": from_uint8(x_test[0]), "source": "MNIST test image #0", "label": 7}
+    app.session_state[CURRENT_DIGIT] = Digit(from_uint8(x_test[0]), "MNIST test image #0", 7)
     app.switch_page(page).run()
     widget = getattr(app, kind)(key=key)
     assert widget.value != value
@@ -44,7 +44,7 @@ def test_a_choice_survives_a_visit_to_other_pages(
     assert getattr(app, kind)(key=key).value == value
 
 
-def test_the_cell_sent_to_the_digit_map_is_the_cell_chosen_after_a_trip(isolated_registry, mnist_file, monkeypatch):
+def test_the_cell_sent_to_the_digit_map_is_the_cell_chosen_after_a_trip(warm_registry, mnist_file, monkeypatch):
     """After leaving and coming back, "Show these on the digit map" ringed 9 -> 4 instead of 4 -> 9."""
     monkeypatch.setenv("MNIST_PATH", str(mnist_file))
     app = AppTest.from_file(APP, default_timeout=180).run()

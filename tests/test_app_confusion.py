@@ -39,8 +39,8 @@ def test_page_shows_accuracy_and_the_digits_behind_a_cell(isolated_registry, mni
     app.button(key=f"confusion_maps_{shown[0]}").click().run()
     assert not app.exception
     current = app.session_state["current_digit"]
-    assert current["source"] == f"MNIST test image #{shown[0]}" and current["label"] == 7
-    np.testing.assert_allclose(current["image"], x_test[shown[0]] / 255.0, atol=1e-6)
+    assert current.source == f"MNIST test image #{shown[0]}" and current.label == 7
+    np.testing.assert_allclose(current.image, x_test[shown[0]] / 255.0, atol=1e-6)
     assert any("Predicted" in block.value for block in app.markdown)
 
 

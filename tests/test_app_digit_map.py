@@ -9,16 +9,19 @@ from model.analysis import layout, projection
 from model.architecture import build_model
 from model.store.registry import publish_version
 from model.store.schemas import RunMetadata
+from pages.ui.state import Digit
 from tests.conftest import APP
 
 
 @pytest.fixture()
-def open_map(isolated_registry, mnist_file, monkeypatch):
+def open_map(warm_registry, mnist_file, monkeypatch):
+    """Opens the Digit map in a new session, with the shipped model's features and PCA map kept
+    already (`warm_registry`): `shipped_cache` tests that the page computes and keeps them."""
     monkeypatch.setenv("MNIST_PATH", str(mnist_file))
     st.cache_data.clear()
     st.cache_resource.clear()
 
-    def open_page(digit: dict | None = None) -> AppTest:
+    def open_page(digit: Digit | None = None) -> AppTest:
         app = AppTest.from_file(APP, default_timeout=240)
         if digit is not None:
             app.session_state["current_digit"] = digit
@@ -38,7 +41,7 @@ def test_the_map_shows_the_test_digits_and_the_mistakes(open_map):
 
 def test_the_current_digit_is_placed_and_its_neighbours_shown(open_map, small_mnist):
     _, (x_test, y_test) = small_mnist
-    app = open_map({"image": x_test[7].astype(np.float32) / 255, "source": "drawing", "label": None})
+    app = open_map(Digit(x_test[7].astype(np.float32) / 255, "drawing"))
     assert not app.exception
     assert any(header.value == "Its nearest digits, as the network sees them" for header in app.subheader)
     captions = [caption for element in app.image for caption in element.captions]
@@ -75,21 +78,20 @@ def test_two_versions_side_by_side(open_map):
     assert any(caption.startswith(f"{other.id}: PCA of its dense2 features") for caption in captions)
 
 
-def test_maps_and_features_are_kept_on_disk_across_a_restart(open_map, isolated_registry, monkeypatch):
-    open_map({"image": np.zeros((28, 28), np.float32), "source": "blank", "label": None})
-    stored = sorted(path.name.split("-")[0] for path in (isolated_registry / ".cache" / "default").iterdir())
+def test_maps_and_features_are_kept_on_disk_across_a_restart(shipped_cache, open_map, monkeypatch):
+    # What the page computed and kept (in `shipped_cache`, the first time it opened with a digit).
+    stored = sorted(path.name.split("-")[0] for path in (shipped_cache / "default").iterdir())
     assert stored == ["features", "features", "map"]  # Test and training features, and the PCA map.
-    st.cache_data.clear()
-    st.cache_resource.clear()
 
     def refuse(*args, **kwargs):
         raise AssertionError("computed again")
 
     monkeypatch.setattr(projection, "project", refuse)
     monkeypatch.setattr(projection, "features", refuse)
-    app = AppTest.from_file(APP, default_timeout=240).run()
-    app.switch_page("pages/digit_map.py").run()
+    monkeypatch.setattr(projection, "features_apart", refuse)
+    app = open_map()
     assert not app.exception
+    assert any(caption.value.startswith("shipped model: PCA") for caption in app.caption)
 
 
 @pytest.mark.slow

@@ -13,6 +13,7 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from benchmarks.drawn_digits import render_drawn
+from pages.ui.state import DrawSource
 from tests.conftest import APP
 
 TIMEOUT = 120
@@ -104,7 +105,7 @@ def test_a_drawn_digit_is_predicted_and_shared(canvas, small_mnist):
     assert metric(app, "Prediction") == str(y_test[0])
     assert any("Entropy" in caption.value and " bits " in caption.value for caption in app.caption)
     current = app.session_state["current_digit"]
-    assert current["image"].shape == (28, 28) and current["source"] == "drawing"
+    assert current.image.shape == (28, 28) and current.source == "drawing"
     assert len(app.get("plotly_chart")) == 1
     # The naive-resize comparison adds its own prediction.
     app.toggle(key="draw_naive").set_value(True).run()
@@ -129,7 +130,7 @@ def test_a_good_upload_is_predicted_and_a_broken_one_explained(canvas, small_mni
     _, (x_test, y_test) = small_mnist
     scan = 255 - np.asarray(Image.fromarray(x_test[1]).resize((140, 140)))  # Dark ink on white paper.
     app = open_draw_page()
-    app.segmented_control(key="draw_source").set_value("Upload an image").run()
+    app.segmented_control(key="draw_source").set_value(DrawSource.UPLOAD).run()
     app.file_uploader(key="draw_upload").set_value(("scan.png", png_bytes(scan), "image/png")).run()
     assert not app.exception
     assert metric(app, "Prediction") == str(y_test[1])
@@ -143,10 +144,10 @@ def test_a_good_upload_is_predicted_and_a_broken_one_explained(canvas, small_mni
 def test_a_random_test_image_shows_its_true_label(canvas, mnist_file, monkeypatch):
     monkeypatch.setenv("MNIST_PATH", str(mnist_file))
     app = open_draw_page()
-    app.segmented_control(key="draw_source").set_value("MNIST test image").run()
+    app.segmented_control(key="draw_source").set_value(DrawSource.TEST_IMAGE).run()
     assert not app.exception
     assert metric(app, "Prediction") in {str(digit) for digit in range(10)}
-    assert "MNIST test image #" in app.session_state["current_digit"]["source"]
+    assert "MNIST test image #" in app.session_state["current_digit"].source
     assert any("True label" in block.value for block in [*app.success, *app.error])
 
 
@@ -167,7 +168,9 @@ def test_each_drawing_is_predicted_once_and_clear_and_undo_follow_the_canvas(can
     _, (x_test, y_test) = small_mnist
     first, second = (drawn_canvas(x_test[index], seed=index) for index in (0, 1))
     assert y_test[0] != y_test[1]
-    with mock.patch.object(Routed, "probabilities_one", autospec=True, side_effect=Routed.probabilities_one) as spy:
+    with mock.patch.object(
+        Routed, "probabilities_of_image", autospec=True, side_effect=Routed.probabilities_of_image
+    ) as spy:
         canvas.image = first
         app = open_draw_page()
         assert metric(app, "Prediction") == str(y_test[0])

@@ -7,6 +7,7 @@ from streamlit.testing.v1 import AppTest
 from model.analysis.inspection import layer_shapes
 from model.store.registry import default_version
 from model.store.storage import load_model
+from pages.ui.state import Digit
 from tests.conftest import APP
 
 
@@ -58,11 +59,7 @@ def test_explanations_render_for_any_class(isolated_registry, mnist_file, monkey
 def test_the_current_digit_from_the_draw_page_is_used(isolated_registry, mnist_file, monkeypatch, small_mnist):
     _, (x_test, y_test) = small_mnist
     app = AppTest.from_file(APP, default_timeout=120)
-    app.session_state["current_digit"] = {
-        "image": x_test[3].astype(np.float32) / 255,
-        "source": "drawing",
-        "label": None,
-    }
+    app.session_state["current_digit"] = Digit(x_test[3].astype(np.float32) / 255, "drawing")
     app.run()
     app.switch_page("pages/feature_maps.py").run()
     assert not app.exception

@@ -40,7 +40,7 @@ def test_a_drawing_is_kept_with_the_label_the_visitor_gives(canvas, folder, smal
     kept = FolderStore(folder).examples()
     assert [example.label for example in kept] == [predicted, 3]
     assert kept[0].image.shape == (28, 28) and kept[0].raw.ndim == 2 and kept[0].raw.size > 0
-    np.testing.assert_allclose(kept[0].image, app.session_state["current_digit"]["image"])
+    np.testing.assert_allclose(kept[0].image, app.session_state["current_digit"].image)
 
 
 def test_in_public_mode_a_visitors_digits_stay_in_their_session(canvas, folder, small_mnist, monkeypatch):  # noqa: F811

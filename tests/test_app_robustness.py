@@ -3,7 +3,7 @@
 from streamlit.testing.v1 import AppTest
 
 from model.runtime.preprocess import from_uint8
-from pages.ui.state import CURRENT_DIGIT
+from pages.ui.state import CURRENT_DIGIT, Digit
 from tests.conftest import APP
 
 
@@ -11,7 +11,7 @@ def open_page(mnist, mnist_file, monkeypatch) -> AppTest:
     monkeypatch.setenv("MNIST_PATH", str(mnist_file))
     _, (x_test, y_test) = mnist
     app = AppTest.from_file(APP, default_timeout=120).run()
-    app.session_state[CURRENT_DIGIT] = {"image": from_uint8(x_test[0]), "source": "MNIST test image #0", "label": 7}
+    app.session_state[CURRENT_DIGIT] = Digit(from_uint8(x_test[0]), "MNIST test image #0", 7)
     return app.switch_page("pages/robustness.py").run()
 
 

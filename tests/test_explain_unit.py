@@ -7,7 +7,7 @@ import tensorflow as tf
 from keras import layers
 
 from model.analysis.inspection import activation_layer, feature_maps
-from model.analysis.unit import explain_unit, receptive_field
+from model.analysis.unit import UnitKind, explain_unit, receptive_field
 from model.architecture import build_model, inspectable_layers
 from model.runtime.preprocess import from_uint8
 from model.store.registry import default_version
@@ -81,23 +81,23 @@ def test_every_unit_value_is_rebuilt_to_within_1e_4(name, digit):
         units = [strongest] + [tuple(int(rng.integers(size)) for size in shown.shape) for _ in range(4)]
         for row, column, channel in units:
             explained = explain_unit(model, digit, layer.name, row, column, channel)
-            assert explained["value"] == pytest.approx(shown[row, column, channel], abs=1e-4), (layer.name, row)
-            assert explained["model_value"] == pytest.approx(shown[row, column, channel], abs=1e-6)
-            if explained["kind"] == "convolution":
+            assert explained.value == pytest.approx(shown[row, column, channel], abs=1e-4), (layer.name, row)
+            assert explained.model_value == pytest.approx(shown[row, column, channel], abs=1e-6)
+            if explained.kind is UnitKind.CONVOLUTION:
                 kernel_rows, kernel_columns = layer.kernel_size
                 assert (
-                    explained["inputs"].shape
-                    == explained["kernel"].shape
+                    explained.inputs.shape
+                    == explained.kernel.shape
                     == (
                         kernel_rows,
                         kernel_columns,
                         layer.input.shape[-1],
                     )
                 )
-                assert explained["sum"] == pytest.approx(explained["per_input_channel"].sum(), abs=1e-5)
-            if explained["kind"] == "max pooling":
-                winner = explained["winner"]
-                assert explained["inputs"][winner] == pytest.approx(explained["pooled"], abs=1e-6)
+                assert explained.weighted_sum == pytest.approx(explained.per_input_channel.sum(), abs=1e-5)
+            if explained.kind is UnitKind.MAX_POOLING:
+                winner = explained.winner
+                assert explained.inputs[winner] == pytest.approx(explained.pooled, abs=1e-6)
 
 
 @pytest.mark.parametrize("name", ["shipped", "strided"])

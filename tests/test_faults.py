@@ -27,6 +27,7 @@ from model.store.registry import (
 )
 from model.store.schemas import RunMetadata
 from model.store.storage import ModelBroken, load_model
+from pages.ui.state import DrawSource
 from tests.conftest import APP
 from training.config import TrainConfig
 
@@ -389,7 +390,7 @@ def test_the_draw_page_says_what_is_wrong_once(isolated_registry):
         assert [item.value for item in app.warning] == ["Too little ink for a digit: draw a bigger digit."]
         assert "current_digit" not in app.session_state
 
-        app.segmented_control(key="draw_source").set_value("Upload an image").run()
+        app.segmented_control(key="draw_source").set_value(DrawSource.UPLOAD).run()
         uploads = {
             "wide.png": png_bytes(np.full((10, 5000), 255, np.uint8)),
             "bomb.png": png_header_only(30000, 30000),

@@ -108,7 +108,7 @@ def test_without_a_working_worker_the_app_process_answers(shipped, small_mnist):
     predictor = Routed(Predictor(load_model(shipped), model_file=shipped), Broken())
     image = small_mnist[1][0][0] / np.float32(255)
     np.testing.assert_allclose(
-        predictor.probabilities_one(image), predictor.probabilities_in_process(image[None])[0], atol=1e-6
+        predictor.probabilities_of_image(image), predictor.probabilities_in_process(image[None])[0], atol=1e-6
     )
 
 

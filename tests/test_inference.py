@@ -17,7 +17,7 @@ def test_probabilities_equal_a_direct_model_call(predictor, small_mnist):
     images = small_mnist[1][0][:50].astype(np.float32) / 255
     expected = np.asarray(predictor.model(images[..., None], training=False))
     np.testing.assert_allclose(predictor.probabilities(images), expected, atol=1e-6)
-    np.testing.assert_allclose(predictor.probabilities_one(images[7]), expected[7], atol=1e-6)
+    np.testing.assert_allclose(predictor.probabilities_of_image(images[7]), expected[7], atol=1e-6)
 
 
 def test_batches_larger_than_the_chunk_are_split_and_joined(predictor, monkeypatch):
@@ -37,7 +37,7 @@ def test_concurrent_sessions_get_their_own_answers(predictor):
     def session(index: int) -> None:
         try:
             for _ in range(25):
-                results[index] = predictor.probabilities_one(images[index])
+                results[index] = predictor.probabilities_of_image(images[index])
         except Exception as error:  # Collected, so the main thread fails the test.
             errors.append(error)
 
@@ -60,7 +60,7 @@ def test_bad_inputs_raise_value_error(predictor, bad):
 
 
 def test_confidence_in_words_and_entropy():
-    from model.runtime.inference import MAX_ENTROPY, confidence_in_words, entropy_bits
+    from model.analysis.confidence import MAX_ENTROPY, confidence_in_words, entropy_bits
 
     unsure = np.zeros(10)
     unsure[[4, 9]] = [0.48, 0.41]

@@ -45,7 +45,7 @@ def test_more_values_than_a_sweep_takes_are_refused_before_any_is_read():
     flood = ", ".join(f"0.{index:05d}1" for index in range(60_000))
     calls = []
     with pytest.MonkeyPatch.context() as patch:
-        patch.setitem(sweep_module.SWEEPABLE, "learning_rate", lambda word: calls.append(word) or 0.1)
+        patch.setattr(sweep_module, "read_value", lambda kind, name, word: calls.append(word) or 0.1)
         with pytest.raises(ValueError, match="too long"):
             parse_values("learning_rate", flood)
     assert calls == []

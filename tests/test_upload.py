@@ -75,7 +75,7 @@ def test_each_architecture_is_imported_measured_and_inspectable(name, isolated_r
     assert version.metadata.preset == "uploaded" and 0.0 <= version.metadata.test_accuracy <= 1.0
     model = load_model(version.model_file)
     image = test_set[0][0] / np.float32(255)
-    probabilities = Predictor(model).probabilities_one(image)
+    probabilities = Predictor(model).probabilities_of_image(image)
     assert probabilities.shape == (10,) and probabilities.sum() == pytest.approx(1.0, abs=1e-5)
     maps = feature_maps(model, image)
     assert list(maps) == list(layer_shapes(model))

@@ -20,7 +20,7 @@ from pathlib import Path
 from model import settings
 from model.store.files import METADATA_FILE, MODEL_FILE
 from model.store.mnist import DOWNLOAD, DataError, load_mnist_and_sha256
-from training.config import PRESETS, TrainConfig, preset, preset_name
+from training.config import PRESETS, TrainConfig, bounds_of, help_of, preset, preset_name
 
 # The command line keeps a run's state here, inside its output folder, until the model is written.
 CHECKPOINT_DIR = ".checkpoint"
@@ -41,14 +41,11 @@ def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, dict]:
         action="store_true",
         help=f"go on with an interrupted run after its last finished epoch (OUT/{CHECKPOINT_DIR})",
     )
+    settings_group = parser.add_argument_group("settings", "each overrides the preset's value (TrainConfig's fields)")
     for field in dataclasses.fields(TrainConfig):
         flag = "--" + field.name.replace("_", "-")
-        if field.name in ("architecture", "optimizer", "lr_schedule"):
-            parser.add_argument(flag, dest=field.name, type=str)
-        elif field.name in ("epochs", "batch_size", "train_size", "seed"):
-            parser.add_argument(flag, dest=field.name, type=int)
-        else:
-            parser.add_argument(flag, dest=field.name, type=float)
+        # Checked by TrainConfig itself, so that a bad value gets the same message everywhere.
+        settings_group.add_argument(flag, dest=field.name, type=bounds_of(field.name).kind, help=help_of(field.name))
     args = parser.parse_args(argv)
     overrides = {
         field.name: getattr(args, field.name)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from model.store.schemas import RENAMED
 
@@ -20,88 +20,116 @@ AUGMENTATIONS = ("rotation", "shift", "zoom", "elastic")
 
 
 @dataclass(frozen=True)
+class Bounds:
+    """What a setting takes: a number of `kind` from `low` to `high` (each end included unless
+    `low_open` or `high_open`), or one of `choices`; None too when `none_means` says what it means."""
+
+    kind: type = float
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+    choices: tuple[str, ...] = ()
+    none_means: str = ""
+
+    def allows(self, value) -> bool:
+        if value is None:
+            return bool(self.none_means)
+        if self.choices:
+            return value in self.choices
+        if not (_integer(value) if self.kind is int else _number(value)):
+            return False
+        above = value > self.low if self.low_open else value >= self.low
+        below = value < self.high if self.high_open else value <= self.high
+        return above and below
+
+    def describe(self) -> str:
+        """The values it takes, in words: "an integer from 1 to 500", "a number above 0, at most 10"."""
+        if self.choices:
+            return "one of " + ", ".join(self.choices)
+        if self.low_open:
+            text = f"above {_shown(self.low)}, at most {_shown(self.high)}"
+        elif self.high_open:
+            text = f"from {_shown(self.low)} up to but not including {_shown(self.high)}"
+        else:
+            text = f"from {_shown(self.low)} to {_shown(self.high)}"
+        text = ("an integer " if self.kind is int else "a number ") + text
+        return text + (f", or None for {self.none_means}" if self.none_means else "")
+
+
+def setting(default, help: str, bounds: Bounds):
+    """A field of TrainConfig with its help and bounds, which the command line, the sweep's value
+    parser and the Retrain page read (`bounds_of`, `help_of`)."""
+    return field(default=default, metadata={"help": help, "bounds": bounds})
+
+
+def _choices(names: tuple[str, ...]) -> Bounds:
+    return Bounds(kind=str, choices=names)
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     """Every setting of a training run. The defaults are the `standard` preset, the shipped model's recipe."""
 
-    # Network: "default" (the shipped design), "original" (the project's first network), "fast"
-    # (the fastest known recipe's small network) or "lean" (the shipped design at half the cost).
-    architecture: str = "default"
-    # Multiplies every layer's channel count; 1.0 is the designed size.
-    width: float = 1.0
-    # Dropout rate; None keeps the architecture's own (0.4 default, 0.2 original).
-    dropout: float | None = 0.3
-    # Passes over the training images.
-    epochs: int = 70
-    batch_size: int = 128
-    # Peak learning rate; schedules start from it (onecycle warms up to it).
-    learning_rate: float = 0.003
-    # One of OPTIMIZERS; sgd uses Nesterov-free momentum 0.9.
-    optimizer: str = "adam"
-    # Adam's (and AdamW's) decay rates of the gradient's mean and of its square.
-    beta_1: float = 0.9
-    beta_2: float = 0.999
-    # One of LR_SCHEDULES, stepped per batch.
-    lr_schedule: str = "onecycle"
-    # Weight averaging: the momentum of an exponential moving average of the weights, which the
-    # saved model holds instead of the last step's weights; 0.999 averages about the last 1,000
-    # steps. 0 turns it off.
-    weight_average: float = 0.0
-    # Augmentation strengths; 0 turns each off. Rotation in degrees, shift and
-    # zoom as fractions of the image size, elastic distortion as the mean
-    # displacement of a pixel (root mean square, in pixels).
-    rotation: float = 10.0
-    shift: float = 0.1
-    zoom: float = 0.1
-    elastic: float = 0.0
-    # Training images used (taken after a seeded shuffle); None uses all 60,000.
-    train_size: int | None = None
-    # Fraction of the training images held out for validation curves.
-    validation_split: float = 0.0
-    # Seeds the shuffle, the weights and the augmentation.
-    seed: int = 0
+    architecture: str = setting(
+        "default",
+        "The network: default (the shipped design), original (the project's first network), fast (the fastest "
+        "known recipe's small network) or lean (the shipped design at half the cost).",
+        _choices(ARCHITECTURE_NAMES),
+    )
+    width: float = setting(
+        1.0, "Multiplies every layer's channel count; 1 is the designed size.", Bounds(low=0.1, high=4)
+    )
+    dropout: float | None = setting(
+        0.3, "Dropout rate.", Bounds(low=0, high=0.9, high_open=True, none_means="the architecture's own")
+    )
+    epochs: int = setting(70, "Passes over the training images.", Bounds(int, 1, 500))
+    batch_size: int = setting(128, "Images per training step.", Bounds(int, 1, 8192))
+    learning_rate: float = setting(
+        0.003,
+        "Peak learning rate; schedules start from it (onecycle warms up to it).",
+        Bounds(low=0, high=10, low_open=True),
+    )
+    optimizer: str = setting("adam", "The optimizer; sgd uses momentum 0.9 (not Nesterov's).", _choices(OPTIMIZERS))
+    beta_1: float = setting(
+        0.9, "Adam's (and AdamW's) decay rate of the gradient's mean.", Bounds(low=0, high=1, high_open=True)
+    )
+    beta_2: float = setting(
+        0.999, "Adam's (and AdamW's) decay rate of the gradient's square.", Bounds(low=0, high=1, high_open=True)
+    )
+    lr_schedule: str = setting("onecycle", "How the learning rate changes, stepped per batch.", _choices(LR_SCHEDULES))
+    weight_average: float = setting(
+        0.0,
+        "The momentum of a moving average of the weights, which the saved model holds instead of the last "
+        "step's weights (0.999 averages about the last 1,000 steps); 0 turns it off.",
+        Bounds(low=0, high=1, high_open=True),
+    )
+    # Augmentation strengths; 0 turns each off.
+    rotation: float = setting(10.0, "Random rotation, in degrees.", Bounds(low=0, high=180))
+    shift: float = setting(0.1, "Random shift, as a fraction of the image's size.", Bounds(low=0, high=0.5))
+    zoom: float = setting(0.1, "Random zoom, as a fraction of the image's size.", Bounds(low=0, high=0.5))
+    elastic: float = setting(
+        0.0,
+        "Elastic distortion: the mean displacement of a pixel, in pixels (root mean square).",
+        Bounds(low=0, high=4),
+    )
+    train_size: int | None = setting(
+        None,
+        "Training images used, taken after a seeded shuffle.",
+        Bounds(int, 10, 60000, none_means="all 60,000"),
+    )
+    validation_split: float = setting(
+        0.0, "Fraction of the training images held out for validation curves.", Bounds(low=0, high=0.5)
+    )
+    seed: int = setting(
+        0, "Seeds the shuffle, the weights and the augmentation.", Bounds(int, 0, 2**31, high_open=True)
+    )
 
     def __post_init__(self) -> None:
-        checks = [
-            (self.architecture in ARCHITECTURE_NAMES, f"architecture must be one of {ARCHITECTURE_NAMES}"),
-            (_number(self.width) and 0.1 <= self.width <= 4.0, "width must be between 0.1 and 4"),
-            (
-                self.dropout is None or (_number(self.dropout) and 0.0 <= self.dropout < 0.9),
-                "dropout must be in [0, 0.9)",
-            ),
-            (_integer(self.epochs) and 1 <= self.epochs <= 500, "epochs must be an integer from 1 to 500"),
-            (
-                _integer(self.batch_size) and 1 <= self.batch_size <= 8192,
-                "batch_size must be an integer from 1 to 8192",
-            ),
-            (
-                _number(self.learning_rate) and 0.0 < self.learning_rate <= 10.0,
-                "learning_rate must be above 0 and at most 10",
-            ),
-            (self.optimizer in OPTIMIZERS, f"optimizer must be one of {OPTIMIZERS}"),
-            (_number(self.beta_1) and 0.0 <= self.beta_1 < 1.0, "beta_1 must be in [0, 1)"),
-            (_number(self.beta_2) and 0.0 <= self.beta_2 < 1.0, "beta_2 must be in [0, 1)"),
-            (self.lr_schedule in LR_SCHEDULES, f"lr_schedule must be one of {LR_SCHEDULES}"),
-            (
-                _number(self.weight_average) and 0.0 <= self.weight_average < 1.0,
-                "weight_average must be in [0, 1) (0 turns it off)",
-            ),
-            (_number(self.rotation) and 0.0 <= self.rotation <= 180.0, "rotation must be 0-180 degrees"),
-            (_number(self.shift) and 0.0 <= self.shift <= 0.5, "shift must be between 0 and 0.5"),
-            (_number(self.zoom) and 0.0 <= self.zoom <= 0.5, "zoom must be between 0 and 0.5"),
-            (_number(self.elastic) and 0.0 <= self.elastic <= 4.0, "elastic must be between 0 and 4 pixels"),
-            (
-                self.train_size is None or (_integer(self.train_size) and 10 <= self.train_size <= 60000),
-                "train_size must be an integer from 10 to 60000, or None for all",
-            ),
-            (
-                _number(self.validation_split) and 0.0 <= self.validation_split <= 0.5,
-                "validation_split must be between 0 and 0.5",
-            ),
-            (_integer(self.seed) and 0 <= self.seed < 2**31, "seed must be a non-negative integer"),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise ValueError(message + ".")
+        for each in dataclasses.fields(self):
+            bounds = each.metadata["bounds"]
+            if not bounds.allows(getattr(self, each.name)):
+                raise ValueError(f"{each.name} must be {bounds.describe()}.")
 
     def replace(self, **changes) -> TrainConfig:
         """A copy with some fields changed (validated again); unknown fields raise ValueError."""
@@ -120,6 +148,27 @@ class TrainConfig:
         if isinstance(architecture, str) and architecture in RENAMED:
             values = {**values, "architecture": RENAMED[architecture]}
         return cls().replace(**values)
+
+
+def bounds_of(name: str) -> Bounds:
+    """The bounds of TrainConfig's field `name`."""
+    return _field(name).metadata["bounds"]
+
+
+def help_of(name: str) -> str:
+    """The help of TrainConfig's field `name`, with the values it takes."""
+    return f"{_field(name).metadata['help']} Takes {bounds_of(name).describe()}."
+
+
+def _field(name: str) -> dataclasses.Field:
+    fields = {each.name: each for each in dataclasses.fields(TrainConfig)}
+    if name not in fields:
+        raise ValueError(f"Unknown setting {name!r}.")
+    return fields[name]
+
+
+def _shown(number: float) -> str:
+    return f"{int(number):,}" if float(number).is_integer() else f"{number:g}"
 
 
 def _number(value) -> bool:

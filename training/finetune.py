@@ -17,7 +17,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from model.runtime.inference import fitted
+from model.runtime.inference import shaped_for
 from model.store.schemas import RunMetadata, utc_now
 from training.config import MIN_DIGITS, FineTuneConfig
 from training.pipeline import make_dataset
@@ -39,7 +39,7 @@ def accuracy(model: keras.Model, images: np.ndarray, labels: np.ndarray, batch: 
     correct = 0
     for start in range(0, len(images), batch):
         part = tf.constant(images[start : start + batch][..., None].astype(np.float32))
-        predicted = np.argmax(np.asarray(model(fitted(model, part), training=False)), axis=1)
+        predicted = np.argmax(np.asarray(model(shaped_for(model, part), training=False)), axis=1)
         correct += int((predicted == labels[start : start + batch]).sum())
     return correct / max(1, len(images))
 

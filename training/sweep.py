@@ -30,23 +30,23 @@ from pathlib import Path
 
 from model import settings
 from model.store.mnist import DOWNLOAD, DataError, load_mnist, load_mnist_and_sha256
-from training.config import PRESETS, TrainConfig, preset
+from training.config import PRESETS, TrainConfig, bounds_of, preset
 
-# The settings a sweep may vary, with the type of their values.
-SWEEPABLE: dict[str, type] = {
-    "learning_rate": float,
-    "batch_size": int,
-    "width": float,
-    "dropout": float,
-    "beta_1": float,
-    "rotation": float,
-    "shift": float,
-    "zoom": float,
-    "elastic": float,
-    "optimizer": str,
-    "lr_schedule": str,
-    "architecture": str,
-}
+# The settings a sweep may vary; their values' types come from TrainConfig's fields.
+SWEEPABLE = (
+    "learning_rate",
+    "batch_size",
+    "width",
+    "dropout",
+    "beta_1",
+    "rotation",
+    "shift",
+    "zoom",
+    "elastic",
+    "optimizer",
+    "lr_schedule",
+    "architecture",
+)
 MAX_SETTINGS = 2
 MAX_VALUES = 6
 MAX_TRIALS = 16
@@ -119,19 +119,24 @@ def parse_values(name: str, text: str) -> tuple:
         raise ValueError(f"Give at least one value for {name}.")
     if len(words) > MAX_VALUES:
         raise ValueError(f"Give {name} at most {MAX_VALUES} values.")
-    kind = SWEEPABLE[name]
+    kind = bounds_of(name).kind
     values = {}
     for word in words:
-        try:
-            value = kind(word) if kind is not int else int(float(word))
-        except (ValueError, OverflowError):
-            raise ValueError(f"{word!r} is not a {kind.__name__} for {name}.") from None
-        if kind is int and float(word) != value:
-            raise ValueError(f"{word!r} is not a whole number for {name}.")
-        if kind is float and not math.isfinite(value):
-            raise ValueError(f"{word!r} is not a finite number for {name}.")
-        values.setdefault(value, None)
+        values.setdefault(read_value(kind, name, word), None)
     return tuple(values)
+
+
+def read_value(kind: type, name: str, word: str):
+    """One value of setting `name`, read as `kind` (its TrainConfig field's type); TrainConfig checks its bounds."""
+    try:
+        value = kind(word) if kind is not int else int(float(word))
+    except (ValueError, OverflowError):
+        raise ValueError(f"{word!r} is not a{'n' if kind is int else ''} {kind.__name__} for {name}.") from None
+    if kind is int and float(word) != value:
+        raise ValueError(f"{word!r} is not a whole number for {name}.")
+    if kind is float and not math.isfinite(value):
+        raise ValueError(f"{word!r} is not a finite number for {name}.")
+    return value
 
 
 def trial_rows(sweep: Sweep) -> list[dict]:

@@ -20,7 +20,7 @@ import tensorflow as tf
 
 from model.analysis.inspection import _graph, activation_layer
 from model.analysis.unit import receptive_field
-from model.runtime.inference import fitted
+from model.runtime.inference import shaped_for
 from model.runtime.preprocess import from_uint8
 from model.store.files import array_digest, read_arrays, write_arrays
 
@@ -78,7 +78,7 @@ def top_patches(model: keras.Model, images: np.ndarray) -> TopPatches:
     def strongest(batch):
         # Per image and channel: the strongest value over the map, and its flat position.
         found = []
-        results = maps_model(fitted(model, batch), training=False)
+        results = maps_model(shaped_for(model, batch), training=False)
         # One output comes back as a tensor, not a list of one.
         for output in results if isinstance(results, (list, tuple)) else [results]:
             flat = tf.reshape(output, [tf.shape(output)[0], -1, output.shape[-1]])
@@ -136,7 +136,7 @@ def activation_maximisation(
         with tf.GradientTape() as tape:
             tape.watch(image)
             moved = tf.roll(image, shift, axis=[1, 2])
-            score = tf.reduce_mean(probe(fitted(model, moved), training=False)[..., channel])
+            score = tf.reduce_mean(probe(shaped_for(model, moved), training=False)[..., channel])
         gradient = tape.gradient(score, image)
         return image + 0.05 * gradient / (tf.math.reduce_std(gradient) + 1e-8)
 

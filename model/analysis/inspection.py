@@ -17,7 +17,7 @@ import numpy as np
 import tensorflow as tf
 
 from model.architecture import inspectable_layers
-from model.runtime.inference import as_model_input, fitted
+from model.runtime.inference import as_model_input, shaped_for
 
 _cache: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
@@ -73,7 +73,7 @@ class _Inspector:
             outputs = [self.tensors[activation_layer(model, name).name][1] for name in self.names]
             self.maps_model = keras.Model(self.inputs, outputs, name=f"{model.name}_feature_maps")
             self.maps = tf.function(
-                lambda images: self.maps_model(fitted(model, images), training=False),
+                lambda images: self.maps_model(shaped_for(model, images), training=False),
                 input_signature=[tf.TensorSpec([None, 28, 28, 1], tf.float32)],
             )
         # The classifier's inputs and weights, to take gradients of logits rather than of
@@ -109,7 +109,7 @@ class _Inspector:
 
             def cam(images, class_index):
                 with tf.GradientTape() as tape:
-                    activations, features = gradient_model(fitted(model, images), training=False)
+                    activations, features = gradient_model(shaped_for(model, images), training=False)
                     score = tf.gather(self.logits(features), class_index, axis=1)
                 gradients = tape.gradient(score, activations)
                 weights = tf.reduce_mean(gradients, axis=(1, 2), keepdims=True)
@@ -123,12 +123,12 @@ class _Inspector:
         with tf.GradientTape() as tape:
             tape.watch(images)
             score = tf.gather(
-                self.logits(self.features_model(fitted(self.model, images), training=False)), class_index, axis=1
+                self.logits(self.features_model(shaped_for(self.model, images), training=False)), class_index, axis=1
             )
         return tf.abs(tape.gradient(score, images))[0, ..., 0]
 
     def _class_logits(self, images, class_index):
-        features = self.features_model(fitted(self.model, images), training=False)
+        features = self.features_model(shaped_for(self.model, images), training=False)
         return tf.gather(self.logits(features), class_index, axis=1)
 
     def _gradients(self, images, class_index):
@@ -140,7 +140,7 @@ class _Inspector:
 
     def _scores(self, images, class_index):
         """The class's logit and probability for each image of a batch."""
-        logits = self.logits(self.features_model(fitted(self.model, images), training=False))
+        logits = self.logits(self.features_model(shaped_for(self.model, images), training=False))
         return tf.gather(logits, class_index, axis=1), tf.gather(tf.nn.softmax(logits), class_index, axis=1)
 
 
@@ -201,7 +201,7 @@ def layer_outputs(model: keras.Model, model_input: np.ndarray) -> dict[str, np.n
             names = list(inspector.tensors)
             probe = keras.Model(inspector.inputs, [inspector.tensors[name][1] for name in names])
             function = tf.function(
-                lambda images: probe(fitted(model, images), training=False), input_signature=_SIGNATURE[:1]
+                lambda images: probe(shaped_for(model, images), training=False), input_signature=_SIGNATURE[:1]
             )
             inspector.all_outputs = (names, function)
         names, function = inspector.all_outputs

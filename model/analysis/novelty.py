@@ -27,7 +27,7 @@ import tensorflow as tf
 
 from model.analysis.inspection import _graph
 from model.runtime.apart import run_apart
-from model.runtime.inference import fitted
+from model.runtime.inference import shaped_for
 from model.runtime.preprocess import from_uint8
 from model.store.files import read_arrays, write_arrays
 
@@ -110,7 +110,7 @@ def _summary_function(model: keras.Model):
             probe = keras.Model(inputs, [tensors[name][1] for name in novelty_layers(model)])
 
             def summarise(images):
-                outputs = probe(fitted(model, images), training=False)
+                outputs = probe(shaped_for(model, images), training=False)
                 outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
                 return [
                     _quarter_means(output) if len(output.shape) == 4 else tf.reshape(output, [tf.shape(output)[0], -1])

@@ -25,7 +25,7 @@ import tensorflow as tf
 from model.analysis.inspection import _graph
 from model.analysis.layout import METHODS, UMAP_NEIGHBOURS, project
 from model.runtime.apart import run_apart
-from model.runtime.inference import fitted
+from model.runtime.inference import shaped_for
 from model.runtime.preprocess import from_uint8
 from model.store.files import array_digest, read_arrays, write_arrays
 
@@ -61,7 +61,7 @@ def _feature_function(model: keras.Model, layer_name: str):
             inputs, tensors = _graph(model)
             probe = keras.Model(inputs, tensors[layer_name][1])
             by_layer[layer_name] = tf.function(
-                lambda batch: probe(fitted(model, batch), training=False),
+                lambda batch: probe(shaped_for(model, batch), training=False),
                 input_signature=[tf.TensorSpec([None, 28, 28, 1], tf.float32)],
             )
         return by_layer[layer_name]

@@ -19,7 +19,7 @@ import numpy as np
 import tensorflow as tf
 
 from model.analysis.inspection import _inspector
-from model.runtime.inference import as_model_input, fitted
+from model.runtime.inference import as_model_input, shaped_for
 
 # Each transformation: its unit and the amounts the sweep tries (0 or 1 is the digit as it is).
 TRANSFORMS: dict[str, tuple[str, np.ndarray]] = {
@@ -239,7 +239,7 @@ def _traced(model: keras.Model) -> dict:
             def loss_gradient(images, labels):
                 with tf.GradientTape() as tape:
                     tape.watch(images)
-                    logits = inspector.logits(inspector.features_model(fitted(model, images), training=False))
+                    logits = inspector.logits(inspector.features_model(shaped_for(model, images), training=False))
                     loss = tf.reduce_sum(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits))
                 return tape.gradient(loss, images)
 
@@ -255,7 +255,7 @@ def _traced(model: keras.Model) -> dict:
             batch = tf.TensorSpec([None, 28, 28, 1], tf.float32)
             _functions[model] = {
                 "forward": tf.function(
-                    lambda images: model(fitted(model, images), training=False), input_signature=[batch]
+                    lambda images: model(shaped_for(model, images), training=False), input_signature=[batch]
                 ),
                 "attack": tf.function(
                     attack,

@@ -3,13 +3,65 @@ sum of products, the bias, batch normalisation and the activation (`explain_unit
 
 from __future__ import annotations
 
+import enum
+from dataclasses import dataclass
+
 import keras
 import numpy as np
 import tensorflow as tf
 
 from model.analysis.inspection import _SIGNATURE, _inspector, _layer, _one_input, activation_layer
 from model.architecture import inspectable_layers
-from model.runtime.inference import fitted
+from model.runtime.inference import shaped_for
+
+
+class UnitKind(enum.Enum):
+    CONVOLUTION = "convolution"
+    MAX_POOLING = "max pooling"
+    AVERAGE_POOLING = "average pooling"
+
+
+@dataclass(frozen=True)
+class Step:
+    """A layer after the explained one, applied to the value: its name, what it does, the value after it."""
+
+    layer: str
+    what: str
+    value: float
+
+
+@dataclass(frozen=True)
+class UnitArithmetic:
+    """How one value of a feature map is computed, for one image (`explain_unit`).
+
+    `window` (top, bottom, left, right, inclusive) is on the layer's input `previous` (H, W, C),
+    `receptive_field` the same on the digit. `inputs` is the input window: (kh, kw, C) for a
+    convolution, (ph, pw) of the channel for pooling. `value` is the value rebuilt by hand,
+    `model_value` the model's own.
+    """
+
+    layer: str
+    kind: UnitKind
+    row: int
+    column: int
+    channel: int
+    window: tuple[int, int, int, int]
+    receptive_field: tuple[int, int, int, int]
+    previous: np.ndarray
+    inputs: np.ndarray
+    steps: tuple[Step, ...]
+    value: float
+    model_value: float
+    # A convolution's: the kernel (kh, kw, C), each input channel's sum of inputs x kernel (C,),
+    # their total, the bias and the total plus the bias.
+    kernel: np.ndarray | None = None
+    per_input_channel: np.ndarray | None = None
+    weighted_sum: float | None = None
+    bias: float | None = None
+    pre_activation: float | None = None
+    # Pooling's: the value that passes on; for max pooling, where it is in the window (row, column).
+    pooled: float | None = None
+    winner: tuple[int, int] | None = None
 
 
 def _layer_values(model: keras.Model, layer_name: str, model_input: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -21,7 +73,7 @@ def _layer_values(model: keras.Model, layer_name: str, model_input: np.ndarray) 
             shown = inspector.tensors[activation_layer(model, layer_name).name][1]
             probe = keras.Model(inspector.inputs, [inspector.tensors[layer_name][0], shown])
             inspector.unit_functions[layer_name] = tf.function(
-                lambda images: probe(fitted(model, images), training=False), input_signature=_SIGNATURE[:1]
+                lambda images: probe(shaped_for(model, images), training=False), input_signature=_SIGNATURE[:1]
             )
         previous, shown = inspector.unit_functions[layer_name](_one_input(model_input))
     return np.asarray(previous)[0], np.asarray(shown)[0]
@@ -68,9 +120,7 @@ def _signed(number: float) -> str:
     return f"{'-' if number < 0 else '+'} {abs(number):.3f}"
 
 
-def _after_layer(
-    model: keras.Model, layer: keras.layers.Layer, channel: int, value: float
-) -> list[tuple[str, str, float]]:
+def _after_layer(model: keras.Model, layer: keras.layers.Layer, channel: int, value: float) -> tuple[Step, ...]:
     """The steps from a convolution's weighted sum (or a pooling layer's value) to the value its
     feature map shows: a convolution's own activation, then the batch normalisation and
     activation layers that follow the layer."""
@@ -82,10 +132,10 @@ def _after_layer(
             if layer.activation is keras.activations.relu
             else float(np.asarray(layer.activation(np.array([value], np.float32)))[0])
         )
-        steps.append((layer.name, f"its {layer.activation.__name__}", value))
+        steps.append(Step(layer.name, f"its {layer.activation.__name__}", value))
     shown = activation_layer(model, layer.name)
     if shown is layer:
-        return steps
+        return tuple(steps)
     layers = model.layers
     for following in layers[layers.index(layer) + 1 : layers.index(shown) + 1]:
         if isinstance(following, keras.layers.BatchNormalization):
@@ -95,7 +145,7 @@ def _after_layer(
             beta = float(np.asarray(following.beta)[channel]) if following.center else 0.0
             value = (value - mean) / np.sqrt(variance + following.epsilon) * gamma + beta
             steps.append(
-                (
+                Step(
                     following.name,
                     f"batch normalisation: (x {_signed(-mean)}) / sqrt({variance:.3f} + {following.epsilon:g}) "
                     f"* {gamma:.3f} {_signed(beta)}",
@@ -112,26 +162,18 @@ def _after_layer(
             value = (
                 max(value, 0.0) if plain_relu else float(np.asarray(following(np.array([[value]], np.float32)))[0, 0])
             )
-            steps.append((following.name, "ReLU: max(0, x)" if kind == "relu" else kind, value))
+            steps.append(Step(following.name, "ReLU: max(0, x)" if kind == "relu" else kind, value))
         elif not isinstance(following, keras.layers.Dropout):
             raise ValueError(f"{following.name}: a {type(following).__name__} after a convolution is not explained.")
-    return steps
+    return tuple(steps)
 
 
 def explain_unit(
     model: keras.Model, model_input: np.ndarray, layer_name: str, row: int, column: int, channel: int
-) -> dict:
-    """How one value of a convolution's or pooling layer's feature map is computed, for one image.
-
-    Returns a dict: "layer", "kind" ("convolution", "max pooling" or "average pooling"),
-    "row", "column", "channel"; "window" (top, bottom, left, right, inclusive) on the layer's
-    input ("previous", (H, W, C)) and "receptive_field" on the digit; "inputs", the input window ((kh, kw, C) for a
-    convolution, (ph, pw) of the channel for pooling). A convolution adds "kernel" (kh, kw, C),
-    "per_input_channel" (C,) sums of inputs x kernel, "sum", "bias", "pre_activation" and
-    "steps" [(layer, what it does, value after it)]; max pooling adds "winner" (row, column in
-    the window); pooling adds "pooled" and "steps" (an activation after it). "value" is the
-    reconstructed value, and "model_value" the model's own.
-    """
+) -> UnitArithmetic:
+    """How one value of a convolution's or pooling layer's feature map is computed, for one image:
+    the window, the kernel, the sums, the bias and each layer after it (batch normalisation, the
+    activation). ValueError for another kind of layer or a position outside the map."""
     layer = _layer(model, layer_name)
     if not isinstance(layer, (keras.layers.Conv2D, keras.layers.MaxPooling2D, keras.layers.AveragePooling2D)):
         raise ValueError(f"{layer_name!r} is a {type(layer).__name__}, not a convolution or pooling layer.")
@@ -154,7 +196,7 @@ def explain_unit(
     )
     top, left = row * stride_rows, column * stride_columns
     window = padded[top : top + kernel_rows, left : left + kernel_columns]
-    result = {
+    where = {
         "layer": layer_name,
         "row": row,
         "column": column,
@@ -168,6 +210,7 @@ def explain_unit(
         "receptive_field": receptive_field(model, layer_name, row, column),
         # The whole input of the layer, (H, W, C): the window is part of it.
         "previous": previous,
+        "model_value": float(shown[row, column, channel]),
     }
     if isinstance(layer, keras.layers.Conv2D):
         kernel = np.asarray(layer.kernel)[..., channel]
@@ -175,29 +218,34 @@ def explain_unit(
         per_input_channel = (window * kernel).sum(axis=(0, 1))
         total = float(per_input_channel.sum())
         steps = _after_layer(model, layer, channel, total + bias)
-        result |= {
-            "kind": "convolution",
-            "inputs": window,
-            "kernel": kernel,
-            "per_input_channel": per_input_channel,
-            "sum": total,
-            "bias": bias,
-            "pre_activation": total + bias,
-            "steps": steps,
-            "value": steps[-1][2] if steps else total + bias,
-        }
+        return UnitArithmetic(
+            **where,
+            kind=UnitKind.CONVOLUTION,
+            inputs=window,
+            steps=steps,
+            value=steps[-1].value if steps else total + bias,
+            kernel=kernel,
+            per_input_channel=per_input_channel,
+            weighted_sum=total,
+            bias=bias,
+            pre_activation=total + bias,
+        )
+    values = window[..., channel]
+    winner = None
+    if isinstance(layer, keras.layers.MaxPooling2D):
+        kind, pooled = UnitKind.MAX_POOLING, float(np.nanmax(values))
+        found = np.unravel_index(int(np.nanargmax(values)), values.shape)
+        winner = (int(found[0]), int(found[1]))
     else:
-        values = window[..., channel]
-        if isinstance(layer, keras.layers.MaxPooling2D):
-            winner = np.unravel_index(int(np.nanargmax(values)), values.shape)
-            result |= {"kind": "max pooling", "winner": (int(winner[0]), int(winner[1]))}
-            pooled = float(np.nanmax(values))
-        else:
-            result["kind"] = "average pooling"
-            pooled = float(np.nanmean(values))
-        # A pooling layer followed by its activation (max pooling before ReLU, as in `fast`).
-        steps = _after_layer(model, layer, channel, pooled)
-        result |= {"pooled": pooled, "steps": steps, "value": steps[-1][2] if steps else pooled}
-        result["inputs"] = values.astype(np.float32)
-    result["model_value"] = float(shown[row, column, channel])
-    return result
+        kind, pooled = UnitKind.AVERAGE_POOLING, float(np.nanmean(values))
+    # A pooling layer followed by its activation (max pooling before ReLU, as in `fast`).
+    steps = _after_layer(model, layer, channel, pooled)
+    return UnitArithmetic(
+        **where,
+        kind=kind,
+        inputs=values.astype(np.float32),
+        steps=steps,
+        value=steps[-1].value if steps else pooled,
+        pooled=pooled,
+        winner=winner,
+    )

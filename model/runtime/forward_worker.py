@@ -2,10 +2,11 @@
 
 After every script run Streamlit calls `keras.backend.clear_session()` when Keras is
 loaded, which clears TensorFlow's kernel cache: the next forward pass in the app's process
-then costs about 30 ms instead of 1.5 ms, and more while other sessions run. This worker
-process loads the same model files (safe mode) and answers probability requests over a
-pipe, where nothing clears its caches. One worker serves every session and version of the
-server; requests are answered one at a time (a 28x28 image takes about 1 ms).
+then costs many times a traced call's time, and more while other sessions run
+(docs/architecture.md has the figures). This worker process loads the same model files
+(safe mode) and answers probability requests over a pipe, where nothing clears its caches.
+One worker serves every session and version of the server; requests are answered one at a
+time.
 
     worker = ForwardWorker()
     worker.probabilities("model/default/model.keras", images)   # (N, 10)
@@ -172,7 +173,7 @@ class Routed:
                 logging.getLogger(__name__).debug("%s Computing in the app's process instead.", error)
         return self.predictor.probabilities(batch)
 
-    def probabilities_one(self, image: np.ndarray) -> np.ndarray:
+    def probabilities_of_image(self, image: np.ndarray) -> np.ndarray:
         """Class probabilities, shaped (10,), for one (28, 28) image."""
         if np.shape(image) != (28, 28):
             raise ValueError(f"Expected one image shaped (28, 28), got {np.shape(image)}.")

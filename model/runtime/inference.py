@@ -33,7 +33,7 @@ def as_model_input(images: np.ndarray) -> np.ndarray:
     return array
 
 
-def fitted(model: keras.Model, images: tf.Tensor) -> tf.Tensor:
+def shaped_for(model: keras.Model, images: tf.Tensor) -> tf.Tensor:
     """(N, 28, 28, 1) images shaped as the model's input takes them: (N, 28, 28, 1) or (N, 28, 28)."""
     return tf.reshape(images, [-1, *model.inputs[0].shape[1:]])
 
@@ -67,7 +67,7 @@ class Predictor:
         self.model_file = model_file
         self._lock = threading.Lock()
         self._forward = tf.function(
-            lambda images: model(fitted(model, images), training=False),
+            lambda images: model(shaped_for(model, images), training=False),
             input_signature=[tf.TensorSpec([None, 28, 28, 1], tf.float32)],
         )
 
@@ -108,7 +108,7 @@ class Predictor:
             return np.zeros((0, 10), np.float32)
         return np.concatenate(outputs)
 
-    def probabilities_one(self, image: np.ndarray) -> np.ndarray:
+    def probabilities_of_image(self, image: np.ndarray) -> np.ndarray:
         """Class probabilities, shaped (10,), for one (28, 28) image."""
         if np.shape(image) != (28, 28):
             raise ValueError(f"Expected one image shaped (28, 28), got {np.shape(image)}.")
@@ -120,35 +120,3 @@ def _probabilities_of_file(model_file: str, images: np.ndarray, progress=None) -
     from model.store.storage import load_model
 
     return Predictor(load_model(model_file)).probabilities_in_process(images, progress)
-
-
-# Two top probabilities closer than this: the model is unsure between them.
-UNSURE_GAP = 0.25
-# The entropy of ten equally likely digits, in bits.
-MAX_ENTROPY = float(np.log2(10))
-
-
-def entropy_bits(probabilities: np.ndarray) -> float:
-    """The entropy of a prediction in bits: 0 when certain, log2(10) = 3.32 when all ten are equally likely."""
-    p = np.clip(np.asarray(probabilities, np.float64), 0.0, 1.0)
-    p = p[p > 0]
-    return float(-(p * np.log2(p)).sum())
-
-
-def a_digit(digit: int) -> str:
-    """ "a 7", but "an 8"."""
-    return f"{'an' if int(digit) == 8 else 'a'} {int(digit)}"
-
-
-def confidence_in_words(probabilities: np.ndarray) -> str:
-    """One plain sentence about how sure a prediction is ("Unsure between 4 and 9 (48% and 41%).")."""
-    probabilities = np.asarray(probabilities, np.float64)
-    if probabilities.shape != (10,) or not np.all(np.isfinite(probabilities)):
-        raise ValueError(f"Expected 10 finite probabilities, got shape {probabilities.shape}.")
-    second, first = (int(i) for i in np.argsort(probabilities, kind="stable")[-2:])
-    top, runner_up = probabilities[first], probabilities[second]
-    if top - runner_up < UNSURE_GAP:
-        return f"Unsure between {first} and {second} ({top:.0%} and {runner_up:.0%})."
-    if top >= 0.95:
-        return f"Sure it is {a_digit(first)}."
-    return f"Fairly sure it is {a_digit(first)}; {second} comes next at {runner_up:.0%}."

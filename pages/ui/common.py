@@ -11,13 +11,13 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
+from model.analysis.confidence import MAX_ENTROPY, confidence_in_words, entropy_bits
 from model.architecture import layer_table
-from model.runtime.inference import MAX_ENTROPY, confidence_in_words, entropy_bits
 from model.upload import MAX_BYTES as MAX_MODEL_BYTES
 from pages.ui.state import send_to_pages
 
 
-def uncertainty(probabilities: np.ndarray) -> str:
+def how_sure_in_words(probabilities: np.ndarray) -> str:
     """How sure the model is, in words, with the prediction's entropy."""
     return (
         f"{confidence_in_words(probabilities)} Entropy {entropy_bits(probabilities):.2f} bits "
@@ -40,7 +40,7 @@ def upload_limit_mb() -> int:
     return min(int(st.get_option("server.maxUploadSize")), MAX_MODEL_BYTES // 2**20)
 
 
-def literal(text: str) -> str:
+def as_code_span(text: str) -> str:
     """Text a visitor chose (a file's name) for Markdown: a code span, so that nothing in it is
     rendered as formatting, a link, an emoji or a formula."""
     return "`" + " ".join(text.replace("`", "'").split()) + "`"
@@ -49,21 +49,21 @@ def literal(text: str) -> str:
 def carry_out(
     action: Callable[[], Any],
     done: str | Callable[[Any], str],
-    folder: str,
+    writes_to: str,
     refused: tuple[type[Exception], ...] = (ValueError,),
     failed: str = "That did not work",
     rerun: bool = True,
 ) -> bool:
     """Runs a change a visitor asked for (`action()`), then toasts `done` (or `done(result)`) and
-    reruns the app. When the change is refused (one of `refused`: its message says why) or `folder`
-    cannot be written, says so after `failed` and returns False."""
+    reruns the app. When the change is refused (one of `refused`: its message says why) or the place
+    it `writes_to` (such as "registry") cannot be written, says so after `failed` and returns False."""
     try:
         result = action()
     except refused as error:
         st.error(f"{failed}: {error}")
         return False
     except OSError as error:  # Its message would show server paths.
-        st.error(f"{failed}: the {folder} cannot be written ({error.strerror}).")
+        st.error(f"{failed}: the {writes_to} cannot be written ({error.strerror}).")
         return False
     st.toast(done(result) if callable(done) else done)
     if rerun:

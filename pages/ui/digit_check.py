@@ -2,7 +2,7 @@
 `model.analysis.novelty`.
 
 A version's reference (what its digits look like) is fitted once on MNIST's training digits,
-in the background (about 20 s of a child process at a lower priority), and kept beside the
+in the background (a child process at a lower priority), and kept beside the
 version. Until it is there the pages say so in a caption and show the prediction as usual.
 """
 

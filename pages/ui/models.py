@@ -38,7 +38,7 @@ def _predictor(cache_key: str, model_file: str, probe: bool) -> Routed:
     # Keyed by the version's cache key, so a new version loads afresh.
     predictor = Routed(Predictor(load_model(model_file), model_file=model_file), shared_worker())
     # Traced (and loaded in the forward worker) now, not on a visitor's first stroke.
-    predictor.probabilities_one(np.zeros((28, 28), np.float32))
+    predictor.probabilities_of_image(np.zeros((28, 28), np.float32))
     if probe:
         _probe_on_digits(predictor)
     freeze_long_lived_objects()
@@ -65,8 +65,7 @@ def freeze_long_lived_objects() -> None:
 
     After every script run Streamlit collects garbage, and Keras's `clear_session` (which
     Streamlit calls when Keras is loaded) collects again: with TensorFlow in the process each
-    full collection walks some 360,000 long-lived objects, about 170 ms here, twice per
-    rerun. `gc.freeze` moves the objects alive now into a permanent generation that
+    full collection walks some 360,000 long-lived objects, twice per rerun. `gc.freeze` moves the objects alive now into a permanent generation that
     collections skip; reference counting still frees them.
     """
     gc.collect()
@@ -103,8 +102,8 @@ class FallingBack:
     def probabilities(self, images: np.ndarray) -> np.ndarray:
         return self._checked(self.predictor.probabilities, images)
 
-    def probabilities_one(self, image: np.ndarray) -> np.ndarray:
-        return self._checked(self.predictor.probabilities_one, image)
+    def probabilities_of_image(self, image: np.ndarray) -> np.ndarray:
+        return self._checked(self.predictor.probabilities_of_image, image)
 
     def probabilities_apart(self, images: np.ndarray, progress: Callable[[float], None] | None = None) -> np.ndarray:
         return self._checked(self.predictor.probabilities_apart, images, progress)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import enum
+from dataclasses import dataclass
+
 import numpy as np
 import streamlit as st
 
@@ -13,17 +16,33 @@ from pages.ui.data import mnist_test_set
 CURRENT_DIGIT = "current_digit"
 
 
+@dataclass(frozen=True)
+class Digit:
+    """The digit every page shows: a (28, 28) model input, where it came from, its label when known."""
+
+    image: np.ndarray
+    source: str
+    label: int | None = None
+
+
+class DrawSource(enum.Enum):
+    """Where the Draw page's input comes from (the page's "Input" choice, `draw_source`)."""
+
+    DRAW = "Draw"
+    UPLOAD = "Upload an image"
+    TEST_IMAGE = "MNIST test image"
+
+
 def set_current_digit(image: np.ndarray, source: str, label: int | None = None) -> None:
     """Makes a (28, 28) model input the digit every page shows."""
-    st.session_state[CURRENT_DIGIT] = {"image": image, "source": source, "label": label}
+    st.session_state[CURRENT_DIGIT] = Digit(image, source, label)
 
 
-def current_digit() -> dict | None:
-    """{"image": (28, 28) float32, "source": str, "label": int | None}, or None."""
+def current_digit() -> Digit | None:
     return st.session_state.get(CURRENT_DIGIT)
 
 
-def digit_to_show(index_key: str, purpose: str) -> dict:
+def digit_to_show(index_key: str, purpose: str) -> Digit:
     """The current digit, else a random test digit kept for this session under `index_key`; the
     page stops with a message when there is neither (`purpose`: what the page shows for it)."""
     digit = current_digit()
@@ -35,13 +54,13 @@ def digit_to_show(index_key: str, purpose: str) -> dict:
         st.stop()
     x_test, y_test = test_set
     index = st.session_state.setdefault(index_key, int(np.random.default_rng().integers(len(x_test))))
-    return {"image": from_uint8(x_test[index]), "source": f"MNIST test image #{index}", "label": int(y_test[index])}
+    return Digit(from_uint8(x_test[index]), f"MNIST test image #{index}", int(y_test[index]))
 
 
 def send_to_pages(image_uint8: np.ndarray, index: int, label: int) -> None:
     """Makes MNIST test image `index` the current digit, and the Draw page's input."""
     set_current_digit(from_uint8(image_uint8), f"MNIST test image #{index}", label)
-    st.session_state.draw_source = "MNIST test image"
+    st.session_state.draw_source = DrawSource.TEST_IMAGE
     st.session_state.draw_test_index = index
 
 

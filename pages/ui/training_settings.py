@@ -16,6 +16,7 @@ from training.config import (
     OPTIMIZERS,
     PRESETS,
     TrainConfig,
+    help_of,
     preset,
     preset_name,
 )
@@ -99,9 +100,7 @@ def settings_sidebar(running: TrainConfig | None = None) -> tuple[TrainConfig | 
             index=ARCHITECTURE_NAMES.index(base.architecture),
             key=key + "architecture",
             persist_state="session",
-            help="default: the shipped design; original: the project's first network; fast: the small network "
-            "of the fastest known recipe; lean: the shipped design at about half its cost per image (one 5x5 "
-            "convolution first, pooling before normalisation).",
+            help=help_of("architecture"),
         )
         width = st.select_slider(
             "Model width",
@@ -109,11 +108,18 @@ def settings_sidebar(running: TrainConfig | None = None) -> tuple[TrainConfig | 
             value=base.width,
             key=key + "width",
             persist_state="session",
-            help="Multiplies every layer's channel count.",
+            help=help_of("width"),
         )
-        epochs = st.number_input("Epochs", value=base.epochs, step=1, key=key + "epochs", persist_state="session")
+        epochs = st.number_input(
+            "Epochs", value=base.epochs, step=1, key=key + "epochs", persist_state="session", help=help_of("epochs")
+        )
         batch_size = st.number_input(
-            "Batch size", value=base.batch_size, step=16, key=key + "batch", persist_state="session"
+            "Batch size",
+            value=base.batch_size,
+            step=16,
+            key=key + "batch",
+            persist_state="session",
+            help=help_of("batch_size"),
         )
         learning_rate = st.number_input(
             "Learning rate",
@@ -122,6 +128,7 @@ def settings_sidebar(running: TrainConfig | None = None) -> tuple[TrainConfig | 
             format="%.5f",
             key=key + "lr",
             persist_state="session",
+            help=help_of("learning_rate"),
         )
         optimizer = st.selectbox(
             "Optimizer",
@@ -129,6 +136,7 @@ def settings_sidebar(running: TrainConfig | None = None) -> tuple[TrainConfig | 
             index=OPTIMIZERS.index(base.optimizer),
             key=key + "optimizer",
             persist_state="session",
+            help=help_of("optimizer"),
         )
         schedule = st.selectbox(
             "Learning-rate schedule",
@@ -136,6 +144,7 @@ def settings_sidebar(running: TrainConfig | None = None) -> tuple[TrainConfig | 
             index=LR_SCHEDULES.index(base.lr_schedule),
             key=key + "schedule",
             persist_state="session",
+            help=help_of("lr_schedule"),
         )
         averages = sorted({*AVERAGES, base.weight_average})
         weight_average = st.select_slider(
@@ -145,9 +154,8 @@ def settings_sidebar(running: TrainConfig | None = None) -> tuple[TrainConfig | 
             format_func=lambda momentum: "off" if momentum == 0 else f"{momentum:g}",
             key=key + "weight_average",
             persist_state="session",
-            help="The model keeps a moving average of its weights over the last steps (0.999: about the last "
-            "1,000, never more than a fifth of the run) instead of the last step's weights; often a little more "
-            "accurate, for about 2% more time per step.",
+            help=help_of("weight_average") + " It averages over at most a fifth of the run; often a little more "
+            "accurate.",
         )
         dropout = st.slider(
             "Dropout",
@@ -157,6 +165,7 @@ def settings_sidebar(running: TrainConfig | None = None) -> tuple[TrainConfig | 
             0.05,
             key=key + "dropout",
             persist_state="session",
+            help=help_of("dropout"),
         )
         augment = st.toggle(
             "Augmentation",
@@ -174,6 +183,7 @@ def settings_sidebar(running: TrainConfig | None = None) -> tuple[TrainConfig | 
                 key=key + "rotation",
                 persist_state="session",
                 disabled=not augment,
+                help=help_of("rotation"),
             ),
             "shift": st.slider(
                 "Shift (fraction)",
@@ -184,6 +194,7 @@ def settings_sidebar(running: TrainConfig | None = None) -> tuple[TrainConfig | 
                 key=key + "shift",
                 persist_state="session",
                 disabled=not augment,
+                help=help_of("shift"),
             ),
             "zoom": st.slider(
                 "Zoom (fraction)",
@@ -194,6 +205,7 @@ def settings_sidebar(running: TrainConfig | None = None) -> tuple[TrainConfig | 
                 key=key + "zoom",
                 persist_state="session",
                 disabled=not augment,
+                help=help_of("zoom"),
             ),
             "elastic": st.slider(
                 "Elastic distortion (pixels)",
@@ -204,8 +216,7 @@ def settings_sidebar(running: TrainConfig | None = None) -> tuple[TrainConfig | 
                 key=key + "elastic",
                 persist_state="session",
                 disabled=not augment,
-                help="How far pixels move, on average, along a smooth "
-                "random field that bends the strokes; 0 turns it off.",
+                help=help_of("elastic") + " The pixels move along a smooth random field that bends the strokes.",
             ),
         }
         train_size = st.number_input(
@@ -214,7 +225,7 @@ def settings_sidebar(running: TrainConfig | None = None) -> tuple[TrainConfig | 
             step=1000,
             key=key + "train_size",
             persist_state="session",
-            help="A seeded random subset of the 60,000; fewer trains faster.",
+            help=help_of("train_size") + " Fewer trains faster.",
         )
         validation = st.slider(
             "Held out for validation",
@@ -224,9 +235,11 @@ def settings_sidebar(running: TrainConfig | None = None) -> tuple[TrainConfig | 
             0.05,
             key=key + "validation",
             persist_state="session",
-            help="Gives the validation curves (and makes the run custom: it trains on fewer images than the preset).",
+            help=help_of("validation_split") + " It makes the run custom: it trains on fewer images than the preset.",
         )
-        seed = st.number_input("Seed", value=base.seed, step=1, key=key + "seed", persist_state="session")
+        seed = st.number_input(
+            "Seed", value=base.seed, step=1, key=key + "seed", persist_state="session", help=help_of("seed")
+        )
         start = st.button(
             "Start training", type="primary", key="retrain_start", width="stretch", disabled=not may_manage()
         )

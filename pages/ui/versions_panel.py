@@ -16,7 +16,7 @@ from model.store.registry import (
 from model.store.storage import ModelBroken
 from model.upload import ModelRefused, import_model
 from pages.ui.access import may_manage, public_mode, refuse_unless_manager
-from pages.ui.common import carry_out, literal, upload_limit_mb
+from pages.ui.common import as_code_span, carry_out, upload_limit_mb
 from pages.ui.data import HEAVY_WORK, evaluation_on_test_set, mnist_test_set
 from pages.ui.figures.predictions import comparison_bars, confusion_difference_figure, probability_bars
 from pages.ui.models import FallingBack, predictor_for, version_name, version_problem
@@ -111,7 +111,7 @@ def upload_section() -> None:
             with st.spinner("Checking the model and measuring it on the test images..."), HEAVY_WORK:
                 version = import_model(upload.getvalue(), label, mnist_test_set())
         except (ModelRefused, RegistryFull, ValueError, OSError) as error:
-            st.error(f"{literal(upload.name)} was not added. {error}")
+            st.error(f"{as_code_span(upload.name)} was not added. {error}")
             return
         st.toast(f"Added {version.id}; choose it under Model version in the sidebar.")
         st.rerun()
@@ -170,7 +170,7 @@ def compare_section(versions: list[ModelVersion]) -> None:
         return
     for column, version, predictor in zip(st.columns(2), (first, second), predictors):
         column.plotly_chart(
-            probability_bars(predictor.probabilities_one(digit["image"]), version_name(version.id)),
+            probability_bars(predictor.probabilities_of_image(digit.image), version_name(version.id)),
             key=f"retrain_probabilities_{version.id}",
         )
-    st.caption(f"Both versions on the current digit ({digit['source']}).")
+    st.caption(f"Both versions on the current digit ({digit.source}).")

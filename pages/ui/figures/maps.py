@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
-from model.runtime.inference import a_digit
+from model.analysis.confidence import with_article
 from pages.ui.figures.colours import ACCENT, DIGIT_COLOURS
 
 
@@ -37,7 +37,7 @@ def digit_map_figure(
                     legendgroup=str(digit),
                     showlegend=not mistakes,
                     customdata=chosen,
-                    text=[f"#{i}: {a_digit(labels[i])}, predicted {predictions[i]}" for i in chosen],
+                    text=[f"#{i}: {with_article(labels[i])}, predicted {predictions[i]}" for i in chosen],
                     marker={
                         "color": DIGIT_COLOURS[digit],
                         "size": 9 if mistakes else 4,
@@ -56,7 +56,7 @@ def digit_map_figure(
                 mode="markers",
                 name="marked",
                 customdata=marked,
-                text=[f"#{i}: {a_digit(labels[i])}, predicted {predictions[i]}" for i in marked],
+                text=[f"#{i}: {with_article(labels[i])}, predicted {predictions[i]}" for i in marked],
                 marker={"size": 14, "symbol": "circle-open", "color": "red", "line": {"width": 2}},
                 hovertemplate="%{text}<extra></extra>",
             )
