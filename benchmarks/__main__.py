@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import streamlit
 
-from benchmarks import digit_map, draw_latency, inspection, load, my_digits, not_digits, report, robustness
+from benchmarks import digit_map, draw_latency, hostile, inspection, load, my_digits, not_digits, report, robustness
 from benchmarks.drawn_digits import drawn_accuracy, render_drawn
 from benchmarks.server import BROWSER_ARGS, CHROMIUM, streamlit_server
 from benchmarks.timing import call_times
@@ -131,9 +131,9 @@ def app_figures(quick: bool) -> dict:
 
 
 def hostile_figures() -> dict:
-    """`benchmarks.load.run_hostile`: 35 visitors drawing in public mode while a training run
+    """`benchmarks.hostile.run_hostile`: 35 visitors drawing in public mode while a training run
     trains, the operator computes a UMAP map and one visitor attacks (issue 29's items 1-3)."""
-    measured = load.run_hostile()
+    measured = hostile.run_hostile()
     attacks = measured["hostile"]
     return {
         "hostile_load_visitors": measured["visitors"],

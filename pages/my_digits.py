@@ -8,7 +8,8 @@ import streamlit as st
 
 from model.analysis.confidence import with_article
 from model.analysis.evaluation import evaluation_from_probabilities
-from model.store.my_digits import FolderStore, as_arrays, from_npz, to_npz
+from model.store.digit_archive import from_npz, to_npz
+from model.store.my_digits import FolderStore, as_arrays
 from pages.ui.access import public_mode
 from pages.ui.common import as_code_span, carry_out
 from pages.ui.figures.predictions import confusion_figure

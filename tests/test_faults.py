@@ -332,7 +332,7 @@ def test_stopping_the_server_returns_at_once_and_the_run_goes_on(job_registry):
     import signal
     import time
 
-    from tests.test_jobs import wait_for_batches
+    from tests.training.test_jobs import wait_for_batches
     from training.jobs import JobRunner
 
     server = server_process(TRAINING)
@@ -355,7 +355,7 @@ def test_stopping_the_server_returns_at_once_and_the_run_goes_on(job_registry):
 def test_a_second_start_from_another_server_is_refused_and_overwrites_nothing(job_registry):
     import fcntl
 
-    from tests.test_jobs import wait_for
+    from tests.training.test_jobs import wait_for
     from training.jobs import JobBusy, JobRunner
 
     # Two servers press Start at the same moment: one run starts, the other server is told.
@@ -380,8 +380,8 @@ def test_a_second_start_from_another_server_is_refused_and_overwrites_nothing(jo
 
 @pytest.mark.slow
 def test_the_draw_page_says_what_is_wrong_once(isolated_registry):
-    from tests.test_app_draw import metric, open_draw_page, png_bytes, stub_canvas
-    from tests.test_preprocess import disc, png_header_only
+    from tests.model.runtime.test_preprocess import disc, png_header_only
+    from tests.pages.test_app_draw import metric, open_draw_page, png_bytes, stub_canvas
 
     with stub_canvas() as stub:
         stub.image = disc([(140, 140)])

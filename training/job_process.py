@@ -28,7 +28,8 @@ from model.store.schemas import JobStatus
 from model.store.storage import load_model, read_metadata
 from training.config import FineTuneConfig, TrainConfig, preset_name
 from training.job_folder import JobFolder
-from training.sweep import Sweep, run_sweep, trial_rows
+from training.sweep import run_sweep
+from training.sweep_plan import Sweep, trial_rows
 
 # Batch progress is written at most this often.
 STATUS_INTERVAL = 0.5

@@ -31,7 +31,7 @@ from model.store.schemas import JobStatus
 from model.store.storage import MODEL_FILE, load_model, read_metadata
 from training.config import MIN_DIGITS, FineTuneConfig, TrainConfig, preset_name
 from training.job_folder import START_TIMEOUT, JobFolder
-from training.sweep import Sweep, trial_folder, trial_rows
+from training.sweep_plan import Sweep, trial_folder, trial_rows
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 

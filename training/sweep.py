@@ -1,5 +1,5 @@
-"""Sweeps of training settings: every combination of a few values of up to two settings is a
-trial, trained in a process of its own through Ray Tune, with ASHA stopping weak trials early.
+"""Sweeps of training settings through Ray Tune: each trial (`training.sweep_plan`) is trained
+in a process of its own, with ASHA stopping weak trials early.
 
 Ray runs embedded on this machine by default, and on an existing cluster when `RAY_ADDRESS` is
 set. Trials are judged on held-out validation images (a tenth of the training images unless the
@@ -17,131 +17,20 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import itertools
-import math
 import os
 import shutil
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from model import settings
 from model.store.mnist import DOWNLOAD, DataError, load_mnist, load_mnist_and_sha256
-from training.config import PRESETS, TrainConfig, bounds_of, preset
+from training.config import PRESETS, preset
+from training.sweep_plan import METRIC, SWEEPABLE, Sweep, parse_values, trial_folder, trial_rows
 
-# The settings a sweep may vary; their values' types come from TrainConfig's fields.
-SWEEPABLE = (
-    "learning_rate",
-    "batch_size",
-    "width",
-    "dropout",
-    "beta_1",
-    "rotation",
-    "shift",
-    "zoom",
-    "elastic",
-    "optimizer",
-    "lr_schedule",
-    "architecture",
-)
-MAX_SETTINGS = 2
-MAX_VALUES = 6
-MAX_TRIALS = 16
-# The longest text of values a box takes: six values of a dozen characters, and room to spare.
-MAX_TEXT = 120
-# What ASHA compares trials on, after each epoch.
-METRIC = "validation_accuracy"
-# Held out for that, when the settings hold out nothing.
-VALIDATION_SPLIT = 0.1
-TRIAL_FOLDER = "trial-{}"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-
-
-@dataclass(frozen=True)
-class Sweep:
-    """The settings every trial shares (`base`) and the values to try for up to two of them."""
-
-    base: TrainConfig
-    # Setting name -> the values to try, in order.
-    settings: dict[str, tuple] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.base, TrainConfig):
-            raise ValueError("base must be a TrainConfig.")
-        if not 1 <= len(self.settings) <= MAX_SETTINGS:
-            raise ValueError(f"Choose one or two settings to sweep (at most {MAX_SETTINGS}).")
-        for name, values in self.settings.items():
-            if name not in SWEEPABLE:
-                raise ValueError(f"{name!r} cannot be swept; choose from {sorted(SWEEPABLE)}.")
-            if not 1 <= len(values) <= MAX_VALUES or len(set(values)) != len(values):
-                raise ValueError(f"Give {name} between 1 and {MAX_VALUES} different values.")
-        if len(self.trials()) > MAX_TRIALS:
-            raise ValueError(f"{len(self.trials())} combinations are too many; at most {MAX_TRIALS}.")
-        for index in range(len(self.trials())):
-            self.config(index)  # Every combination must be valid settings (raises ValueError).
-
-    def trials(self) -> list[dict]:
-        """Every combination of the values, as {setting: value}, the first setting varying slowest."""
-        names = list(self.settings)
-        return [dict(zip(names, values)) for values in itertools.product(*self.settings.values())]
-
-    def config(self, index: int) -> TrainConfig:
-        """Trial `index`'s settings, holding out validation images for ASHA if the base holds none."""
-        config = self.base.replace(**self.trials()[index])
-        return config if config.validation_split > 0 else config.replace(validation_split=VALIDATION_SPLIT)
-
-    def to_dict(self) -> dict:
-        return {"base": self.base.to_dict(), "settings": {name: list(values) for name, values in self.settings.items()}}
-
-    @classmethod
-    def from_dict(cls, values: dict) -> Sweep:
-        settings = values.get("settings")
-        if not isinstance(settings, dict):
-            raise ValueError("A sweep needs its settings.")
-        return cls(TrainConfig.from_dict(values.get("base") or {}), {k: tuple(v) for k, v in settings.items()})
-
-
-def parse_values(name: str, text: str) -> tuple:
-    """The values typed for a setting, comma-separated ("0.001, 0.003"), as that setting's type.
-
-    The text's length and its number of values are checked before any value is read.
-    """
-    if name not in SWEEPABLE:
-        raise ValueError(f"{name!r} cannot be swept; choose from {sorted(SWEEPABLE)}.")
-    text = str(text)
-    if len(text) > MAX_TEXT:
-        raise ValueError(f"The values of {name} are too long: at most {MAX_TEXT} characters.")
-    words = [word.strip() for word in text.split(",") if word.strip()]
-    if not words:
-        raise ValueError(f"Give at least one value for {name}.")
-    if len(words) > MAX_VALUES:
-        raise ValueError(f"Give {name} at most {MAX_VALUES} values.")
-    kind = bounds_of(name).kind
-    values = {}
-    for word in words:
-        values.setdefault(read_value(kind, name, word), None)
-    return tuple(values)
-
-
-def read_value(kind: type, name: str, word: str):
-    """One value of setting `name`, read as `kind` (its TrainConfig field's type); TrainConfig checks its bounds."""
-    try:
-        value = kind(word) if kind is not int else int(float(word))
-    except (ValueError, OverflowError):
-        raise ValueError(f"{word!r} is not a{'n' if kind is int else ''} {kind.__name__} for {name}.") from None
-    if kind is int and float(word) != value:
-        raise ValueError(f"{word!r} is not a whole number for {name}.")
-    if kind is float and not math.isfinite(value):
-        raise ValueError(f"{word!r} is not a finite number for {name}.")
-    return value
-
-
-def trial_rows(sweep: Sweep) -> list[dict]:
-    """The table's rows before anything ran."""
-    return [{"trial": index, **values, "state": "waiting", "epoch": 0} for index, values in enumerate(sweep.trials())]
 
 
 def _trial(params: dict, sweep_values: dict, mnist_path: str | None, threads: int) -> None:
@@ -295,11 +184,6 @@ def run_sweep(
     if on_update is not None:
         on_update([dict(row) for row in rows])
     return rows
-
-
-def trial_folder(folder: str | os.PathLike, index: int) -> Path:
-    """Where a finished trial's model.keras and metadata.json are."""
-    return Path(folder) / TRIAL_FOLDER.format(index)
 
 
 def _copy_into(source: Path, target: Path) -> None:

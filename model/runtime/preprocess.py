@@ -33,11 +33,11 @@ MIN_DIGIT_FRACTION = 0.15
 # its header; a JPEG after decoding at 1/2, 1/4 or 1/8 scale, so any phone photo fits): 11
 # megapixels in colour (Pillow keeps 4 bytes a pixel), 5.5 with transparency, 44 in grey; an
 # A4 page scanned at 300 dpi in colour. One upload then stays under 50 MB (measured in
-# tests/test_preprocess.py).
+# tests/model/runtime/test_preprocess.py).
 MAX_DECODED_BYTES = 44 * 2**20
 # A PNG past that (Pillow cannot decode one reduced) is read a few rows at a time by libvips
 # and shrunk on the way, up to this many pixels: a 50-megapixel scan in colour takes about
-# 35 MB beside its file (tests/test_preprocess.py).
+# 35 MB beside its file (tests/model/runtime/test_preprocess.py).
 MAX_STREAMED_PIXELS = 50_000_000
 # Bytes a pixel takes in Pillow's memory, by mode ("RGB" is stored in 4 bytes, as "RGBA").
 _PIXEL_BYTES = {"1": 1, "L": 1, "P": 1, "I;16": 2, "I;16B": 2, "I;16L": 2}

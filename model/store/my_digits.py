@@ -16,12 +16,10 @@ downloaded `.npz`.
 from __future__ import annotations
 
 import contextlib
-import io
 import os
 import secrets
 import threading
 import time
-import zipfile
 import zlib
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -37,8 +35,6 @@ FOLDER_NAME = ".my-digits"
 MAX_EXAMPLES = 5000
 # A raw drawing is kept at most this large (its longer side, in pixels).
 MAX_RAW = 512
-# An imported .npz may take at most this many bytes unpacked.
-MAX_UNPACKED = 200 * 10**6
 # A visitor's digits kept in their session take at most this many bytes (see `Example.nbytes`).
 MAX_SESSION_BYTES = 20 * 10**6
 # What Python adds to each example held in memory (the record, the array and bytes objects).
@@ -85,7 +81,7 @@ def new_example(image: np.ndarray, label: int, raw: np.ndarray | None = None) ->
     if image.min() < 0 or image.max() > 1:
         raise ValueError("An example's image must be in [0, 1].")
     _check_label(label)
-    raw = np.zeros((0, 0), np.uint8) if raw is None else _grey_uint8(raw)
+    raw = np.zeros((0, 0), np.uint8) if raw is None else grey_uint8(raw)
     identity = f"{time.time_ns():x}-{secrets.token_hex(3)}"
     return Example(identity, image.astype(np.float32), int(label), *_compressed(raw), time.time())
 
@@ -95,7 +91,7 @@ def _check_label(label) -> None:
         raise ValueError(f"A label must be a digit from 0 to 9, got {label!r}.")
 
 
-def _grey_uint8(raw: np.ndarray) -> np.ndarray:
+def grey_uint8(raw: np.ndarray) -> np.ndarray:
     """A drawing as grey uint8, at most MAX_RAW pixels on its longer side (every n-th pixel)."""
     raw = np.asarray(raw)
     if not (np.issubdtype(raw.dtype, np.number) or raw.dtype == bool):
@@ -324,57 +320,3 @@ def _read_file(path: Path) -> Example | None:
     if image.shape != (28, 28) or not 0 <= label <= 9 or raw.dtype != np.uint8 or raw.ndim != 2:
         return None
     return Example(path.stem, image.astype(np.float32), label, *_compressed(raw), created)
-
-
-def to_npz(examples: list[Example]) -> bytes:
-    """The examples as one `.npz`: `images` (N, 28, 28) float32, `labels` (N,), and each raw drawing as `raw_<i>`."""
-    images, labels = as_arrays(examples)
-    raws = {f"raw_{index}": example.raw for index, example in enumerate(examples) if example.raw.size}
-    buffer = io.BytesIO()
-    np.savez_compressed(buffer, images=images, labels=labels, **raws)
-    return buffer.getvalue()
-
-
-def from_npz(data: bytes) -> list[tuple[np.ndarray, int, np.ndarray | None]]:
-    """(image, label, raw) for each example of an `.npz` that `to_npz` wrote (or any with `images`
-    (N, 28, 28), in [0, 1] or uint8, and `labels` (N,) of digits); ValueError says what is wrong.
-    What the archive would take unpacked is checked before anything is unpacked."""
-    try:
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            unpacked = sum(member.file_size for member in archive.infolist())
-    except (zipfile.BadZipFile, OSError):
-        raise ValueError("This is not a readable .npz file.") from None
-    if unpacked > MAX_UNPACKED:
-        raise ValueError(f"This file would take {unpacked / 1e6:,.0f} MB unpacked; at most {MAX_UNPACKED // 10**6} MB.")
-    try:
-        with np.load(io.BytesIO(data), allow_pickle=False) as stored:
-            if "images" not in stored.files or "labels" not in stored.files:
-                raise ValueError("The file needs arrays named images and labels.")
-            images, labels = stored["images"], stored["labels"]
-            raws = {name: stored[name] for name in stored.files if name.startswith("raw_")}
-    except (OSError, EOFError) as error:
-        raise ValueError(f"This is not a readable .npz file ({type(error).__name__}).") from None
-    except ValueError as error:
-        message = str(error)
-        raise ValueError(message if "images and labels" in message else "This is not a readable .npz file.") from None
-    if images.ndim != 3 or images.shape[1:] != (28, 28) or not np.issubdtype(images.dtype, np.number):
-        raise ValueError(f"images must be shaped (N, 28, 28), got {images.shape}.")
-    if labels.shape != (len(images),) or not np.issubdtype(labels.dtype, np.integer):
-        raise ValueError(f"labels must be {len(images)} whole numbers, got shape {labels.shape}.")
-    if len(images) > MAX_EXAMPLES:
-        raise ValueError(f"The file holds {len(images):,} examples; at most {MAX_EXAMPLES:,} can be imported.")
-    if len(labels) and (labels.min() < 0 or labels.max() > 9):
-        raise ValueError("labels must be digits from 0 to 9.")
-    images = images / 255.0 if images.dtype == np.uint8 else images.astype(np.float64)
-    if not np.isfinite(images).all() or (len(images) and (images.min() < 0 or images.max() > 1)):
-        raise ValueError("images must be in [0, 1] (or uint8).")
-    checked = {}
-    for name, raw in raws.items():
-        try:
-            checked[name] = _grey_uint8(raw)
-        except ValueError as error:
-            raise ValueError(f"{name}: {error}") from None
-    return [
-        (images[index].astype(np.float32), int(labels[index]), checked.get(f"raw_{index}"))
-        for index in range(len(images))
-    ]

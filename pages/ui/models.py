@@ -65,8 +65,9 @@ def freeze_long_lived_objects() -> None:
 
     After every script run Streamlit collects garbage, and Keras's `clear_session` (which
     Streamlit calls when Keras is loaded) collects again: with TensorFlow in the process each
-    full collection walks some 360,000 long-lived objects, twice per rerun. `gc.freeze` moves the objects alive now into a permanent generation that
-    collections skip; reference counting still frees them.
+    full collection walks some 360,000 long-lived objects, twice per rerun. `gc.freeze` moves
+    the objects alive now into a permanent generation that collections skip; reference
+    counting still frees them.
     """
     gc.collect()
     gc.freeze()

@@ -11,7 +11,7 @@ from pages.ui.common import carry_out
 from pages.ui.figures.training import sweep_figure
 from training.config import TrainConfig
 from training.jobs import JobBusy, JobRunner
-from training.sweep import MAX_TEXT, MAX_TRIALS, MAX_VALUES, METRIC, SWEEPABLE, Sweep, parse_values
+from training.sweep_plan import MAX_TEXT, MAX_TRIALS, MAX_VALUES, METRIC, SWEEPABLE, Sweep, parse_values
 
 # Values offered when a setting is chosen; any can be typed instead.
 SUGGESTED = {

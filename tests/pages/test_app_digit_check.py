@@ -14,7 +14,7 @@ from model.store.registry import default_version, publish_version
 from model.store.schemas import RunMetadata
 from pages.ui.digit_check import _fitting
 from tests.conftest import APP, write_npz
-from tests.test_app_draw import TIMEOUT, drawn_canvas, metric, open_draw_page, stub_canvas
+from tests.pages.test_app_draw import TIMEOUT, drawn_canvas, metric, open_draw_page, stub_canvas
 
 WARNING = "does not look like a digit"
 PREPARING = "being prepared"

@@ -8,7 +8,7 @@ from model.analysis.robustness import transformed
 from model.runtime.preprocess import from_uint8
 from model.store.my_digits import FolderStore
 from model.store.registry import default_version, list_versions
-from tests.test_jobs import wait_for
+from tests.training.test_jobs import wait_for
 from training.config import MIN_DIGITS, FineTuneConfig
 from training.finetune import split_own
 from training.jobs import JobRunner

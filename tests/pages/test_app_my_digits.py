@@ -10,7 +10,7 @@ from streamlit.testing.v1 import AppTest
 from model.runtime.preprocess import from_uint8
 from model.store.my_digits import FolderStore, MemoryStore
 from tests.conftest import APP
-from tests.test_app_draw import TIMEOUT, canvas, drawn_canvas  # noqa: F401 - canvas is a fixture.
+from tests.pages.test_app_draw import TIMEOUT, canvas, drawn_canvas  # noqa: F401 - canvas is a fixture.
 from training.jobs import JobRunner
 
 
@@ -143,7 +143,7 @@ def test_fine_tuning_is_offered_once_there_are_enough_digits_and_refused_to_visi
     assert not app.button(key="retrain_finetune").disabled
     assert any("the 12 digits kept" in caption.value for caption in app.sidebar.caption)
     # A visitor in public mode sees it disabled (the handler checks again on the server, as every
-    # action's does: tests/test_app_access.py).
+    # action's does: tests/pages/test_app_access.py).
     monkeypatch.setenv("DIGITS_PUBLIC", "1")
     visitor = open_page("pages/retrain.py")
     assert visitor.button(key="retrain_finetune").disabled

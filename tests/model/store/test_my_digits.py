@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from model.store import my_digits
-from model.store.my_digits import FolderStore, MemoryStore, as_arrays, dataset_dir, from_npz, to_npz
+from model.store import digit_archive, my_digits
+from model.store.digit_archive import from_npz, to_npz
+from model.store.my_digits import FolderStore, MemoryStore, as_arrays, dataset_dir
 
 IMAGE = np.linspace(0, 1, 784, dtype=np.float32).reshape(28, 28)
 RAW = np.full((280, 280), 200, np.uint8)
@@ -143,7 +144,7 @@ def test_imports_that_are_not_digits_are_refused_with_the_reason(monkeypatch):
     monkeypatch.setattr(my_digits, "MAX_EXAMPLES", 1)
     with pytest.raises(ValueError, match="at most 1"):
         from_npz(npz(images=np.zeros((2, 28, 28)), labels=labels))
-    monkeypatch.setattr(my_digits, "MAX_UNPACKED", 1000)
+    monkeypatch.setattr(digit_archive, "MAX_UNPACKED", 1000)
     with pytest.raises(ValueError, match="unpacked"):
         from_npz(npz(images=np.zeros((2, 28, 28)), labels=labels))
 

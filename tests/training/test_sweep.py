@@ -10,11 +10,12 @@ import pytest
 from model.store.registry import list_versions
 from model.store.storage import load_model, read_metadata
 from tests.conftest import ROOT
-from tests.test_jobs import SLOW, wait_for
-from training import sweep as sweep_module
+from tests.training.test_jobs import SLOW, wait_for
+from training import sweep_plan as sweep_module
 from training.config import TrainConfig, preset
 from training.jobs import JobBusy, JobRunner
-from training.sweep import MAX_TEXT, VALIDATION_SPLIT, Sweep, parse_values, run_sweep, trial_folder
+from training.sweep import run_sweep
+from training.sweep_plan import MAX_TEXT, VALIDATION_SPLIT, Sweep, parse_values, trial_folder
 
 # Small enough for seconds per trial: 2,000 images, no augmentation.
 TINY = preset("fast").replace(train_size=2000, epochs=4, batch_size=64)

@@ -84,7 +84,7 @@ def test_probabilities_computed_apart_are_the_probabilities_and_refuse_nan(tmp_p
     from model.runtime.inference import AnswersNotFinite
     from model.store.registry import default_version
     from model.store.storage import save_model
-    from tests.test_upload import nan_on_ink
+    from tests.model.test_upload import nan_on_ink
 
     model_file = str(default_version().model_file)
     images = np.random.default_rng(0).random((600, 28, 28)).astype(np.float32)

@@ -226,7 +226,7 @@ def test_a_version_that_answers_nan_on_digits_is_shown_as_the_shipped_model_with
     """Issue 29, item 5: a visitor who chose such a version got a raw ValueError on Draw."""
     from model.store.registry import publish_version
     from model.store.schemas import RunMetadata
-    from tests.test_app_draw import drawn_canvas, metric, open_draw_page, stub_canvas
+    from tests.pages.test_app_draw import drawn_canvas, metric, open_draw_page, stub_canvas
 
     monkeypatch.setenv("MNIST_PATH", str(mnist_file))
     bad = publish_version(nan_on_digits(), RunMetadata(test_accuracy=0.1036), "nan-on-digits")
@@ -263,7 +263,7 @@ def test_a_version_that_answers_nan_at_run_time_falls_back_with_the_reason(
     """Issue 29, item 5: a NaN for a digit the load-time probe did not try raised ValueError on the page."""
     from model.store.registry import publish_version
     from model.store.schemas import RunMetadata
-    from tests.test_app_draw import drawn_canvas, stub_canvas
+    from tests.pages.test_app_draw import drawn_canvas, stub_canvas
 
     # The probe's 32 test digits happen to miss this model's fault.
     monkeypatch.setattr("pages.ui.models._probe_on_digits", lambda predictor: None)

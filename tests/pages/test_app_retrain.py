@@ -7,10 +7,10 @@ from streamlit.testing.v1 import AppTest
 
 from model.store.registry import DEFAULT_ID, active_version, get_version, list_versions
 from tests.conftest import APP
-from tests.test_jobs import SLOW
+from tests.training.test_jobs import SLOW
 from training.config import preset
 from training.jobs import JobRunner
-from training.sweep import MAX_TEXT
+from training.sweep_plan import MAX_TEXT
 
 pytestmark = pytest.mark.slow
 
