@@ -1,13 +1,12 @@
 """Robustness: how far the current digit can be rotated, shifted, scaled, thickened, noised or
 hidden before the prediction changes, and the smallest adversarial perturbation that changes it."""
 
-import hashlib
-
 import numpy as np
 import streamlit as st
 
 from model.analysis.confidence import with_article
 from model.analysis.robustness import METHODS, TRANSFORMS, adversarial, robustness_sweep
+from model.store.files import array_digest
 from pages.ui.common import how_sure_in_words
 from pages.ui.figures.colours import DIGIT_COLOURS
 from pages.ui.figures.maps import robustness_figure
@@ -25,10 +24,6 @@ TITLES = {
     "noise": "Noised",
     "occlusion": "Hidden from the top",
 }
-
-
-def _key(image: np.ndarray) -> str:
-    return hashlib.sha256(np.ascontiguousarray(image, np.float32).tobytes()).hexdigest()[:16]
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
@@ -64,7 +59,7 @@ def _first_flips(flips: list[float], kind: str) -> str:
 
 def sweep_section(cache_key: str, predictor: FallingBack, image: np.ndarray, predicted: int) -> None:
     st.subheader("How far can it be pushed?")
-    curves = sweep(cache_key, _key(image), predictor.model, image)
+    curves = sweep(cache_key, array_digest(np.asarray(image, np.float32)), predictor.model, image)
     for curve in curves.values():
         predictor.finite(curve["probabilities"])
     columns = st.columns(3)
@@ -132,7 +127,7 @@ def adversarial_section(cache_key: str, predictor: FallingBack, image: np.ndarra
         "the loss of the prediction (or lowers that of the target). PGD takes ten smaller steps, staying within "
         "epsilon of the digit. Each tries sizes up to 0.4 (of the 0-1 ink range) and shows the smallest that works."
     )
-    found = attack(cache_key, _key(image), method, target, predictor.model, image)
+    found = attack(cache_key, array_digest(np.asarray(image, np.float32)), method, target, predictor.model, image)
     probabilities = predictor.finite(found["probabilities"])
     now = int(np.argmax(probabilities))
     if found["epsilon"] is None:

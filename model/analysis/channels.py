@@ -22,7 +22,7 @@ from model.analysis.inspection import _graph, activation_layer
 from model.analysis.unit import receptive_field
 from model.runtime.inference import shaped_for
 from model.runtime.preprocess import from_uint8
-from model.store.files import array_digest, read_arrays, write_arrays
+from model.store.files import array_digest, kept_or_computed
 
 # Patches kept per channel, and test images per batch.
 TOP = 9
@@ -163,20 +163,14 @@ def cached_top_patches(
     else computed and written there (atomically)."""
     path = Path(folder) / f"top_patches-{model_sha256[:16]}-{array_digest(images)}.npz"
     names = convolution_layers(model)
-    stored = read_arrays(path)
-    keys = {f"{part}/{name}" for part in ("images", "values", "rows", "columns") for name in names}
-    if stored is not None and keys <= stored.keys():
-        return TopPatches(
-            *({name: stored[f"{part}/{name}"] for name in names} for part in ("images", "values", "rows", "columns"))
-        )
-    result = top_patches(model, images)
-    arrays = {
-        f"{part}/{name}": getattr(result, part)[name]
-        for part in ("images", "values", "rows", "columns")
-        for name in names
-    }
-    write_arrays(path, arrays)
-    return result
+    parts = ("images", "values", "rows", "columns")
+
+    def compute() -> dict[str, np.ndarray]:
+        result = top_patches(model, images)
+        return {f"{part}/{name}": getattr(result, part)[name] for part in parts for name in names}
+
+    kept = kept_or_computed(path, {f"{part}/{name}" for part in parts for name in names}, compute)
+    return TopPatches(*({name: kept[f"{part}/{name}"] for name in names} for part in parts))
 
 
 def cached_activation_maximisation(
@@ -184,9 +178,6 @@ def cached_activation_maximisation(
 ) -> np.ndarray:
     """`activation_maximisation`, read from `folder` when computed before for this model file."""
     path = Path(folder) / f"maximised-{model_sha256[:16]}-{layer_name}-{channel}.npz"
-    stored = read_arrays(path)
-    if stored is not None and "image" in stored:
-        return stored["image"]
-    image = activation_maximisation(model, layer_name, channel)
-    write_arrays(path, {"image": image})
-    return image
+    return kept_or_computed(path, {"image"}, lambda: {"image": activation_maximisation(model, layer_name, channel)})[
+        "image"
+    ]

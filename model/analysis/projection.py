@@ -27,7 +27,7 @@ from model.analysis.layout import METHODS, UMAP_NEIGHBOURS, project
 from model.runtime.apart import run_apart
 from model.runtime.inference import shaped_for
 from model.runtime.preprocess import from_uint8
-from model.store.files import array_digest, read_arrays, write_arrays
+from model.store.files import array_digest, kept_or_computed, read_arrays, write_arrays
 
 # Images per forward pass when computing features.
 BATCH = 1000
@@ -229,15 +229,15 @@ def cached_features(
     computed in a child process in the background when the model's file is given (`features_apart`),
     telling `progress` how far it is."""
     path = Path(folder) / f"features-{model_sha256[:16]}-{layer_name}-{array_digest(images)}.npz"
-    stored = read_arrays(path)
-    if stored is not None and "features" in stored:
-        return stored["features"].astype(np.float32)
-    if model_file is None:
-        values = features(model, layer_name, images, progress)
-    else:
-        values = features_apart(model_file, layer_name, images, progress)
-    write_arrays(path, {"features": values.astype(np.float16)})
-    return values
+
+    def compute() -> dict[str, np.ndarray]:
+        if model_file is None:
+            values = features(model, layer_name, images, progress)
+        else:
+            values = features_apart(model_file, layer_name, images, progress)
+        return {"features": values.astype(np.float16)}
+
+    return kept_or_computed(path, {"features"}, compute)["features"].astype(np.float32)
 
 
 def cached_projection(

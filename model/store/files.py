@@ -95,6 +95,19 @@ def read_arrays(path: str | os.PathLike) -> dict[str, np.ndarray] | None:
         return None
 
 
+def kept_or_computed(
+    path: str | os.PathLike, names: set[str], compute: Callable[[], dict[str, np.ndarray]]
+) -> dict[str, np.ndarray]:
+    """The arrays kept in `path` when it holds every one of `names`, else `compute()`'s, kept
+    there (atomically) for next time: one read-or-compute cache of results beside a model."""
+    stored = read_arrays(path)
+    if stored is not None and names <= stored.keys():
+        return stored
+    arrays = compute()
+    write_arrays(path, arrays)
+    return arrays
+
+
 def write_arrays(path: str | os.PathLike, arrays: dict[str, np.ndarray]) -> None:
     """Keeps arrays as an `.npz` file, atomically; on a read-only disk they are only not kept."""
 

@@ -1,6 +1,7 @@
+import numpy as np
 import pytest
 
-from model.store.files import atomic_write, file_sha256, read_json, write_json
+from model.store.files import atomic_write, file_sha256, kept_or_computed, read_json, write_json
 
 
 def test_json_round_trips(tmp_path):
@@ -26,3 +27,20 @@ def test_an_interrupted_write_keeps_the_old_file_and_leaves_no_temporary(tmp_pat
 def test_sha256_of_a_file(tmp_path):
     (tmp_path / "empty").write_bytes(b"")
     assert file_sha256(tmp_path / "empty") == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+
+
+def test_kept_or_computed_computes_once_and_again_when_the_kept_file_lacks_a_name(tmp_path):
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return {"points": np.arange(6.0).reshape(3, 2)}
+
+    path = tmp_path / "map.npz"
+    first = kept_or_computed(path, {"points"}, compute)
+    second = kept_or_computed(path, {"points"}, compute)
+    assert len(calls) == 1 and path.exists()
+    np.testing.assert_array_equal(first["points"], second["points"])
+    # A file kept by older code, without a name asked for now, is computed afresh.
+    kept_or_computed(path, {"points", "a"}, compute)
+    assert len(calls) == 2
