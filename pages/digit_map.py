@@ -25,7 +25,7 @@ from pages.ui.common import gallery
 from pages.ui.data import HEAVY_WORK, evaluation_on_test_set, mnist_test_set, mnist_train_set, work_bar
 from pages.ui.figures.maps import digit_map_figure
 from pages.ui.models import chosen_model, predictor_for, version_name, version_problem
-from pages.ui.state import current_digit
+from pages.ui.state import Digit, current_digit
 
 # The digits shown for a selection, at most.
 GALLERY_SIZE = 30
@@ -140,14 +140,15 @@ def map_view(version: ModelVersion, predictor, method: str, layer: str, digit: d
     return np.array(sorted(int(index) for index in chosen if isinstance(index, (int, float))), int)
 
 
-def neighbours_section(version: ModelVersion, model, layer: str, digit: dict) -> None:
+def neighbours_section(version: ModelVersion, model, layer: str, digit: Digit) -> None:
     """The current digit's 10 nearest digits in feature space, among the training and test digits."""
     train_set, test_set = mnist_train_set(), mnist_test_set()
     if train_set is None or test_set is None:
         return
     (x_train, y_train), (x_test, y_test) = train_set, test_set
     st.subheader("Its nearest digits, as the network sees them")
-    with st.spinner("Computing the features of the 70,000 digits (once per version and layer)..."):
+    counted = f"{len(x_train) + len(x_test):,}"
+    with st.spinner(f"Computing the features of the {counted} digits (once per version and layer)..."):
         index = neighbour_index(version.cache_key, layer, version, model, x_train, x_test)
     nearest, distances = index.query(features(model, layer, digit.image[None])[0], 10)
     for column, position, distance in zip(st.columns(10), nearest, distances):
@@ -157,7 +158,8 @@ def neighbours_section(version: ModelVersion, model, layer: str, digit: dict) ->
         column.image(image, width=64, caption=f"{with_article(label)}, {distance:.1f}")
         column.caption(f"train #{position}" if in_train else f"test #{position - len(x_train)}")
     st.caption(
-        f"The 10 digits (of the 60,000 training and 10,000 test digits) whose {layer} features are closest to "
+        f"The 10 digits (of the {len(x_train):,} training and {len(x_test):,} test digits) whose {layer} features "
+        "are closest to "
         f"those of the current digit ({digit.source}), with their labels and distances."
     )
 

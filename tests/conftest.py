@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 from pathlib import Path
@@ -65,10 +66,37 @@ def isolated_registry(tmp_path, monkeypatch) -> Path:
 
 
 @pytest.fixture(scope="session")
-def shipped_cache(tmp_path_factory, mnist_file) -> Path:
-    """What the Digit map keeps for the shipped model (the 70,000 digits' features and the PCA
-    map), made once by opening the page with a drawn digit, as a visitor would: `warm_registry`
-    starts from a copy, so that each Digit map test does not compute them again (about 30 s)."""
+def small_mnist_file(tmp_path_factory, mnist) -> Path:
+    """An mnist.npz of MNIST's first 3,000 training and 1,000 test digits, for AppTests of pages
+    that compute over all of MNIST (the Digit map's features, evaluations): the same pages, a
+    tenth of the work. The real sizes are measured in benchmarks/ and run by the slow tests."""
+    (x_train, y_train), (x_test, y_test) = mnist
+    path = tmp_path_factory.mktemp("mnist") / "mnist.npz"
+    np.savez(path, x_train=x_train[:3000], y_train=y_train[:3000], x_test=x_test[:1000], y_test=y_test[:1000])
+    return path
+
+
+def use_small_mnist(patch: pytest.MonkeyPatch, path: Path) -> None:
+    """Points the app at `small_mnist_file`: MNIST_PATH, and a loader that takes part of MNIST
+    (the app itself refuses anything but the whole of it)."""
+    from model.store import mnist as mnist_module
+
+    patch.setenv("MNIST_PATH", str(path))
+    patch.setattr(mnist_module, "read_npz_and_sha256", functools.partial(mnist_module.read_npz_and_sha256, full=False))
+
+
+@pytest.fixture()
+def small_mnist_app(small_mnist_file, monkeypatch) -> Path:
+    """The app reads `small_mnist_file` as its MNIST, for this test."""
+    use_small_mnist(monkeypatch, small_mnist_file)
+    return small_mnist_file
+
+
+@pytest.fixture(scope="session")
+def shipped_cache(tmp_path_factory, small_mnist_file) -> Path:
+    """What the Digit map keeps for the shipped model on `small_mnist_file` (its digits' features
+    and the PCA map), made once by opening the page with a digit, as a visitor would:
+    `warm_registry` starts from a copy, so that each Digit map test does not compute them again."""
     import streamlit as st
     from streamlit.testing.v1 import AppTest
 
@@ -77,10 +105,10 @@ def shipped_cache(tmp_path_factory, mnist_file) -> Path:
     from pages.ui.state import CURRENT_DIGIT, Digit
 
     registry = tmp_path_factory.mktemp("shipped") / "registry"
-    _, (x_test, _) = load_mnist(mnist_file)
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("MODEL_REGISTRY", str(registry))
-        patch.setenv("MNIST_PATH", str(mnist_file))
+        use_small_mnist(patch, small_mnist_file)
+        _, (x_test, _) = load_mnist(small_mnist_file)
         st.cache_data.clear()
         st.cache_resource.clear()
         app = AppTest.from_file(APP, default_timeout=300)

@@ -131,8 +131,7 @@ def test_broken_and_oversized_files_are_refused():
         read_model(bytes(11 * 1024 * 1024))
 
 
-def test_every_page_works_on_an_uploaded_model(isolated_registry, mnist_file, monkeypatch, tmp_path, test_set):
-    monkeypatch.setenv("MNIST_PATH", str(mnist_file))
+def test_every_page_works_on_an_uploaded_model(isolated_registry, small_mnist_app, tmp_path, test_set):
     versions = [import_model(keras_bytes(build(), tmp_path), name, test_set) for name, build in BUILDERS.items()]
     app = AppTest.from_file(APP, default_timeout=120).run()
     for version in versions:

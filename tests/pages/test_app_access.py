@@ -63,9 +63,8 @@ def test_a_deleted_choice_falls_back_to_the_default(trained_version):
     assert not app.exception and app.sidebar.selectbox(key="app_version").value == DEFAULT_ID
 
 
-def test_in_public_mode_a_visitor_cannot_train_set_the_default_or_delete(trained_version, mnist_file, monkeypatch):
+def test_in_public_mode_a_visitor_cannot_train_set_the_default_or_delete(trained_version, small_mnist_app, monkeypatch):
     monkeypatch.setenv("DIGITS_PUBLIC", "1")
-    monkeypatch.setenv("MNIST_PATH", str(mnist_file))
     app = open_page("pages/retrain.py")
     assert not app.exception
     assert app.button(key="retrain_start").disabled
@@ -103,9 +102,8 @@ def unlock(app: AppTest, password: str) -> list[str]:
     return [error.value for error in app.sidebar.error]
 
 
-def test_the_operator_unlocks_their_own_session_with_the_password(trained_version, mnist_file, monkeypatch, clock):
+def test_the_operator_unlocks_their_own_session_with_the_password(trained_version, small_mnist_app, monkeypatch, clock):
     monkeypatch.setenv("DIGITS_PUBLIC", "1")
-    monkeypatch.setenv("MNIST_PATH", str(mnist_file))
     app = open_page("pages/retrain.py", password="s3cret")
     app.sidebar.text_input(key="app_operator_password").set_value("wrong").run()
     app.sidebar.button(key="app_operator_unlock").click().run()
@@ -166,20 +164,18 @@ def test_without_a_password_public_mode_stays_locked_and_says_how_to_unlock(isol
     assert any("operator_password" in caption.value for caption in app.sidebar.caption)
 
 
-def test_outside_public_mode_everyone_manages(trained_version, mnist_file, monkeypatch):
+def test_outside_public_mode_everyone_manages(trained_version, small_mnist_app, monkeypatch):
     monkeypatch.delenv("DIGITS_PUBLIC", raising=False)
-    monkeypatch.setenv("MNIST_PATH", str(mnist_file))
     app = open_page("pages/retrain.py")
     assert not app.button(key="retrain_start").disabled
     assert any(button.key == "retrain_delete" for button in app.button)
 
 
 def test_a_visitor_s_training_settings_are_folded_away_and_the_operator_s_are_not(
-    isolated_registry, mnist_file, monkeypatch
+    isolated_registry, small_mnist_app, monkeypatch
 ):
     """Issue 30, item 8: a public visitor's Retrain sidebar showed about 20 settings they cannot use."""
     monkeypatch.setenv("DIGITS_PUBLIC", "1")
-    monkeypatch.setenv("MNIST_PATH", str(mnist_file))
     app = open_page("pages/retrain.py", password="s3cret")
     folded = [expander for expander in app.sidebar.expander if expander.label == "Training settings (operator)"]
     assert len(folded) == 1 and folded[0].selectbox(key="retrain_preset")
@@ -190,12 +186,11 @@ def test_a_visitor_s_training_settings_are_folded_away_and_the_operator_s_are_no
     assert "Training settings" in [header.value for header in app.sidebar.header]
 
 
-def test_fine_tuning_says_whose_digits_it_counts(isolated_registry, mnist_file, monkeypatch, tmp_path):
+def test_fine_tuning_says_whose_digits_it_counts(isolated_registry, small_mnist_app, monkeypatch, tmp_path):
     """Issue 30, item 8: a visitor with one digit in their session read "the 0 digits kept on this server";
     in the public-mode walk the operator read "yours stay in your session" of the server's own digits,
     and a visitor found the fine-tune controls open beside the folded training settings."""
     monkeypatch.setenv("DIGITS_PUBLIC", "1")
-    monkeypatch.setenv("MNIST_PATH", str(mnist_file))
     monkeypatch.setenv("MY_DIGITS", str(tmp_path / "mine"))
     app = open_page("pages/retrain.py", password="s3cret")
     own = MemoryStore()
@@ -222,9 +217,8 @@ def test_an_empty_password_is_not_ignored_silently(isolated_registry, monkeypatc
     assert [error.value for error in app.sidebar.error if "Type the operator password" in error.value]
 
 
-def test_the_versions_table_says_when_in_words_not_iso(trained_version, mnist_file, monkeypatch):
+def test_the_versions_table_says_when_in_words_not_iso(trained_version, small_mnist_app, monkeypatch):
     """Issue 30, item 9: raw ISO timestamps (2026-11-25T00:00:00) in the versions table."""
-    monkeypatch.setenv("MNIST_PATH", str(mnist_file))
     app = open_page("pages/retrain.py")
     table = next(frame.value for frame in app.dataframe if "created" in frame.value.columns)
     assert "2026-11-25 00:00" in list(table["created"])

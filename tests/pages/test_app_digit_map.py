@@ -14,10 +14,9 @@ from tests.conftest import APP
 
 
 @pytest.fixture()
-def open_map(warm_registry, mnist_file, monkeypatch):
+def open_map(warm_registry, small_mnist_app, monkeypatch):
     """Opens the Digit map in a new session, with the shipped model's features and PCA map kept
     already (`warm_registry`): `shipped_cache` tests that the page computes and keeps them."""
-    monkeypatch.setenv("MNIST_PATH", str(mnist_file))
     st.cache_data.clear()
     st.cache_resource.clear()
 
@@ -143,3 +142,22 @@ def test_umap_and_tsne_maps_are_laid_out_in_a_process_at_a_lower_priority(open_m
         app.radio(key="map_method").set_value(method).run()
         assert not app.exception
     assert where == [("PCA", "here"), ("UMAP", "apart"), ("t-SNE", "apart")]
+
+
+@pytest.mark.slow
+def test_the_map_and_the_neighbours_of_all_of_mnist(isolated_registry, mnist_file, mnist, monkeypatch):
+    """The other tests use a tenth of MNIST (`small_mnist_file`): here the real sizes, computed from
+    nothing, as a first visitor of a new server meets them."""
+    monkeypatch.setenv("MNIST_PATH", str(mnist_file))
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    _, (x_test, y_test) = mnist
+    app = AppTest.from_file(APP, default_timeout=300)
+    app.session_state["current_digit"] = Digit(x_test[7].astype(np.float32) / 255, "drawing")
+    app.run()
+    app.switch_page("pages/digit_map.py").run()
+    assert not app.exception
+    captions = [caption.value for caption in app.caption]
+    assert any("of the 60,000 training and 10,000 test digits" in caption for caption in captions)
+    neighbours = [caption for element in app.image for caption in element.captions if caption.startswith("a ")]
+    assert len(neighbours) == 10 and neighbours[0].startswith(f"a {y_test[7]}, ")
