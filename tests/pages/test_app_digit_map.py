@@ -13,20 +13,29 @@ from pages.ui.state import Digit
 from tests.conftest import APP
 
 
+def open_page(digit: Digit | None = None) -> AppTest:
+    """The Digit map in a new session, with `digit` as the current digit."""
+    app = AppTest.from_file(APP, default_timeout=240)
+    if digit is not None:
+        app.session_state["current_digit"] = digit
+    app.run()
+    return app.switch_page("pages/digit_map.py").run()
+
+
 @pytest.fixture()
-def open_map(warm_registry, small_mnist_app, monkeypatch):
-    """Opens the Digit map in a new session, with the shipped model's features and PCA map kept
-    already (`warm_registry`): `shipped_cache` tests that the page computes and keeps them."""
+def open_map(warm_registry, small_mnist_app):
+    """Opens the Digit map with the shipped model's features and PCA map kept already
+    (`warm_registry`): `shipped_cache` tests that the page computes and keeps them."""
     st.cache_data.clear()
     st.cache_resource.clear()
+    return open_page
 
-    def open_page(digit: Digit | None = None) -> AppTest:
-        app = AppTest.from_file(APP, default_timeout=240)
-        if digit is not None:
-            app.session_state["current_digit"] = digit
-        app.run()
-        return app.switch_page("pages/digit_map.py").run()
 
+@pytest.fixture()
+def open_new_map(isolated_registry, small_mnist_app):
+    """Opens the Digit map with nothing kept yet: the page computes every map it shows."""
+    st.cache_data.clear()
+    st.cache_resource.clear()
     return open_page
 
 
@@ -94,7 +103,7 @@ def test_maps_and_features_are_kept_on_disk_across_a_restart(shipped_cache, open
 
 
 @pytest.mark.slow
-def test_in_public_mode_only_the_operator_starts_a_map_that_is_not_kept_yet(open_map, monkeypatch):
+def test_in_public_mode_only_the_operator_starts_a_map_that_is_not_kept_yet(open_new_map, monkeypatch):
     """Issue 29, item 3: four visitors asking for maps kept both cores busy for 268 s."""
     from pages.ui import access
 
@@ -108,13 +117,13 @@ def test_in_public_mode_only_the_operator_starts_a_map_that_is_not_kept_yet(open
     monkeypatch.setattr(projection, "project", fast_project)
     monkeypatch.setattr(layout, "project_apart", fast_project)
     # PCA takes a fraction of a second: anyone may have it (the page opens on it).
-    visitor = open_map()
+    visitor = open_new_map()
     assert computed == ["PCA"]
     visitor.radio(key="map_method").set_value("UMAP").run()
     assert not visitor.exception and computed == ["PCA"]
     assert any("not been computed" in info.value for info in visitor.info)
     # The operator computes the UMAP map; then every visitor sees it.
-    operator = open_map()
+    operator = open_new_map()
     operator.session_state[access.OPERATOR] = True
     operator.radio(key="map_method").set_value("UMAP").run()
     assert computed == ["PCA", "UMAP"]
@@ -124,7 +133,7 @@ def test_in_public_mode_only_the_operator_starts_a_map_that_is_not_kept_yet(open
 
 
 @pytest.mark.slow
-def test_umap_and_tsne_maps_are_laid_out_in_a_process_at_a_lower_priority(open_map, monkeypatch):
+def test_umap_and_tsne_maps_are_laid_out_in_a_process_at_a_lower_priority(open_new_map, monkeypatch):
     """Issue 29, item 3: a map computed in the app's process slowed other visitors' strokes to p95 1.2 s."""
     where = []
 
@@ -137,7 +146,7 @@ def test_umap_and_tsne_maps_are_laid_out_in_a_process_at_a_lower_priority(open_m
 
     monkeypatch.setattr(projection, "project", recorder("here"))
     monkeypatch.setattr(layout, "project_apart", recorder("apart"))
-    app = open_map()
+    app = open_new_map()
     for method in ("UMAP", "t-SNE"):
         app.radio(key="map_method").set_value(method).run()
         assert not app.exception
