@@ -131,7 +131,9 @@ def robustness_table(results: dict) -> list[str]:
 
 def app_table(results: dict) -> list[str]:
     """The table's rows of `app_figures`."""
-    cold = results.get("cold_start_s")
+    if "cold_start_s" not in results:
+        return []
+    cold = results["cold_start_s"]
     lines = [f"| app cold start | {'not measured' if cold is None else f'{cold:.1f} s'} |"]
     if results.get("draw_roundtrip_p50_ms") is not None:
         lines.append(
@@ -266,8 +268,9 @@ def performance_page(results: dict) -> str:
         "Written by `python -m benchmarks --report` from `benchmarks/results.json`; do not edit by hand.",
         "",
         f"Measured on {machine.get('cpu', 'an unknown CPU')} with {machine.get('cores', '?')} cores and no GPU "
-        f"({machine.get('platform', '')}), {versions}; the full run on {_day(results.get('measured'))}, "
-        "later suites on the dates their sections give.",
+        f"({machine.get('platform', 'platform not recorded')})"
+        + (f", {versions}" if versions else "")
+        + f"; the full run on {_day(results.get('measured'))}, later suites on the dates their sections give.",
     ]
     for section in SECTIONS:
         try:
