@@ -30,6 +30,18 @@ AVERAGES = (0.0, 0.99, 0.995, 0.999, 0.9995)
 
 # Where each augmentation's slider starts when the preset does not use it.
 DEFAULT_STRENGTH = {"rotation": 10.0, "shift": 0.1, "zoom": 0.1, "elastic": 0.0}
+# The sidebar's augmentation sliders: label, highest value, step, and what the help adds.
+AUGMENTATION_SLIDERS = {
+    "rotation": ("Rotation (degrees)", 45.0, 1.0, ""),
+    "shift": ("Shift (fraction)", 0.3, 0.01, ""),
+    "zoom": ("Zoom (fraction)", 0.3, 0.01, ""),
+    "elastic": (
+        "Elastic distortion (pixels)",
+        3.0,
+        0.1,
+        " The pixels move along a smooth random field that bends the strokes.",
+    ),
+}
 
 
 def start_from(config: TrainConfig) -> None:
@@ -174,50 +186,18 @@ def settings_sidebar(running: TrainConfig | None = None) -> tuple[TrainConfig | 
             persist_state="session",
         )
         strengths = {
-            "rotation": st.slider(
-                "Rotation (degrees)",
+            name: st.slider(
+                label,
                 0.0,
-                45.0,
-                base.rotation or DEFAULT_STRENGTH["rotation"],
-                1.0,
-                key=key + "rotation",
+                highest,
+                getattr(base, name) or DEFAULT_STRENGTH[name],
+                step,
+                key=key + name,
                 persist_state="session",
                 disabled=not augment,
-                help=help_of("rotation"),
-            ),
-            "shift": st.slider(
-                "Shift (fraction)",
-                0.0,
-                0.3,
-                base.shift or DEFAULT_STRENGTH["shift"],
-                0.01,
-                key=key + "shift",
-                persist_state="session",
-                disabled=not augment,
-                help=help_of("shift"),
-            ),
-            "zoom": st.slider(
-                "Zoom (fraction)",
-                0.0,
-                0.3,
-                base.zoom or DEFAULT_STRENGTH["zoom"],
-                0.01,
-                key=key + "zoom",
-                persist_state="session",
-                disabled=not augment,
-                help=help_of("zoom"),
-            ),
-            "elastic": st.slider(
-                "Elastic distortion (pixels)",
-                0.0,
-                3.0,
-                base.elastic,
-                0.1,
-                key=key + "elastic",
-                persist_state="session",
-                disabled=not augment,
-                help=help_of("elastic") + " The pixels move along a smooth random field that bends the strokes.",
-            ),
+                help=help_of(name) + more,
+            )
+            for name, (label, highest, step, more) in AUGMENTATION_SLIDERS.items()
         }
         train_size = st.number_input(
             "Training images",
