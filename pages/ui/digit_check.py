@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import enum
 import logging
+import queue
 import threading
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -54,12 +55,32 @@ class _Fitting:
     """The server's references by version (cache key), and the fits under way: one at a time, each
     version's once per server."""
 
-    executor: ThreadPoolExecutor = field(
-        default_factory=lambda: ThreadPoolExecutor(max_workers=1, thread_name_prefix="digit-check")
-    )
+    waiting: queue.SimpleQueue = field(default_factory=queue.SimpleQueue)
+    thread: threading.Thread | None = None
     futures: dict[str, Future] = field(default_factory=dict)
     known: dict[str, Reference] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def submit(self, version: ModelVersion, mnist: Path) -> Future:
+        """`_fit(version, mnist)` in the fitting thread, after the fits before it; the caller holds `lock`.
+
+        The thread is a daemon: a server that stops does not wait for a fit (a minute of a child
+        process, stopped with the server). A ThreadPoolExecutor's threads are joined at exit."""
+        future: Future = Future()
+        self.waiting.put((future, version, mnist))
+        if self.thread is None:
+            self.thread = threading.Thread(target=self._fit_in_turn, name="digit-check", daemon=True)
+            self.thread.start()
+        return future
+
+    def _fit_in_turn(self) -> None:
+        while True:
+            future, version, mnist = self.waiting.get()
+            if future.set_running_or_notify_cancel():
+                try:
+                    future.set_result(_fit(version, mnist))
+                except Exception as error:  # Read by the page through the future.
+                    future.set_exception(error)
 
 
 @st.cache_resource(show_spinner=False)
@@ -100,7 +121,7 @@ def _reference(version: ModelVersion) -> Reference | DigitCheck:
             if mnist is None:
                 # Asked again on the next rerun: a page that uses MNIST may have downloaded it by then.
                 return DigitCheck(Status.UNAVAILABLE, reason=NO_MNIST)
-            future = fitting.futures[key] = fitting.executor.submit(_fit, version, mnist)
+            future = fitting.futures[key] = fitting.submit(version, mnist)
     if not future.done():
         return DigitCheck(Status.PREPARING)
     try:

@@ -80,6 +80,7 @@ def test_a_scribble_is_called_unlike_any_digit_and_a_drawn_digit_is_not(canvas, 
 
 
 @pytest.mark.slow
+@pytest.mark.processes
 def test_a_new_version_says_the_check_is_being_prepared_then_checks(
     canvas, isolated_registry, small_mnist, tmp_path, monkeypatch
 ):
@@ -104,3 +105,32 @@ def test_a_new_version_says_the_check_is_being_prepared_then_checks(
         app.run()
     assert not any(PREPARING in caption.value for caption in app.caption)
     assert novelty.kept_reference(version.cache_folder, version.metadata.model_sha256) is not None
+
+
+STOPS_DURING_A_FIT = """
+import sys, time
+from pages.ui import digit_check
+
+digit_check._fit = lambda version, mnist: time.sleep(120)
+fitting = digit_check._Fitting()
+with fitting.lock:
+    future = fitting.submit(None, None)
+while not future.running():
+    time.sleep(0.01)
+print("fitting", flush=True)
+"""
+
+
+@pytest.mark.slow
+def test_a_fit_under_way_does_not_hold_up_the_server_s_stop():
+    """Stopping a server waited for the digit check's fit to end (the browser tests' servers took
+    20 s to stop): the interpreter joins a ThreadPoolExecutor's threads at exit."""
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    done = subprocess.run(
+        [sys.executable, "-c", STOPS_DURING_A_FIT], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0 and "fitting" in done.stdout, done.stderr
