@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import functools
+import importlib
 import os
 import shutil
 from pathlib import Path
@@ -20,9 +20,46 @@ def pytest_configure(config):
     streamlit_config.set_option("client.showErrorDetails", "full")
 
 
+def pytest_collection_modifyitems(items):
+    # The slow tests first: with the suite spread over the cores (pytest-xdist), a run of a
+    # minute or two started last would leave the other cores idle until it ends.
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "app.py")
 SHARED_MNIST = ROOT.parent / "shared" / "data" / "mnist.npz"
+
+
+def _apart_in_this_thread(named, args, progress, what):
+    """`model.runtime.apart.run_apart`'s target run in the caller's thread, with the same progress,
+    result and failure message: a spawned child imports TensorFlow again, seconds per call."""
+    from model.runtime.apart import ApartFailed
+
+    module, name = named
+    target = getattr(importlib.import_module(module), name)
+    try:
+        return target(*args, progress=progress or (lambda fraction: None))
+    except Exception as error:
+        raise ApartFailed(f"{what} could not be computed: {type(error).__name__}: {error}") from None
+
+
+@pytest.fixture(autouse=True)
+def no_child_processes(request, monkeypatch):
+    """The app's child processes are left out, except in the tests marked `processes`, which test
+    them (their results, priority, progress and failures): work sent apart runs in the test's
+    thread, and the forward worker never starts, so predictions are computed in the test's process
+    as the app does while its worker starts. Each child imports TensorFlow, seconds of CPU."""
+    if request.node.get_closest_marker("processes") is None:
+        leave_out_child_processes(monkeypatch)
+
+
+def leave_out_child_processes(patch: pytest.MonkeyPatch) -> None:
+    from model.runtime import apart
+    from model.runtime.forward_worker import ForwardWorker
+
+    patch.setattr(apart, "_in_child", _apart_in_this_thread)
+    patch.setattr(ForwardWorker, "_warm_up", lambda self, model_file: None)
 
 
 @pytest.fixture(scope="session")
@@ -82,7 +119,8 @@ def use_small_mnist(patch: pytest.MonkeyPatch, path: Path) -> None:
     from model.store import mnist as mnist_module
 
     patch.setenv("MNIST_PATH", str(path))
-    patch.setattr(mnist_module, "read_npz_and_sha256", functools.partial(mnist_module.read_npz_and_sha256, full=False))
+    read = mnist_module.read_npz_and_sha256
+    patch.setattr(mnist_module, "read_npz_and_sha256", lambda path, full=True: read(path, full=False))
 
 
 @pytest.fixture()
@@ -108,6 +146,8 @@ def shipped_cache(tmp_path_factory, small_mnist_file) -> Path:
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("MODEL_REGISTRY", str(registry))
         use_small_mnist(patch, small_mnist_file)
+        # Made before any test's own fixtures, so without `no_child_processes`: the same here.
+        leave_out_child_processes(patch)
         _, (x_test, _) = load_mnist(small_mnist_file)
         st.cache_data.clear()
         st.cache_resource.clear()

@@ -70,14 +70,20 @@ def run_apart(
     """`target(*args, progress=...)` in a child process in the background (a module-level function, so the
     child can import it); `progress` is called here, in the caller's thread, which meanwhile only
     waits. Raises ApartFailed, beginning with `what`, when the child fails or dies."""
-    context = multiprocessing.get_context("spawn")
-    ours, theirs = context.Pipe()
     # The target travels by name: the child imports its module (TensorFlow, seconds of CPU) only
     # once its priority is lowered. Passed as the function itself, it would be imported while the
-    # child reads its arguments, at the app's priority, and `start` would wait for that. The
-    # arguments (megabytes of images) go through our own pipe once the child runs: a child that
-    # dies early then breaks that pipe, where `start` would wait on it for ever.
-    named = (target.__module__, target.__qualname__)
+    # child reads its arguments, at the app's priority, and `start` would wait for that.
+    return _in_child((target.__module__, target.__qualname__), args, progress, what)
+
+
+def _in_child(named: tuple[str, str], args: tuple, progress: Callable[[float], None] | None, what: str) -> Any:
+    """`run_apart`'s work: starts the child, sends it the arguments, relays its progress and
+    returns its result. (The pages' tests replace this with a call in their own thread, see
+    tests/conftest.py; the process itself is tested in tests/model.)"""
+    context = multiprocessing.get_context("spawn")
+    ours, theirs = context.Pipe()
+    # The arguments (megabytes of images) go through our own pipe once the child runs: a child
+    # that dies early then breaks that pipe, where `start` would wait on it for ever.
     child = context.Process(target=_child, args=(theirs, named), name="apart", daemon=True)
     start_without_main(child)
     background_priority(child.pid)

@@ -28,6 +28,7 @@ def test_shipped_files_are_consistent_and_small(shipped):
     assert TrainConfig.from_dict(version.metadata.config) == preset("standard")
 
 
+@pytest.mark.slow
 def test_shipped_model_scores_its_recorded_accuracy_on_the_test_set(shipped, mnist):
     version, predictor = shipped
     _, (x_test, y_test) = mnist

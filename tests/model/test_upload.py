@@ -131,6 +131,7 @@ def test_broken_and_oversized_files_are_refused():
         read_model(bytes(11 * 1024 * 1024))
 
 
+@pytest.mark.slow
 def test_every_page_works_on_an_uploaded_model(isolated_registry, small_mnist_app, tmp_path, test_set):
     versions = [import_model(keras_bytes(build(), tmp_path), name, test_set) for name, build in BUILDERS.items()]
     app = AppTest.from_file(APP, default_timeout=120).run()
@@ -255,9 +256,16 @@ def nan_on_ink() -> keras.Model:
     return model
 
 
-@pytest.mark.parametrize("page", ["pages/draw.py", "pages/feature_maps.py", "pages/robustness.py"])
+@pytest.mark.parametrize(
+    "page",
+    [
+        "pages/draw.py",
+        pytest.param("pages/feature_maps.py", marks=pytest.mark.slow),
+        pytest.param("pages/robustness.py", marks=pytest.mark.slow),
+    ],
+)
 def test_a_version_that_answers_nan_at_run_time_falls_back_with_the_reason(
-    isolated_registry, small_mnist, monkeypatch, page
+    isolated_registry, small_mnist_app, small_mnist, monkeypatch, page
 ):
     """Issue 29, item 5: a NaN for a digit the load-time probe did not try raised ValueError on the page."""
     from model.store.registry import publish_version

@@ -24,15 +24,12 @@ def there_and_back(app: AppTest, page: str) -> AppTest:
     [
         ("pages/confusion_matrix.py", "toggle", "confusion_normalised", True),
         ("pages/confusion_matrix.py", "selectbox", "confusion_true", 4),
-        ("pages/feature_maps.py", "radio", "feature_method", "Saliency"),
+        pytest.param("pages/feature_maps.py", "radio", "feature_method", "Saliency", marks=pytest.mark.slow),
         ("pages/feature_maps.py", "toggle", "feature_order", True),
         ("pages/robustness.py", "selectbox", "robust_kind", "shift"),
     ],
 )
-def test_a_choice_survives_a_visit_to_other_pages(
-    page, kind, key, value, isolated_registry, mnist, mnist_file, monkeypatch
-):
-    monkeypatch.setenv("MNIST_PATH", str(mnist_file))
+def test_a_choice_survives_a_visit_to_other_pages(page, kind, key, value, isolated_registry, mnist):
     _, (x_test, _) = mnist
     app = AppTest.from_file(APP, default_timeout=180).run()
     app.session_state[CURRENT_DIGIT] = Digit(from_uint8(x_test[0]), "MNIST test image #0", 7)
@@ -67,8 +64,7 @@ def test_the_cell_sent_to_the_digit_map_is_the_cell_chosen_after_a_trip(
     assert app.session_state["map_cell"] == cell
 
 
-def test_training_settings_survive_a_visit_to_other_pages(isolated_registry, mnist_file, monkeypatch):
-    monkeypatch.setenv("MNIST_PATH", str(mnist_file))
+def test_training_settings_survive_a_visit_to_other_pages(isolated_registry):
     app = AppTest.from_file(APP, default_timeout=180).run()
     app.switch_page("pages/retrain.py").run()
     app.selectbox(key="retrain_preset").set_value("fast").run()
@@ -81,9 +77,7 @@ def test_training_settings_survive_a_visit_to_other_pages(isolated_registry, mni
     assert app.toggle(key="retrain_fast_augment").value is True
 
 
-def test_after_a_reload_mid_run_the_sidebar_shows_the_running_run_s_settings(
-    isolated_registry, mnist_file, monkeypatch
-):
+def test_after_a_reload_mid_run_the_sidebar_shows_the_running_run_s_settings(isolated_registry, monkeypatch):
     """A reload is a new session: its sidebar showed the first preset's settings while another run trained."""
     from model.store.schemas import JobStatus
     from training.config import preset
@@ -92,7 +86,6 @@ def test_after_a_reload_mid_run_the_sidebar_shows_the_running_run_s_settings(
     running = preset("fast").replace(epochs=3, seed=7)
     status = JobStatus(state="running", job="1", kind="train", preset="custom", config=running.to_dict())
     monkeypatch.setattr(JobRunner, "status", lambda self: status)
-    monkeypatch.setenv("MNIST_PATH", str(mnist_file))
     app = AppTest.from_file(APP, default_timeout=180).run()
     app.switch_page("pages/retrain.py").run()
     assert not app.exception
@@ -104,7 +97,7 @@ def test_after_a_reload_mid_run_the_sidebar_shows_the_running_run_s_settings(
     assert app.number_input(key="retrain_fast_epochs").value == 2
 
 
-def test_a_finished_run_whose_version_was_deleted_says_so(isolated_registry, mnist_file, monkeypatch):
+def test_a_finished_run_whose_version_was_deleted_says_so(isolated_registry, monkeypatch):
     """Issue 30, item 9: after Delete, the panel still said "Saved as version X"."""
     from model.store.schemas import JobStatus
     from training.config import preset
@@ -119,7 +112,6 @@ def test_a_finished_run_whose_version_was_deleted_says_so(isolated_registry, mni
         message="Saved as version gone-version.",
     )
     monkeypatch.setattr(JobRunner, "status", lambda self: status)
-    monkeypatch.setenv("MNIST_PATH", str(mnist_file))
     app = AppTest.from_file(APP, default_timeout=180).run()
     app.switch_page("pages/retrain.py").run()
     assert not app.exception

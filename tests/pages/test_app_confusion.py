@@ -3,6 +3,7 @@ from streamlit.testing.v1 import AppTest
 
 from model.analysis.evaluation import evaluate
 from model.runtime.inference import Predictor
+from model.store.mnist import load_mnist
 from model.store.registry import default_version
 from model.store.storage import load_model
 from tests.conftest import APP
@@ -14,9 +15,9 @@ def open_page(monkeypatch, mnist_path) -> AppTest:
     return app.switch_page("pages/confusion_matrix.py").run()
 
 
-def test_page_shows_accuracy_and_the_digits_behind_a_cell(isolated_registry, mnist_file, mnist, monkeypatch):
-    _, (x_test, y_test) = mnist
-    app = open_page(monkeypatch, mnist_file)
+def test_page_shows_accuracy_and_the_digits_behind_a_cell(isolated_registry, small_mnist_app, monkeypatch):
+    _, (x_test, y_test) = load_mnist(small_mnist_app)
+    app = open_page(monkeypatch, small_mnist_app)
     assert not app.exception
     metrics = {metric.label: metric.value for metric in app.metric}
     assert metrics["Test accuracy"].endswith("%")
@@ -44,11 +45,11 @@ def test_page_shows_accuracy_and_the_digits_behind_a_cell(isolated_registry, mni
     assert any("Predicted" in block.value for block in app.markdown)
 
 
-def test_an_empty_cell_says_so(isolated_registry, mnist_file, mnist, monkeypatch):
-    _, (x_test, y_test) = mnist
+def test_an_empty_cell_says_so(isolated_registry, small_mnist_app, monkeypatch):
+    _, (x_test, y_test) = load_mnist(small_mnist_app)
     confusion = evaluate(Predictor(load_model(default_version().model_file)), x_test, y_test).confusion
     true, predicted = map(int, np.argwhere(confusion == 0)[0])
-    app = open_page(monkeypatch, mnist_file)
+    app = open_page(monkeypatch, small_mnist_app)
     app.selectbox(key="confusion_true").set_value(true).run()
     app.selectbox(key="confusion_predicted").set_value(predicted).run()
     assert not app.exception

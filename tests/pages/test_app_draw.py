@@ -141,8 +141,7 @@ def test_a_good_upload_is_predicted_and_a_broken_one_explained(canvas, small_mni
     assert any("Could not use `broken.png`" in error.value for error in app.error)
 
 
-def test_a_random_test_image_shows_its_true_label(canvas, mnist_file, monkeypatch):
-    monkeypatch.setenv("MNIST_PATH", str(mnist_file))
+def test_a_random_test_image_shows_its_true_label(canvas):
     app = open_draw_page()
     app.segmented_control(key="draw_source").set_value(DrawSource.TEST_IMAGE).run()
     assert not app.exception

@@ -11,14 +11,15 @@ from pages.ui.state import Digit
 from tests.conftest import APP
 
 
-def open_page(mnist_file, monkeypatch) -> AppTest:
-    monkeypatch.setenv("MNIST_PATH", str(mnist_file))
+def open_page(small_mnist_app, monkeypatch) -> AppTest:
+    monkeypatch.setenv("MNIST_PATH", str(small_mnist_app))
     app = AppTest.from_file(APP, default_timeout=120).run()
     return app.switch_page("pages/feature_maps.py").run()
 
 
-def test_every_layer_renders_without_an_exception(isolated_registry, mnist_file, monkeypatch):
-    app = open_page(mnist_file, monkeypatch)
+@pytest.mark.slow
+def test_every_layer_renders_without_an_exception(isolated_registry, small_mnist_app, monkeypatch):
+    app = open_page(small_mnist_app, monkeypatch)
     assert not app.exception
     names = list(layer_shapes(load_model(default_version().model_file)))
     assert app.selectbox(key="feature_layer").options == [
@@ -41,9 +42,16 @@ def test_every_layer_renders_without_an_exception(isolated_registry, mnist_file,
     assert app.number_input(key="feature_channel").max == 127
 
 
-@pytest.mark.parametrize("method", ["Grad-CAM", "Saliency", "SmoothGrad", "Integrated gradients", "Occlusion"])
-def test_explanations_render_for_any_class(isolated_registry, mnist_file, monkeypatch, method):
-    app = open_page(mnist_file, monkeypatch)
+@pytest.mark.parametrize(
+    "method",
+    ["Grad-CAM"]
+    + [
+        pytest.param(method, marks=pytest.mark.slow)
+        for method in ("Saliency", "SmoothGrad", "Integrated gradients", "Occlusion")
+    ],
+)
+def test_explanations_render_for_any_class(isolated_registry, small_mnist_app, monkeypatch, method):
+    app = open_page(small_mnist_app, monkeypatch)
     app.radio(key="feature_method").set_value(method).run()
     app.selectbox(key="feature_class").set_value(3).run()
     assert not app.exception
@@ -56,7 +64,7 @@ def test_explanations_render_for_any_class(isolated_registry, mnist_file, monkey
         assert not app.exception
 
 
-def test_the_current_digit_from_the_draw_page_is_used(isolated_registry, mnist_file, monkeypatch, small_mnist):
+def test_the_current_digit_from_the_draw_page_is_used(isolated_registry, small_mnist_app, monkeypatch, small_mnist):
     _, (x_test, y_test) = small_mnist
     app = AppTest.from_file(APP, default_timeout=120)
     app.session_state["current_digit"] = Digit(x_test[3].astype(np.float32) / 255, "drawing")
@@ -68,13 +76,14 @@ def test_the_current_digit_from_the_draw_page_is_used(isolated_registry, mnist_f
     assert "feature_test_index" not in app.session_state
 
 
-def test_what_a_channel_detects_is_shown_and_kept_across_a_restart(isolated_registry, mnist_file, monkeypatch):
+@pytest.mark.slow
+def test_what_a_channel_detects_is_shown_and_kept_across_a_restart(isolated_registry, small_mnist_app, monkeypatch):
     import streamlit as st
 
     from model.analysis import channels
 
     st.cache_data.clear()  # Earlier tests computed them, for another registry.
-    app = open_page(mnist_file, monkeypatch)
+    app = open_page(small_mnist_app, monkeypatch)
     assert any(header.value == "What does conv1, channel 0 detect?" for header in app.subheader)
     captions = [caption for element in app.image for caption in element.captions]
     # Issue 30, item 9: "a 9: 5.27" said in words.
@@ -97,14 +106,14 @@ def test_what_a_channel_detects_is_shown_and_kept_across_a_restart(isolated_regi
 
     monkeypatch.setattr(channels, "top_patches", refuse)
     monkeypatch.setattr(channels, "activation_maximisation", refuse)
-    again = open_page(mnist_file, monkeypatch)
+    again = open_page(small_mnist_app, monkeypatch)
     again.selectbox(key="feature_layer").set_value("conv2").run()
     again.toggle(key="feature_maximise").set_value(True).run()
     assert not again.exception
 
 
-def test_the_network_itself_layer_table_and_histograms(isolated_registry, mnist_file, monkeypatch):
-    app = open_page(mnist_file, monkeypatch)
+def test_the_network_itself_layer_table_and_histograms(isolated_registry, small_mnist_app, monkeypatch):
+    app = open_page(small_mnist_app, monkeypatch)
     assert any(header.value == "The network itself" for header in app.subheader)
     table = app.dataframe[-1].value
     assert {"kernel", "stride", "padding"} <= set(table.columns) and "conv5" in set(table["layer"])
@@ -120,11 +129,11 @@ def test_the_network_itself_layer_table_and_histograms(isolated_registry, mnist_
 
 
 def test_the_whole_network_shows_every_layer_then_the_dense_part_and_the_outputs(
-    isolated_registry, mnist_file, monkeypatch
+    isolated_registry, small_mnist_app, monkeypatch
 ):
     import json
 
-    app = open_page(mnist_file, monkeypatch)
+    app = open_page(small_mnist_app, monkeypatch)
     overview = next(chart for chart in app.get("plotly_chart") if "feature_overview" in chart.proto.id)
     titles = [note["text"] for note in json.loads(overview.proto.spec)["layout"]["annotations"]]
     names = list(layer_shapes(load_model(default_version().model_file)))

@@ -7,18 +7,15 @@ from pages.ui.state import CURRENT_DIGIT, Digit
 from tests.conftest import APP
 
 
-def open_page(mnist, mnist_file, monkeypatch) -> AppTest:
-    monkeypatch.setenv("MNIST_PATH", str(mnist_file))
+def open_page(mnist) -> AppTest:
     _, (x_test, y_test) = mnist
     app = AppTest.from_file(APP, default_timeout=120).run()
     app.session_state[CURRENT_DIGIT] = Digit(from_uint8(x_test[0]), "MNIST test image #0", 7)
     return app.switch_page("pages/robustness.py").run()
 
 
-def test_the_curves_a_transformed_digit_and_an_attack_show_for_the_current_digit(
-    isolated_registry, mnist, mnist_file, monkeypatch
-):
-    app = open_page(mnist, mnist_file, monkeypatch)
+def test_the_curves_a_transformed_digit_and_an_attack_show_for_the_current_digit(isolated_registry, mnist):
+    app = open_page(mnist)
     assert not app.exception
     assert any("Predicted 7" in block.value for block in app.markdown)
     # Six curves, plus the bars of the digit shown and of the attack.
@@ -37,8 +34,7 @@ def test_the_curves_a_transformed_digit_and_an_attack_show_for_the_current_digit
     assert any("PGD turns a 7 into a 3" in block.value for block in app.markdown)
 
 
-def test_without_a_drawing_a_test_digit_is_used(isolated_registry, mnist_file, monkeypatch):
-    monkeypatch.setenv("MNIST_PATH", str(mnist_file))
+def test_without_a_drawing_a_test_digit_is_used(isolated_registry):
     app = AppTest.from_file(APP, default_timeout=120).run().switch_page("pages/robustness.py").run()
     assert not app.exception
     index = app.session_state["robust_test_index"]

@@ -59,6 +59,7 @@ def test_bad_inputs_raise_value_error(labels, probabilities):
         evaluation_from_probabilities(labels, probabilities)
 
 
+@pytest.mark.slow
 def test_full_test_set(mnist):
     _, (x_test, y_test) = mnist
     predictor = Predictor(load_model(default_version().model_file))

@@ -123,6 +123,7 @@ def test_the_not_digits_are_of_every_kind_and_all_have_ink():
     assert set(kinds) == set(KINDS) and len(inputs) == 3 * len(SHAPES)
 
 
+@pytest.mark.slow
 def test_on_the_shipped_model_scribbles_score_far_above_test_digits(shipped_model, mnist):
     (x_train, y_train), (x_test, _) = mnist
     reference = novelty.fit_reference(shipped_model, x_train[:3000], y_train[:3000])

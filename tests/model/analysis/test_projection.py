@@ -142,6 +142,8 @@ def test_a_new_digit_goes_where_umaps_own_transform_puts_it(shipped, mnist):
     assert np.mean([nearest_label(a) == nearest_label(b) for a, b in zip(ours, theirs)]) >= 0.9
 
 
+@pytest.mark.slow
+@pytest.mark.processes
 def test_a_map_laid_out_apart_is_the_same_map_and_a_failure_there_says_why(shipped, digits):
     images, _ = digits
     values = features(shipped, "flatten", images[:200])
@@ -154,6 +156,7 @@ def test_a_map_laid_out_apart_is_the_same_map_and_a_failure_there_says_why(shipp
 
 
 @pytest.mark.slow
+@pytest.mark.processes
 def test_a_map_laid_out_apart_runs_at_a_lower_priority_and_reports_progress(shipped, digits):
     """Issue 29, item 3: a UMAP or t-SNE map took both cores from every visitor's strokes; in the
     background it runs at nice 10 and SCHED_IDLE (only when nothing else wants the CPU)."""
@@ -180,6 +183,8 @@ def test_a_map_laid_out_apart_runs_at_a_lower_priority_and_reports_progress(ship
     assert all(priorities == [(min(ours + 10, 19), os.SCHED_IDLE)] for _, priorities in seen), seen
 
 
+@pytest.mark.slow
+@pytest.mark.processes
 def test_features_computed_apart_are_the_features(shipped, digits):
     from model.analysis.projection import features_apart
     from model.store.registry import default_version

@@ -13,7 +13,7 @@ from model.store.registry import default_version
 from model.store.storage import load_model
 
 # Each test starts worker processes, which import TensorFlow.
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.processes]
 
 IMAGE = np.zeros((1, 28, 28, 1), np.float32)
 

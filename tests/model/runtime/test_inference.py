@@ -79,6 +79,8 @@ def test_confidence_in_words_and_entropy():
         confidence_in_words(np.ones(3))
 
 
+@pytest.mark.slow
+@pytest.mark.processes
 def test_probabilities_computed_apart_are_the_probabilities_and_refuse_nan(tmp_path):
     """A version's evaluation runs in a child process in the background (model/runtime/apart.py)."""
     from model.runtime.inference import AnswersNotFinite

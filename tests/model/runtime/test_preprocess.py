@@ -233,6 +233,7 @@ def test_a_refusal_names_the_image_s_own_size_and_the_limit():
     assert f"{8000 * 8000 * 4 / 2**20:.0f} MB" in message and f"at most {MAX_DECODED_BYTES // 2**20} MB" in message
 
 
+@pytest.mark.slow
 def test_a_png_past_what_pillow_may_hold_is_read_a_few_rows_at_a_time():
     """Issue 30, item 2: a 50-megapixel PNG scan was refused; anything a scanner makes up to 50
     megapixels is read, grey or colour, with or without transparency, 8 or 16 bits."""
@@ -307,8 +308,8 @@ print(result is not None, (kilobytes("VmHWM") - before) / 1024)
         (3300, 3300, "RGB"),
         (2300, 2300, "RGBA"),
         (2480, 3508, "RGB"),
-        (6700, 6700, "L"),
-        (7000, 7000, "L"),
+        pytest.param(6700, 6700, "L", marks=pytest.mark.slow),
+        pytest.param(7000, 7000, "L", marks=pytest.mark.slow),
         (7000, 7000, "RGB"),
     ],
 )
