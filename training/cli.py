@@ -20,6 +20,7 @@ from pathlib import Path
 from model import settings
 from model.store.files import METADATA_FILE, MODEL_FILE
 from model.store.mnist import DOWNLOAD, DataError, load_mnist_and_sha256
+from model.store.snapshots import write_snapshots
 from training.config import PRESETS, TrainConfig, bounds_of, help_of, preset, preset_name
 
 # The command line keeps a run's state here, inside its output folder, until the model is written.
@@ -96,6 +97,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from model.store.storage import save_run
     from training.callbacks import ProgressCallback
     from training.checkpoint import read_state, remove_state
+    from training.snapshots import recorder_for
     from training.train import train
 
     try:
@@ -121,10 +123,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"Training ({preset_name(config)} settings): {config}", flush=True)
 
     try:
+        recorder = recorder_for(data[1])
         model, metadata = train(
             config,
             data,
-            [ProgressCallback(show)],
+            [ProgressCallback(show), recorder],
             verbose=1 if sys.stdout.isatty() else 0,
             track_test=args.track_test,
             checkpoint=checkpoint,
@@ -138,6 +141,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 130
     metadata = save_run(model, metadata.replace(data_sha256=data_sha256), args.out)
+    write_snapshots(recorder.arrays(), args.out)
     remove_state(checkpoint)
     print(
         f"test accuracy {metadata.test_accuracy:.4%}, test loss {metadata.test_loss:.4f}, "

@@ -91,14 +91,14 @@ def _cap_threads(threads: int) -> None:
 
 
 def _train_and_publish(jobs: JobFolder, reporter: _Reporter, work, label: str, done) -> None:
-    """Runs `work()` -> (model, metadata), then publishes the model as a new version; reports the
+    """Runs `work()` -> (model, metadata, snapshots), then publishes the model as a new version; reports the
     outcome (`done(version, metadata)` says a finished one) and writes no model when it fails."""
     try:
-        model, metadata = work()
+        model, metadata, snapshots = work()
         if jobs.cancel_asked():
             raise Cancelled()
         reporter.end("saving", "Saving the new version...")
-        version = publish_version(model, metadata, new_version_id(metadata.preset), jobs.registry)
+        version = publish_version(model, metadata, new_version_id(metadata.preset), jobs.registry, snapshots)
         reporter.end(
             "finished",
             done(version, metadata),
@@ -136,11 +136,13 @@ def run_job(registry: str, job_id: str, config_values: dict, threads: int, mnist
         def work():
             _cap_threads(threads)
             from training.callbacks import ProgressCallback
+            from training.snapshots import recorder_for
             from training.train import train
 
             data, data_sha256 = load_mnist_and_sha256(mnist_path)
-            model, metadata = train(config, data, [ProgressCallback(reporter)])
-            return model, metadata.replace(data_sha256=data_sha256)
+            recorder = recorder_for(data[1])
+            model, metadata = train(config, data, [ProgressCallback(reporter), recorder])
+            return model, metadata.replace(data_sha256=data_sha256), recorder.arrays()
 
         _train_and_publish(jobs, reporter, work, "Training", lambda version, _: f"Saved as version {version.id}.")
 
@@ -171,6 +173,7 @@ def run_fine_tune_job(registry: str, job_id: str, finetune: dict, threads: int, 
             _cap_threads(threads)
             from training.callbacks import ProgressCallback
             from training.finetune import fine_tune
+            from training.snapshots import recorder_for
 
             model_file = Path(finetune["model_file"])
             model = load_model(model_file)
@@ -180,9 +183,10 @@ def run_fine_tune_job(registry: str, job_id: str, finetune: dict, threads: int, 
                 source_metadata = None
             images, labels = as_arrays(FolderStore(finetune["digits_folder"]).examples())
             data, data_sha256 = load_mnist_and_sha256(mnist_path)
-            callbacks = [ProgressCallback(reporter)]
+            recorder = recorder_for(data[1])
+            callbacks = [ProgressCallback(reporter), recorder]
             model, metadata = fine_tune(model, images, labels, data, config, source_metadata, source, callbacks)
-            return model, metadata.replace(data_sha256=data_sha256)
+            return model, metadata.replace(data_sha256=data_sha256), recorder.arrays()
 
         def done(version: ModelVersion, metadata) -> str:
             record = metadata.fine_tune

@@ -28,6 +28,7 @@ from model import settings
 from model.store.my_digits import FolderStore
 from model.store.registry import ModelVersion, check_room, new_version_id, publish_version, registry_dir
 from model.store.schemas import JobStatus
+from model.store.snapshots import read_snapshots
 from model.store.storage import MODEL_FILE, load_model, read_metadata
 from training.config import MIN_DIGITS, FineTuneConfig, TrainConfig, preset_name
 from training.job_folder import START_TIMEOUT, JobFolder
@@ -214,7 +215,8 @@ class JobRunner:
             folder = trial_folder(self.jobs.sweep_folder, trial)
             model = load_model(folder / MODEL_FILE)
             metadata = read_metadata(folder)
-            version = publish_version(model, metadata, new_version_id("sweep"), self.registry)
+            snapshots = read_snapshots(folder)
+            version = publish_version(model, metadata, new_version_id("sweep"), self.registry, snapshots)
             trials = [{**item, "version": version.id} if item is row else item for item in status.trials]
             self.jobs.write(status.replace(trials=trials))
             return version

@@ -43,7 +43,9 @@ def _trial(params: dict, sweep_values: dict, mnist_path: str | None, threads: in
 
     tf.config.threading.set_intra_op_parallelism_threads(threads)
     tf.config.threading.set_inter_op_parallelism_threads(threads)
+    from model.store.snapshots import write_snapshots
     from model.store.storage import save_run
+    from training.snapshots import recorder_for
     from training.train import train
 
     config = Sweep.from_dict(sweep_values).config(params["trial"])
@@ -56,10 +58,12 @@ def _trial(params: dict, sweep_values: dict, mnist_path: str | None, threads: in
                 tune.report(dict(last))
 
     data, data_sha256 = load_mnist_and_sha256(mnist_path)
-    model, metadata = train(config, data, [Report()])
+    recorder = recorder_for(data[1])
+    model, metadata = train(config, data, [Report(), recorder])
     metadata = metadata.replace(data_sha256=data_sha256)
     with tempfile.TemporaryDirectory() as folder:
         save_run(model, metadata, folder)
+        write_snapshots(recorder.arrays(), folder)
         tune.report(
             {**last, "test_accuracy": metadata.test_accuracy, "seconds": metadata.training_seconds},
             checkpoint=tune.Checkpoint.from_directory(folder),

@@ -27,9 +27,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from model import settings
 from model.store.files import read_json, write_json
 from model.store.schemas import RunMetadata
+from model.store.snapshots import write_snapshots
 from model.store.storage import METADATA_FILE, MODEL_FILE, read_metadata, save_run
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -188,10 +191,15 @@ def check_room(registry: str | os.PathLike | None = None, written: bool = False)
 
 
 def publish_version(
-    model, metadata: RunMetadata, version_id: str, registry: str | os.PathLike | None = None
+    model,
+    metadata: RunMetadata,
+    version_id: str,
+    registry: str | os.PathLike | None = None,
+    snapshots: dict[str, np.ndarray] | None = None,
 ) -> ModelVersion:
     """Writes a new version into `registry` (default: `registry_dir()`) atomically: into a hidden
-    temporary folder, then one rename into place. Raises RegistryFull past the operator's caps."""
+    temporary folder, then one rename into place; with its training `snapshots` when given.
+    Raises RegistryFull past the operator's caps."""
     folder = Path(registry) if registry is not None else registry_dir()
     check_room(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -203,6 +211,8 @@ def publish_version(
     try:
         fcntl.flock(handle, fcntl.LOCK_EX)
         written = save_run(model, metadata, staging)
+        if snapshots is not None:
+            write_snapshots(snapshots, staging)
         check_room(folder, written=True)
         os.rename(staging, folder / version_id)
     except BaseException:

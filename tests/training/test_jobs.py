@@ -7,6 +7,7 @@ import pytest
 
 from model.store.registry import DEFAULT_ID, active_version, list_versions, set_active
 from model.store.schemas import JobStatus
+from model.store.snapshots import read_snapshots
 from training.config import CUSTOM, TrainConfig
 from training.jobs import JobBusy, JobRunner
 
@@ -57,6 +58,9 @@ def test_a_run_reports_progress_and_becomes_a_version(runner):
     version = versions[status.version]
     assert version.metadata.config == SMALL.to_dict() and version.metadata.preset == status.preset == CUSTOM
     assert version.metadata.test_accuracy == status.test_accuracy
+    # Its training snapshots beside it, from the untrained network to the finished one.
+    snapshots = read_snapshots(version.path)
+    assert snapshots["steps"][0] == 0 and snapshots["steps"][-1] == 2 * 8  # 480 images in batches of 64
     # A new version is not active until the user activates it.
     assert active_version().id == DEFAULT_ID
     assert not runner.is_running()

@@ -8,6 +8,7 @@ import time
 import pytest
 
 from model.store.registry import list_versions
+from model.store.snapshots import read_snapshots
 from model.store.storage import load_model, read_metadata
 from tests.conftest import ROOT
 from tests.training.test_jobs import SLOW, wait_for
@@ -137,6 +138,7 @@ def test_a_sweep_job_runs_in_the_background_and_a_finished_trial_becomes_a_versi
     assert [row["state"] for row in status.trials] == ["finished", "finished"]
     version = runner.keep_trial(1)
     assert version.id in [item.id for item in list_versions()]
+    assert read_snapshots(version.path)["positions"].shape[1] == 1000
     assert version.metadata.config["learning_rate"] == 0.003
     assert runner.status().trials[1]["version"] == version.id
     with pytest.raises(ValueError, match="kept already"):

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from model.store.files import file_sha256
+from model.store.snapshots import read_snapshots
 from model.store.storage import METADATA_FILE, MODEL_FILE, load_model, read_metadata, save_run
 from training.callbacks import ProgressCallback
 from training.cli import main
@@ -109,6 +110,7 @@ def test_command_line_writes_model_and_metadata(mnist_file, tmp_path, capsys):
     assert metadata.data_sha256 == file_sha256(mnist_file)
     assert {"tensorflow", "keras", "numpy"} <= set(metadata.versions)
     assert load_model(out / MODEL_FILE).count_params() == metadata.parameters
+    assert read_snapshots(out)["subset_accuracy"].shape == read_snapshots(out)["steps"].shape
     assert "test accuracy" in capsys.readouterr().out
 
 

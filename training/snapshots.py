@@ -1,0 +1,179 @@
+"""Snapshots of a training run, to watch it learn afterwards (the "How it learned" replay).
+
+About 40 times in a run, spaced more densely at the start where most changes happen, the
+recorder keeps: the first convolution's filters; for a few probe digits (one test digit of
+each class, and the visitor's drawing when there is one) the probabilities and one layer's
+feature maps; the accuracy and confusion matrix on a fixed subset of test digits; and those
+digits' features before the last layer. When the run ends, the features of every snapshot
+are projected on one 2-D PCA basis, fitted on the finished model's (so the frames of the
+digit map are comparable), and only the positions are kept.
+
+    recorder = SnapshotRecorder(probes, subset_images, subset_labels, total_steps)
+    model.fit(..., callbacks=[recorder])
+    write_snapshots(recorder.arrays(), folder)   # model.store.snapshots: folder/snapshots.npz
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from model.runtime.preprocess import from_uint8
+
+# About this many snapshots in a run, the untrained network's included.
+POINTS = 40
+# The digit map's test digits: a fixed subset, the same in every run.
+SUBSET = 1000
+# The feature maps kept for each probe digit and snapshot: at most this many values (13x13x16).
+MAP_VALUES = 2704
+
+
+def snapshot_steps(total_steps: int, points: int = POINTS) -> np.ndarray:
+    """The training steps after which a snapshot is taken: 0 (before the first step), then
+    `points - 1` steps from 1 to `total_steps` spaced quadratically (dense at the start),
+    without repeats."""
+    if total_steps < 1:
+        raise ValueError("A run has at least one step.")
+    fractions = np.linspace(0.0, 1.0, points - 1) ** 2
+    steps = np.round(1 + fractions * (total_steps - 1)).astype(np.int64)
+    return np.unique(np.concatenate([[0], steps]))
+
+
+def probe_indices(labels: np.ndarray) -> np.ndarray:
+    """The first test digit of each class, in class order (a class missing is left out)."""
+    return np.array([int(np.flatnonzero(labels == digit)[0]) for digit in range(10) if (labels == digit).any()])
+
+
+def mapped_layer(model: keras.Model) -> str | None:
+    """The layer whose feature maps a snapshot keeps: the first pooling layer, else the first
+    convolution; None for a network without either."""
+    for kinds in ((keras.layers.MaxPooling2D, keras.layers.AveragePooling2D), (keras.layers.Conv2D,)):
+        for layer in model.layers:
+            if isinstance(layer, kinds):
+                return layer.name
+    return None
+
+
+def first_filters(model: keras.Model) -> np.ndarray:
+    """The first convolution's filters as (channels, height, width) for one input channel; empty without one."""
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.Conv2D):
+            kernel = layer.get_weights()[0]  # (height, width, inputs, channels)
+            return np.transpose(kernel[:, :, 0, :], (2, 0, 1)).astype(np.float16)
+    return np.zeros((0, 0, 0), np.float16)
+
+
+def _without_dropout(layer: keras.layers.Layer) -> keras.layers.Layer:
+    """A fresh copy of `layer`, an identity in place of dropout (for `keras.models.clone_model`)."""
+    if isinstance(layer, keras.layers.Dropout):
+        return keras.layers.Identity(name=layer.name)
+    return layer.__class__.from_config(layer.get_config())
+
+
+class SnapshotRecorder(keras.callbacks.Callback):
+    """Keeps a snapshot of the model at `snapshot_steps(total_steps)`; `arrays()` gives them all.
+
+    `probes` are images (N, 28, 28) scaled to [0, 1]; `subset_images` (uint8 or [0, 1]) and
+    `subset_labels` the fixed test digits; `total_steps` the run's, else Keras's count. One
+    forward pass over probes and subset per snapshot.
+    """
+
+    def __init__(
+        self,
+        probes: np.ndarray,
+        subset_images: np.ndarray,
+        subset_labels: np.ndarray,
+        total_steps: int | None = None,
+        points: int = POINTS,
+    ):
+        super().__init__()
+        self.probes = np.asarray(probes, np.float32)
+        subset = subset_images if subset_images.dtype != np.uint8 else from_uint8(subset_images)
+        self.subset = np.asarray(subset, np.float32)
+        self.labels = np.asarray(subset_labels, np.int64)
+        self.points = points
+        self.planned = set(snapshot_steps(total_steps, points).tolist()) if total_steps else None
+        self.step = 0
+        self.frames: list[dict[str, np.ndarray]] = []
+        self._forward = None
+        self._layer = None
+        self._channels = 0
+
+    def on_train_begin(self, logs=None):
+        if self.planned is None:
+            # Keras gives the run's epochs and steps in an epoch.
+            self.planned = set(snapshot_steps(self.params["epochs"] * self.params["steps"], self.points).tolist())
+        self._layer = mapped_layer(self.model)
+        self._copy = keras.models.clone_model(self.model, clone_function=_without_dropout)
+        outputs = [self._copy.layers[-1].input, self._copy.output]
+        if self._layer is not None:
+            mapped = self._copy.get_layer(self._layer).output
+            height, width, channels = mapped.shape[1:]
+            self._channels = max(1, min(channels, MAP_VALUES // (height * width)))
+            outputs.append(mapped)
+        viewer = keras.Model(self._copy.input, outputs)
+        # Batch normalisation on the snapshot's own digits (training=True, in the copy, with no
+        # dropout): its moving averages lag far behind early in a run, and a short run's are
+        # recalibrated only at the end (training.train.recalibrate_batch_norm).
+        self._forward = tf.function(lambda images: viewer(images, training=True))
+        self._inputs = tf.constant(np.concatenate([self.probes, self.subset])[..., None])
+        if self.step == 0 and 0 in self.planned:
+            self._record()
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.step += 1
+        if self.step in self.planned:
+            self._record()
+
+    def on_train_end(self, logs=None):
+        # A resumed run ends before its planned last step: its last snapshot is the finished model.
+        if not self.frames or int(self.frames[-1]["steps"]) != self.step:
+            self._record()
+
+    def _record(self) -> None:
+        self._copy.set_weights(self.model.get_weights())
+        values = [value.numpy() for value in self._forward(self._inputs)]
+        features, probabilities = values[0].reshape(len(self._inputs), -1), values[1]
+        count = len(self.probes)
+        predicted = probabilities[count:].argmax(axis=1)
+        confusion = np.zeros((10, 10), np.int32)
+        np.add.at(confusion, (self.labels, predicted), 1)
+        frame = {
+            "steps": np.int64(self.step),
+            "filters": first_filters(self.model),
+            "probe_probabilities": probabilities[:count].astype(np.float16),
+            "subset_accuracy": np.float32((predicted == self.labels).mean()),
+            "confusion": confusion,
+            "features": features[count:].astype(np.float16),
+        }
+        if self._layer is not None:
+            frame["probe_maps"] = values[2][:count, ..., : self._channels].astype(np.float16)
+        self.frames.append(frame)
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """Every snapshot, stacked (the first axis is the snapshot), with the digit map's positions
+        on the finished model's PCA basis in place of the features."""
+        if not self.frames:
+            raise ValueError("No snapshot was taken.")
+        stacked = {name: np.stack([frame[name] for frame in self.frames]) for name in self.frames[0]}
+        features = stacked.pop("features").astype(np.float32)
+        final = features[-1]
+        centre = final.mean(axis=0)
+        # The two directions along which the finished model's features vary most.
+        _, _, directions = np.linalg.svd(final - centre, full_matrices=False)
+        stacked["positions"] = ((features - centre) @ directions[:2].T).astype(np.float32)
+        stacked["probes"] = self.probes.astype(np.float16)
+        stacked["subset_labels"] = self.labels.astype(np.uint8)
+        stacked["mapped_layer"] = np.array(self._layer or "")
+        return stacked
+
+
+def recorder_for(test_set: tuple[np.ndarray, np.ndarray], drawing: np.ndarray | None = None) -> SnapshotRecorder:
+    """The recorder of a run on MNIST: one test digit of each class (and `drawing`, a [0, 1]
+    image, when given) as probes, and the first `SUBSET` test digits as the subset."""
+    x_test, y_test = test_set
+    probes = from_uint8(x_test[probe_indices(y_test)])
+    if drawing is not None:
+        probes = np.concatenate([probes, np.asarray(drawing, np.float32).reshape(1, 28, 28)])
+    return SnapshotRecorder(probes, x_test[:SUBSET], y_test[:SUBSET])
