@@ -6,12 +6,9 @@ docs/hostile-visitors.md lists every run.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import base64
 import io
-import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -22,7 +19,7 @@ import numpy as np
 from PIL import Image
 from streamlit.proto.BackMsg_pb2 import BackMsg
 
-from benchmarks.load import OPEN_TIMEOUT, Visitor, deploy_options, drawings, run_visitors
+from benchmarks.load import OPEN_TIMEOUT, Visitor, deploy_options, drawings, run_from_command_line, run_visitors
 from benchmarks.server import streamlit_server
 from model.runtime.apart import background_priority
 
@@ -172,13 +169,7 @@ def run_hostile(visitors: int = 35, seconds: float = 60.0, every: float = 3.0) -
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.hostile", description=__doc__.splitlines()[0])
-    parser.add_argument("--visitors", type=int, default=35, help="visitors drawing at once")
-    parser.add_argument("--seconds", type=float, default=60.0, help="how long each visitor keeps drawing")
-    parser.add_argument("--every", type=float, default=3.0, help="seconds between a visitor's strokes")
-    args = parser.parse_args(argv)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    print(json.dumps(run_hostile(args.visitors, args.seconds, args.every), indent=2))
+    run_from_command_line("benchmarks.hostile", __doc__.splitlines()[0], run_hostile, 35, argv)
 
 
 if __name__ == "__main__":

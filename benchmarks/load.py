@@ -297,14 +297,19 @@ def deploy_options() -> list[str]:
     return options
 
 
-def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.load", description=__doc__.splitlines()[0])
-    parser.add_argument("--visitors", type=int, default=30, help="visitors at once")
+def run_from_command_line(module: str, description: str, measure, visitors: int, argv=None) -> None:
+    """`python -m module --visitors N --seconds S --every E`: prints `measure(N, S, E)` as JSON."""
+    parser = argparse.ArgumentParser(prog=f"python -m {module}", description=description)
+    parser.add_argument("--visitors", type=int, default=visitors, help="visitors drawing at once")
     parser.add_argument("--seconds", type=float, default=60.0, help="how long each visitor keeps drawing")
     parser.add_argument("--every", type=float, default=3.0, help="seconds between a visitor's strokes")
     args = parser.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    print(json.dumps(run(args.visitors, args.seconds, args.every), indent=2))
+    print(json.dumps(measure(args.visitors, args.seconds, args.every), indent=2))
+
+
+def main(argv=None) -> None:
+    run_from_command_line("benchmarks.load", __doc__.splitlines()[0], run, 30, argv)
 
 
 if __name__ == "__main__":

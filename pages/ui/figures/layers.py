@@ -27,6 +27,11 @@ def click_targets(
     )
 
 
+def written_heatmap(values: np.ndarray, x: list, y: list, text: list, **style) -> go.Heatmap:
+    """A heat map with `text` written in its cells; `style` is the rest of `go.Heatmap`'s settings."""
+    return go.Heatmap(z=values, x=x, y=y, text=text, texttemplate="%{text}", **style)
+
+
 def mosaic_figure(
     mosaic: np.ndarray,
     tile: tuple[int, int],

@@ -7,6 +7,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from pages.ui.figures.colours import ACCENT, MUTED
+from pages.ui.figures.layers import written_heatmap
 
 
 def training_curves(history: list[dict]) -> go.Figure:
@@ -62,12 +63,11 @@ def sweep_figure(rows: list[dict], names: list[str], metric: str = "validation_a
             values[i, j] = row[metric] if row.get(metric) is not None else np.nan
             text[i][j] = note(row)
         figure = go.Figure(
-            go.Heatmap(
-                z=values,
-                x=second,
-                y=first,
-                text=text,
-                texttemplate="%{text}",
+            written_heatmap(
+                values,
+                second,
+                first,
+                text,
                 colorscale="Viridis",
                 zmin=bottom,
                 zmax=top,
