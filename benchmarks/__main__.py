@@ -26,7 +26,13 @@ from benchmarks import digit_map, draw_latency, hostile, inspection, load, my_di
 from benchmarks.drawn_digits import drawn_accuracy, render_drawn
 from benchmarks.server import BROWSER_ARGS, CHROMIUM, streamlit_server
 from benchmarks.timing import call_times
-from benchmarks.training_figures import over_seeds, seconds_to_accuracy, training_figures, training_throughput
+from benchmarks.training_figures import (
+    over_seeds,
+    seconds_to_accuracy,
+    snapshot_overhead,
+    training_figures,
+    training_throughput,
+)
 from model.analysis.attributions import grad_cam
 from model.analysis.evaluation import evaluate
 from model.analysis.inspection import feature_maps
@@ -263,6 +269,15 @@ SUITES = (
         "every training figure, every preset (about 45 minutes)",
         lambda a: training_figures(load_mnist(), a.original_epochs, a.strong_seeds),
         report.training_table,
+    ),
+    Suite(
+        "snapshots",
+        "what recording snapshots costs the fast preset (and strong, about 20 minutes, with --strong-seeds)",
+        lambda a: {
+            **snapshot_overhead(load_mnist(), "fast", 1 if a.quick else 3),
+            **(snapshot_overhead(load_mnist(), "strong", 1) if a.strong_seeds and not a.quick else {}),
+        },
+        report.snapshots_table,
     ),
     Suite("hostile", "the hostile-visitor load (about 3 minutes)", lambda a: hostile_figures(), report.hostile_table),
     Suite(

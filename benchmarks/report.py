@@ -181,6 +181,17 @@ def hostile_table(results: dict) -> list[str]:
     ]
 
 
+def snapshots_table(results: dict) -> list[str]:
+    """What recording a run's snapshots costs, by preset."""
+    return [
+        f"| {name}: training time with snapshots, over {results[f'snapshot_{name}_training_seconds']:.1f} s without "
+        f"| {results[f'snapshot_overhead_{name}_pct']:+.1f}% ({results[f'snapshot_{name}_frames']} snapshots; "
+        f"{results[f'snapshot_after_{name}_seconds']:.1f} s after the run for their forward passes) |"
+        for name in ("fast", "strong")
+        if f"snapshot_overhead_{name}_pct" in results
+    ]
+
+
 def table(results: dict) -> str:
     """Every suite's rows, as `python -m benchmarks` prints them after a full run."""
     return markdown([row for section in SECTIONS for row in section.rows(results)])
@@ -225,6 +236,13 @@ SECTIONS = (
         "`python -m benchmarks --map`. Each map is computed once per model version and layer and kept beside the "
         "version, as are the 70,000 digits' features: a restart or a second visitor reuses them.",
         map_table,
+    ),
+    Section(
+        "Training snapshots",
+        "`python -m benchmarks --snapshots`: each preset trained without and with the snapshot recorder, "
+        "alternately; the fastest of each.",
+        snapshots_table,
+        "snapshots_measured",
     ),
     Section("Robustness", "`python -m benchmarks --robustness`, over 50 test digits.", robustness_table),
     Section(

@@ -10,6 +10,7 @@ import numpy as np
 
 from training.callbacks import TestAccuracy
 from training.config import PRESETS, preset, preset_settings
+from training.snapshots import recorder_for
 from training.train import train
 
 
@@ -121,3 +122,28 @@ def seconds_to_accuracy(data, name: str, thresholds: tuple[float, ...], **change
     reached[f"{name}_epochs_run"] = len(history)
     reached[f"{name}_final_test_accuracy"] = history[-1][1] if history else None
     return reached
+
+
+def snapshot_overhead(data, name: str, repeats: int) -> dict:
+    """What recording a run's snapshots (training/snapshots.py) costs preset `name`: runs without and
+    with the recorder, alternately, `repeats` times each. The overhead compares the fastest training
+    times (fit only: the recorder copies weights during it); the snapshots' forward passes after
+    the run are timed apart."""
+    plain, recorded, after = [], [], []
+    for _ in range(repeats):
+        _, metadata = train(preset(name), data)
+        plain.append(metadata.training_seconds)
+        recorder = recorder_for(data[1])
+        _, metadata = train(preset(name), data, [recorder])
+        recorded.append(metadata.training_seconds)
+        start = time.perf_counter()
+        frames = len(recorder.arrays()["steps"])
+        after.append(time.perf_counter() - start)
+    base = min(plain)
+    return {
+        f"snapshot_overhead_{name}_pct": 100.0 * (min(recorded) - base) / base,
+        f"snapshot_after_{name}_seconds": float(np.median(after)),
+        f"snapshot_{name}_training_seconds": base,
+        f"snapshot_{name}_frames": frames,
+        "snapshots_measured": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+    }

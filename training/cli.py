@@ -141,7 +141,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 130
     metadata = save_run(model, metadata.replace(data_sha256=data_sha256), args.out)
-    write_snapshots(recorder.arrays(), args.out)
+    snapshots = recorder.arrays()
+    if snapshots is not None:
+        write_snapshots(snapshots, args.out)
     remove_state(checkpoint)
     print(
         f"test accuracy {metadata.test_accuracy:.4%}, test loss {metadata.test_loss:.4f}, "

@@ -8,8 +8,8 @@ digits' features before the last layer. When the run ends, the features of every
 are projected on one 2-D PCA basis, fitted on the finished model's (so the frames of the
 digit map are comparable), and only the positions are kept.
 
-    recorder = SnapshotRecorder(probes, subset_images, subset_labels, total_steps)
-    model.fit(..., callbacks=[recorder])
+    recorder = SnapshotRecorder(probes, subset_images, subset_labels)
+    model.fit(..., callbacks=[recorder])     # copies of the weights only
     write_snapshots(recorder.arrays(), folder)   # model.store.snapshots: folder/snapshots.npz
 """
 
@@ -75,8 +75,11 @@ class SnapshotRecorder(keras.callbacks.Callback):
     """Keeps a snapshot of the model at `snapshot_steps(total_steps)`; `arrays()` gives them all.
 
     `probes` are images (N, 28, 28) scaled to [0, 1]; `subset_images` (uint8 or [0, 1]) and
-    `subset_labels` the fixed test digits; `total_steps` the run's, else Keras's count. One
-    forward pass over probes and subset per snapshot.
+    `subset_labels` the fixed test digits; `total_steps` the run's, else Keras's count.
+
+    During the run a snapshot is only a copy of the weights (a millisecond or two); the forward
+    passes over probes and subset (one per snapshot) wait for `arrays()`, after the run, so that
+    they take no time from training.
     """
 
     def __init__(
@@ -95,69 +98,77 @@ class SnapshotRecorder(keras.callbacks.Callback):
         self.points = points
         self.planned = set(snapshot_steps(total_steps, points).tolist()) if total_steps else None
         self.step = 0
-        self.frames: list[dict[str, np.ndarray]] = []
-        self._forward = None
-        self._layer = None
-        self._channels = 0
+        self.kept: list[tuple[int, list[np.ndarray]]] = []
+        self._arrays: dict[str, np.ndarray] | None = None
 
     def on_train_begin(self, logs=None):
         if self.planned is None:
             # Keras gives the run's epochs and steps in an epoch.
             self.planned = set(snapshot_steps(self.params["epochs"] * self.params["steps"], self.points).tolist())
-        self._layer = mapped_layer(self.model)
-        self._copy = keras.models.clone_model(self.model, clone_function=_without_dropout)
-        outputs = [self._copy.layers[-1].input, self._copy.output]
-        if self._layer is not None:
-            mapped = self._copy.get_layer(self._layer).output
-            height, width, channels = mapped.shape[1:]
-            self._channels = max(1, min(channels, MAP_VALUES // (height * width)))
-            outputs.append(mapped)
-        viewer = keras.Model(self._copy.input, outputs)
-        # Batch normalisation on the snapshot's own digits (training=True, in the copy, with no
-        # dropout): its moving averages lag far behind early in a run, and a short run's are
-        # recalibrated only at the end (training.train.recalibrate_batch_norm).
-        self._forward = tf.function(lambda images: viewer(images, training=True))
-        self._inputs = tf.constant(np.concatenate([self.probes, self.subset])[..., None])
         if self.step == 0 and 0 in self.planned:
-            self._record()
+            self._keep()
 
     def on_train_batch_end(self, batch, logs=None):
         self.step += 1
         if self.step in self.planned:
-            self._record()
+            self._keep()
 
     def on_train_end(self, logs=None):
         # A resumed run ends before its planned last step: its last snapshot is the finished model.
-        if not self.frames or int(self.frames[-1]["steps"]) != self.step:
-            self._record()
+        if not self.kept or self.kept[-1][0] != self.step:
+            self._keep()
 
-    def _record(self) -> None:
-        self._copy.set_weights(self.model.get_weights())
-        values = [value.numpy() for value in self._forward(self._inputs)]
-        features, probabilities = values[0].reshape(len(self._inputs), -1), values[1]
-        count = len(self.probes)
-        predicted = probabilities[count:].argmax(axis=1)
-        confusion = np.zeros((10, 10), np.int32)
-        np.add.at(confusion, (self.labels, predicted), 1)
-        frame = {
-            "steps": np.int64(self.step),
-            "filters": first_filters(self.model),
-            "probe_probabilities": probabilities[:count].astype(np.float16),
-            "subset_accuracy": np.float32((predicted == self.labels).mean()),
-            "confusion": confusion,
-            "features": features[count:].astype(np.float16),
-        }
-        if self._layer is not None:
-            frame["probe_maps"] = values[2][:count, ..., : self._channels].astype(np.float16)
-        self.frames.append(frame)
+    def _keep(self) -> None:
+        self.kept.append((self.step, self.model.get_weights()))
+        self._arrays = None
 
-    def arrays(self) -> dict[str, np.ndarray]:
+    def arrays(self) -> dict[str, np.ndarray] | None:
         """Every snapshot, stacked (the first axis is the snapshot), with the digit map's positions
-        on the finished model's PCA basis in place of the features."""
-        if not self.frames:
-            raise ValueError("No snapshot was taken.")
-        stacked = {name: np.stack([frame[name] for frame in self.frames]) for name in self.frames[0]}
-        features = stacked.pop("features").astype(np.float32)
+        on the finished model's PCA basis in place of the features; None if none was taken."""
+        if not self.kept:
+            return None
+        if self._arrays is None:
+            self._arrays = self._computed()
+        return self._arrays
+
+    def _computed(self) -> dict[str, np.ndarray]:
+        layer = mapped_layer(self.model)
+        copy = keras.models.clone_model(self.model, clone_function=_without_dropout)
+        outputs = [copy.layers[-1].input, copy.output]
+        channels = 0
+        if layer is not None:
+            mapped = copy.get_layer(layer).output
+            height, width, depth = mapped.shape[1:]
+            channels = max(1, min(depth, MAP_VALUES // (height * width)))
+            outputs.append(mapped)
+        viewer = keras.Model(copy.input, outputs)
+        # Batch normalisation on the snapshot's own digits (training=True, in the copy, with no
+        # dropout): its moving averages lag far behind early in a run, and a short run's are
+        # recalibrated only at the end (training.train.recalibrate_batch_norm).
+        forward = tf.function(lambda images: viewer(images, training=True))
+        inputs = tf.constant(np.concatenate([self.probes, self.subset])[..., None])
+        count = len(self.probes)
+        frames = []
+        for step, weights in self.kept:
+            copy.set_weights(weights)
+            values = [value.numpy() for value in forward(inputs)]
+            features, probabilities = values[0].reshape(len(inputs), -1), values[1]
+            predicted = probabilities[count:].argmax(axis=1)
+            confusion = np.zeros((10, 10), np.int32)
+            np.add.at(confusion, (self.labels, predicted), 1)
+            frame = {
+                "steps": np.int64(step),
+                "filters": first_filters(copy),
+                "probe_probabilities": probabilities[:count].astype(np.float16),
+                "subset_accuracy": np.float32((predicted == self.labels).mean()),
+                "confusion": confusion,
+                "features": features[count:].astype(np.float32),
+            }
+            if layer is not None:
+                frame["probe_maps"] = values[2][:count, ..., :channels].astype(np.float16)
+            frames.append(frame)
+        stacked = {name: np.stack([frame[name] for frame in frames]) for name in frames[0]}
+        features = stacked.pop("features")
         final = features[-1]
         centre = final.mean(axis=0)
         # The two directions along which the finished model's features vary most.
@@ -165,7 +176,7 @@ class SnapshotRecorder(keras.callbacks.Callback):
         stacked["positions"] = ((features - centre) @ directions[:2].T).astype(np.float32)
         stacked["probes"] = self.probes.astype(np.float16)
         stacked["subset_labels"] = self.labels.astype(np.uint8)
-        stacked["mapped_layer"] = np.array(self._layer or "")
+        stacked["mapped_layer"] = np.array(layer or "")
         return stacked
 
 

@@ -75,8 +75,7 @@ def test_a_run_records_filters_probes_and_the_subset_learning(small_run, small_m
     # its training digits: the same answers, within a little.
     finished = model(recorder.probes[..., None], training=False).numpy()
     last = arrays["probe_probabilities"][-1].astype(np.float32)
-    assert np.mean(last.argmax(axis=1) == finished.argmax(axis=1)) >= 0.9
-    assert np.abs(last - finished).max() < 0.25
+    assert np.abs(last - finished).mean() < 0.05, np.abs(last - finished).mean()
     # One layer's maps, cut to at most MAP_VALUES values a digit.
     maps = arrays["probe_maps"]
     assert str(arrays["mapped_layer"]) == "pool1" and maps.shape[:2] == (frames, 10)
@@ -128,3 +127,8 @@ def test_a_network_without_convolutions_records_no_filters_or_maps(small_mnist):
     arrays = recorded(model, from_uint8(x_test[:3]), x_test, y_test, times=5).arrays()
     assert arrays["filters"].shape[1] == 0 and "probe_maps" not in arrays
     assert str(arrays["mapped_layer"]) == "" and arrays["positions"].shape == (6, len(y_test), 2)
+
+
+def test_a_recorder_that_saw_no_run_has_no_snapshots(small_mnist):
+    _, (x_test, y_test) = small_mnist
+    assert SnapshotRecorder(from_uint8(x_test[:2]), x_test, y_test).arrays() is None
