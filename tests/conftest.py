@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import os
 import shutil
 from pathlib import Path
@@ -34,14 +33,12 @@ SHARED_MNIST = ROOT.parent / "shared" / "data" / "mnist.npz"
 def _apart_in_this_thread(named, args, progress, what):
     """`model.runtime.apart.run_apart`'s target run in the caller's thread, with the same progress,
     result and failure message: a spawned child imports TensorFlow again, seconds per call."""
-    from model.runtime.apart import ApartFailed
+    from model.runtime import apart
 
-    module, name = named
-    target = getattr(importlib.import_module(module), name)
     try:
-        return target(*args, progress=progress or (lambda fraction: None))
+        return apart.call_named(named, args, progress or (lambda fraction: None))
     except Exception as error:
-        raise ApartFailed(f"{what} could not be computed: {type(error).__name__}: {error}") from None
+        raise apart.failed(what, apart.described(error)) from None
 
 
 @pytest.fixture(autouse=True)

@@ -19,6 +19,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from model.analysis.channels import convolution_layers
+from model.analysis.layout import project
 from model.runtime.preprocess import from_uint8
 
 # About this many snapshots in a run, the untrained network's included.
@@ -57,11 +59,11 @@ def mapped_layer(model: keras.Model) -> str | None:
 
 def first_filters(model: keras.Model) -> np.ndarray:
     """The first convolution's filters as (channels, height, width) for one input channel; empty without one."""
-    for layer in model.layers:
-        if isinstance(layer, keras.layers.Conv2D):
-            kernel = layer.get_weights()[0]  # (height, width, inputs, channels)
-            return np.transpose(kernel[:, :, 0, :], (2, 0, 1)).astype(np.float16)
-    return np.zeros((0, 0, 0), np.float16)
+    convolutions = convolution_layers(model)
+    if not convolutions:
+        return np.zeros((0, 0, 0), np.float16)
+    kernel = model.get_layer(convolutions[0]).get_weights()[0]  # (height, width, inputs, channels)
+    return np.transpose(kernel[:, :, 0, :], (2, 0, 1)).astype(np.float16)
 
 
 def _without_dropout(layer: keras.layers.Layer) -> keras.layers.Layer:
@@ -169,11 +171,9 @@ class SnapshotRecorder(keras.callbacks.Callback):
             frames.append(frame)
         stacked = {name: np.stack([frame[name] for frame in frames]) for name in frames[0]}
         features = stacked.pop("features")
-        final = features[-1]
-        centre = final.mean(axis=0)
-        # The two directions along which the finished model's features vary most.
-        _, _, directions = np.linalg.svd(final - centre, full_matrices=False)
-        stacked["positions"] = ((features - centre) @ directions[:2].T).astype(np.float32)
+        # Every frame on the digit map's PCA of the finished model's features.
+        basis = project(features[-1], "PCA")
+        stacked["positions"] = ((features - basis["mean"]) @ basis["components"].T).astype(np.float32)
         stacked["probes"] = self.probes.astype(np.float16)
         stacked["subset_labels"] = self.labels.astype(np.uint8)
         stacked["mapped_layer"] = np.array(layer or "")

@@ -63,8 +63,9 @@ def _trial(params: dict, sweep_values: dict, mnist_path: str | None, threads: in
     metadata = metadata.replace(data_sha256=data_sha256)
     with tempfile.TemporaryDirectory() as folder:
         save_run(model, metadata, folder)
-        if recorder.kept:
-            write_snapshots(recorder.arrays(), folder)
+        snapshots = recorder.arrays()
+        if snapshots is not None:
+            write_snapshots(snapshots, folder)
         tune.report(
             {**last, "test_accuracy": metadata.test_accuracy, "seconds": metadata.training_seconds},
             checkpoint=tune.Checkpoint.from_directory(folder),

@@ -110,12 +110,26 @@ def _in_child(named: tuple[str, str], args: tuple, progress: Callable[[float], N
             elif kind == "done":
                 return content
             elif kind == "failed":
-                raise ApartFailed(f"{what} could not be computed: {content}")
+                raise failed(what, content)
     finally:
         ours.close()
         if child.is_alive():
             child.kill()
         child.join(5)
+
+
+def call_named(named: tuple[str, str], args: tuple, progress: Callable[[float], None]) -> Any:
+    """`module.name(*args, progress=progress)` for `named` = (module, name): how a child runs its target."""
+    module, name = named
+    return getattr(importlib.import_module(module), name)(*args, progress=progress)
+
+
+def described(error: Exception) -> str:
+    return f"{type(error).__name__}: {error}"
+
+
+def failed(what: str, description: str) -> ApartFailed:
+    return ApartFailed(f"{what} could not be computed: {description}")
 
 
 def _child(connection, named: tuple[str, str]) -> None:
@@ -128,11 +142,9 @@ def _child(connection, named: tuple[str, str]) -> None:
             background_priority(int(thread))
     try:
         args = connection.recv()
-        module, name = named
-        target = getattr(importlib.import_module(module), name)
-        result = target(*args, progress=lambda fraction: connection.send(("progress", fraction)))
+        result = call_named(named, args, lambda fraction: connection.send(("progress", fraction)))
     except Exception as error:  # Sent to the parent, which raises it as ApartFailed.
-        connection.send(("failed", f"{type(error).__name__}: {error}"))
+        connection.send(("failed", described(error)))
     else:
         connection.send(("done", result))
     finally:

@@ -13,16 +13,16 @@ from model.analysis.channels import (
     input_filter,
     patch,
 )
-from model.store.files import array_digest
+from model.store.mnist import mnist_path
 from model.store.registry import ModelVersion
 from pages.ui.data import HEAVY_WORK, mnist_test_set
 from pages.ui.figures.images import enlarged, framed
 
 
 @st.cache_data(max_entries=4, show_spinner=False)
-def _top_patches(cache_key: str, images_digest: str, _version: ModelVersion, _model, _images: np.ndarray) -> TopPatches:
-    # Once per version (the cache key) and set of test digits, server-wide; on disk beside the
-    # version across restarts.
+def _top_patches(cache_key: str, mnist_file: str, _version: ModelVersion, _model, _images: np.ndarray) -> TopPatches:
+    # Once per version (the cache key) and MNIST file (which `pages.ui.data` loads once per path),
+    # server-wide; on disk beside the version across restarts.
     with HEAVY_WORK:
         return cached_top_patches(_model, _images, _version.cache_folder, _version.metadata.model_sha256 or cache_key)
 
@@ -47,7 +47,7 @@ def channel_panel(version: ModelVersion, model, layer: str, channel: int) -> Non
         return
     x_test, y_test = test_set
     with st.spinner("Finding the test patches that excite every channel (once per model version)..."):
-        found = _top_patches(version.cache_key, array_digest(x_test), version, model, x_test)
+        found = _top_patches(version.cache_key, str(mnist_path()), version, model, x_test)
     columns = st.columns(TOP_COLUMNS)
     for place, (index, value, row, column) in enumerate(
         zip(
