@@ -16,11 +16,13 @@ with guarded():
         [
             st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
             st.Page("pages/draw.py", title="Draw", icon=":material/draw:"),
+            st.Page("pages/lesson.py", title="Lesson", icon=":material/school:"),
             st.Page("pages/feature_maps.py", title="Feature maps", icon=":material/grid_view:"),
             st.Page("pages/confusion_matrix.py", title="Confusion matrix", icon=":material/grid_on:"),
             st.Page("pages/digit_map.py", title="Digit map", icon=":material/scatter_plot:"),
             st.Page("pages/robustness.py", title="Robustness", icon=":material/shield:"),
             st.Page("pages/my_digits.py", title="My digits", icon=":material/draw_collage:"),
             st.Page("pages/retrain.py", title="Retrain", icon=":material/model_training:"),
+            st.Page("pages/how_it_learned.py", title="How it learned", icon=":material/movie:"),
         ]
     ).run()
