@@ -4,22 +4,19 @@ told from the model's own layers; the steps a model has no layers for are skippe
 import numpy as np
 import streamlit as st
 
+from pages.ui.lesson_later_steps import deeper_layers, flatten_and_dense, softmax, where_it_fails
 from pages.ui.lesson_steps import (
     Lesson,
     LessonStep,
     activation,
-    deeper_layers,
     facts_of,
-    flatten_and_dense,
     no_activation,
     no_convolution,
     no_deeper_layers,
     no_pooling,
     one_convolution,
     pooling,
-    softmax,
     what_it_sees,
-    where_it_fails,
 )
 from pages.ui.models import chosen_model
 from pages.ui.state import digit_to_show

@@ -107,7 +107,8 @@ class LessonFacts:
     convolution: ConvolutionFacts | None
     activation: ActivationFacts | None
     pooling: PoolingFacts | None
-    # Every convolution after the first, with the pixels (height, width) one of its values sees.
+    # Every convolution after the first, with the pixels (height, width) one of its values sees
+    # (() when that cannot be worked out, as for a dilated convolution).
     deeper: tuple[ConvolutionFacts, ...]
     deeper_fields: tuple[tuple[int, int], ...]
     head: HeadFacts
@@ -163,7 +164,7 @@ def _activation(layers: list, index: int) -> ActivationFacts | None:
         layer = layers[position]
         if isinstance(layer, (keras.layers.Conv2D, keras.layers.Flatten, keras.layers.Dense, *_GLOBAL_POOLING)):
             return None
-        if isinstance(layer, _ACTIVATIONS) or (isinstance(layer, _POOLING) and _activation_name(layer) != "linear"):
+        if isinstance(layer, _ACTIVATIONS):
             between = tuple(
                 other.name for other in layers[index + 1 : position] if not isinstance(other, keras.layers.Dropout)
             )
@@ -208,7 +209,7 @@ def _head(layers: list) -> HeadFacts:
     return HeadFacts(
         flatten=flatten.name,
         flatten_kind=type(flatten).__name__,
-        flatten_size=int(flatten.output.shape[-1]) if not isinstance(flatten, keras.layers.Dense) else _size(reads),
+        flatten_size=int(flatten.output.shape[-1]),
         flatten_reads=_reads(layers, index) if reads is not flatten else "",
         flatten_reads_shape=_shape(reads.output) if reads is not flatten else (),
         hidden=tuple(dense[:-1]),
@@ -216,10 +217,6 @@ def _head(layers: list) -> HeadFacts:
         output=dense[-1] if dense else None,
         softmax_layer=softmax_layer,
     )
-
-
-def _size(layer: keras.layers.Layer) -> int:
-    return int(np.prod(_shape(layer.output)))
 
 
 def lesson_facts(model: keras.Model) -> LessonFacts:
@@ -238,8 +235,11 @@ def lesson_facts(model: keras.Model) -> LessonFacts:
     fields = []
     for convolution in deeper:
         rows, columns = convolution.output_shape[:2]
-        top, bottom, left, right = receptive_field(model, convolution.layer, rows // 2, columns // 2)
-        fields.append((bottom - top + 1, right - left + 1))
+        try:
+            top, bottom, left, right = receptive_field(model, convolution.layer, rows // 2, columns // 2)
+            fields.append((bottom - top + 1, right - left + 1))
+        except ValueError:
+            fields.append(())
     return LessonFacts(
         facts_of_input,
         _convolution(layers, first),
@@ -257,7 +257,11 @@ def pre_activation_map(model: keras.Model, image: np.ndarray, convolution: Convo
     outputs = layer_outputs(model, image)
     previous = outputs[convolution.reads] if convolution.reads else np.asarray(image, np.float32)
     previous = np.asarray(previous, np.float32).reshape(convolution.input_shape)
-    sums = keras.ops.conv(previous[None], layer.kernel, strides=convolution.strides, padding=convolution.padding)
+    if layer.groups != 1:
+        raise ValueError(f"{layer.name}: grouped convolutions are not explained.")
+    sums = keras.ops.conv(
+        previous[None], layer.kernel, convolution.strides, convolution.padding, dilation_rate=layer.dilation_rate
+    )
     if layer.use_bias:
         sums = sums + layer.bias
     return np.asarray(sums)[0]

@@ -1,6 +1,7 @@
 """The Lesson page's steps, one function each: a short text written from the model's own layers
-(`lesson_facts`), one figure on the visitor's digit and one thing to try. The arithmetic is in
-model/analysis/lesson.py, the figures in figures/lesson.py."""
+(`lesson_facts`), one figure on the visitor's digit and one thing to try; and why a step does not
+apply to a model. This file has the first four steps, lesson_later_steps.py the others; the
+arithmetic is in model/analysis/lesson.py, the figures in figures/lesson.py."""
 
 from __future__ import annotations
 
@@ -10,41 +11,24 @@ from dataclasses import dataclass
 import numpy as np
 import streamlit as st
 
-from model.analysis.confidence import with_article
-from model.analysis.inspection import feature_maps
 from model.analysis.lesson import (
     LessonFacts,
     activation_maps,
-    head_vectors,
     lesson_facts,
-    logits,
     pooling_maps,
     pre_activation_map,
-    rotation_curve,
-    strongest_channels,
-    with_temperature,
 )
-from model.analysis.robustness import Curve
 from model.analysis.unit import explain_unit
-from model.store.files import array_digest
 from model.store.registry import ModelVersion
-from pages.ui.common import how_sure_in_words
-from pages.ui.data import evaluation_on_test_set, mnist_test_set
 from pages.ui.figures.lesson import (
     before_after_figure,
-    channels_figure,
     convolution_figure,
     input_figure,
-    softmax_figure,
-    vectors_figure,
 )
-from pages.ui.figures.maps import robustness_figure
 from pages.ui.models import FallingBack
 from pages.ui.state import Digit
 
 STATIC = {"displayModeBar": False}
-# Channels shown for a deeper layer.
-SHOWN_CHANNELS = 6
 # What an activation other than ReLU does, in a few words.
 ACTIVATIONS = {
     "tanh": "squashes every value into -1 to 1",
@@ -163,7 +147,11 @@ def what_it_sees(lesson: Lesson) -> None:
 
 def one_convolution(lesson: Lesson) -> None:
     convolution = lesson.facts.convolution
-    sums = pre_activation_map(lesson.model, lesson.image, convolution)
+    try:
+        sums = pre_activation_map(lesson.model, lesson.image, convolution)
+    except ValueError as error:
+        st.info(f"The arithmetic of {convolution.layer} cannot be shown: {error}")
+        return
     rows, columns, channels = sums.shape
     picks = st.columns(3)
     channel = picks[0].number_input(f"Filter (0-{channels - 1})", 0, channels - 1, 0, key="lesson_conv_channel")
@@ -209,7 +197,11 @@ def activation(lesson: Lesson) -> None:
     activation, convolution = facts.activation, facts.convolution
     channels = convolution.filters
     channel = channel_picker("lesson_activation_channel", channels)
-    before, after = activation_maps(lesson.model, lesson.image, facts, channel)
+    try:
+        before, after = activation_maps(lesson.model, lesson.image, facts, channel)
+    except ValueError as error:
+        st.info(f"The values around {activation.layer} cannot be shown: {error}")
+        return
     where = f"{convolution.layer}'s " + (
         "own sums" if not activation.between else "sums after " + " and ".join(activation.between)
     )
@@ -239,7 +231,8 @@ def pooling(lesson: Lesson) -> None:
     channel = channel_picker("lesson_pooling_channel", pool.output_shape[-1])
     before, after = pooling_maps(lesson.model, lesson.image, facts, channel)
     keeps = "largest" if pool.kind == "max" else "average"
-    moves = size(pool.strides[:1]) if pool.strides[0] == pool.strides[1] else size(pool.strides)
+    step = size(pool.strides[:1]) if pool.strides[0] == pool.strides[1] else size(pool.strides)
+    moves = f"{step} pixel{'' if pool.strides == (1, 1) else 's'}"
     why = (
         "A stroke found anywhere in a window still counts, so a small shift matters less."
         if pool.kind == "max"
@@ -247,131 +240,12 @@ def pooling(lesson: Lesson) -> None:
     )
     explain(
         f"{pool.layer} is {pool.kind} pooling: it keeps the {keeps} value of each {size(pool.pool_size)} window, "
-        f"moving {moves} pixels at a time. Each of the {pool.input_shape[-1]} maps of {pool.before} shrinks from "
+        f"moving {moves} at a time. Each of the {pool.input_shape[-1]} maps of {pool.before} shrinks from "
         f"{size(pool.input_shape[:2])} to {size(pool.output_shape[:2])}. {why}",
         f"hover a value on the right and find the {size(pool.pool_size)} window it came from on the left.",
     )
     st.plotly_chart(
         before_after_figure(before, after, (f"{pool.before}, channel {channel}", f"{pool.layer}"), False),
         key="lesson_pooling",
-        config=STATIC,
-    )
-
-
-def deeper_layers(lesson: Lesson) -> None:
-    facts = lesson.facts
-    deeper = {convolution.layer: convolution for convolution in facts.deeper}
-    fields = dict(zip(deeper, facts.deeper_fields))
-    chosen = st.selectbox("Layer", list(deeper), index=len(deeper) - 1, key="lesson_deep_layer")
-    maps = feature_maps(lesson.model, lesson.image)[chosen]
-    listed = ", ".join(f"{name} ({c.filters} channels, {size(c.output_shape[:2])})" for name, c in deeper.items())
-    plural = "convolutions" if len(deeper) > 1 else "convolution"
-    explain(
-        f"After {facts.convolution.layer}, {len(deeper)} more {plural}: {listed}. Each filter reads every channel "
-        f"below it, so deeper channels respond to bigger parts of the digit: one value of {chosen} sees "
-        f"{size(fields[chosen])} pixels. Below: its strongest channels for your digit.",
-        f"draw a 1, then a 7: which channels of {chosen} light up?",
-    )
-    st.plotly_chart(
-        channels_figure(maps, strongest_channels(maps, SHOWN_CHANNELS), chosen), key="lesson_deeper", config=STATIC
-    )
-
-
-def flatten_and_dense(lesson: Lesson) -> None:
-    head = lesson.facts.head
-    reads = f"{head.flatten_reads}'s" if head.flatten_reads else "the"
-    if head.flatten_kind == "Flatten":
-        made = f"{head.flatten} lays {reads} {size(head.flatten_reads_shape)} values out as one list of "
-        made += f"{head.flatten_size}."
-    else:
-        made = f"{head.flatten}, a {head.flatten_kind} layer, makes one list of {head.flatten_size} numbers."
-    hidden = " ".join(
-        f"{dense.layer}, a dense layer of {dense.units} units with {dense.activation}, weighs the whole list into each."
-        for dense in head.hidden
-    )
-    output = head.output
-    last = (
-        f"{output.layer}, a dense layer of {output.units}, gives one score per digit."
-        if output
-        else "The last layer gives one score per digit."
-    )
-    none = "" if head.hidden else " There is no hidden dense layer."
-    dropout = (
-        f" {', '.join(head.dropout)} only act{'s' if len(head.dropout) == 1 else ''} in training."
-        if head.dropout
-        else ""
-    )
-    explain(
-        f"{made} {hidden}{none} {last}{dropout}".replace("  ", " "),
-        "hover the strips to read the numbers; draw another digit and see which ones change.",
-    )
-    st.plotly_chart(
-        vectors_figure(head_vectors(lesson.model, lesson.image, lesson.facts)), key="lesson_dense", config=STATIC
-    )
-
-
-def softmax(lesson: Lesson) -> None:
-    head, probabilities, predicted = lesson.facts.head, lesson.probabilities, lesson.predicted
-    scores = logits(lesson.model, lesson.image, lesson.facts)
-    temperature = st.select_slider(
-        "Temperature", [0.25, 0.5, 1.0, 2.0, 4.0], value=1.0, key="lesson_temperature", format_func="{:g}".format
-    )
-    if head.softmax_layer:
-        turns = f"The softmax of {head.softmax_layer} turns the {len(scores)} scores into probabilities"
-    else:
-        turns = f"This model ends without a softmax; a softmax would turn its {len(scores)} scores into probabilities"
-    explain(
-        f"{turns}: e^score divided by the sum of all e^scores, so they add up to 1. Your digit's highest score, "
-        f"{scores[predicted]:.1f} for {predicted}, becomes {probabilities[predicted]:.1%}. "
-        + how_sure_in_words(probabilities),
-        "slide the temperature: scores divided by 2 give flatter probabilities, by 0.5 sharper. The winner stays.",
-    )
-    st.plotly_chart(
-        softmax_figure(scores, with_temperature(scores, temperature), temperature), key="lesson_softmax", config=STATIC
-    )
-
-
-@st.cache_data(max_entries=16, show_spinner=False)
-def rotations(cache_key: str, image_key: str, _model, _image: np.ndarray) -> Curve:
-    """The digit's rotation curve, once per digit and version."""
-    return rotation_curve(_model, _image)
-
-
-def where_it_fails(lesson: Lesson) -> None:
-    predicted = lesson.predicted
-    curve = rotations(lesson.version.cache_key, array_digest(lesson.image), lesson.model, lesson.image)
-    lesson.predictor.finite(curve.probabilities)
-    angles = [float(angle) for angle in curve.amounts]
-    angle = st.select_slider("Rotate your digit (degrees)", angles, value=0.0, key="lesson_rotation",
-                             format_func="{:g}".format)  # fmt: skip
-    now = int(curve.predictions[angles.index(angle)])
-    nearest = sorted(curve.flips, key=abs)
-    flips = f"It first flips at {nearest[0]:g}°." if nearest else "Within ±60° it never flips."
-    true = lesson.digit.label if lesson.digit.label is not None else predicted
-    test_set = mnist_test_set()
-    mistakes = ""
-    if test_set is not None:
-        result = evaluation_on_test_set(lesson.version.cache_key, lesson.predictor, *test_set)
-        row = result.confusion[true].copy()
-        row[true] = 0
-        worst = int(np.argmax(row))
-        mistakes = (
-            f" On the {len(result.labels):,} test digits it is wrong {result.errors} times; true {true}s are most "
-            f"often called {worst} ({row[worst]} times)."
-            if row[worst]
-            else f" On the {len(result.labels):,} test digits it never mistakes a true {true}."
-        )
-    explain(
-        f"MNIST's digits are mostly upright. Rotated {angle:g}°, yours is {with_article(now)} "
-        f"({curve.probabilities[angles.index(angle)][now]:.0%}). {flips}{mistakes}",
-        f"rotate it until it flips; then open Confusion matrix and click row {true}'s red cells.",
-    )
-    left, right = st.columns([1, 4])
-    left.image(curve.images[angles.index(angle)], width=120, clamp=True, caption=f"rotated {angle:g}°")
-    right.plotly_chart(
-        robustness_figure(
-            curve.amounts, curve.probabilities, curve.flips, "Probabilities as it turns", "degrees", angle
-        ),  # fmt: skip
-        key="lesson_rotation_curve",
         config=STATIC,
     )

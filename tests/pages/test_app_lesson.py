@@ -91,7 +91,7 @@ def assert_words_match(model: keras.Model, texts: dict[int, str]) -> None:
     assert f"The softmax of {dense[-1].name}" in texts[6]
 
 
-@pytest.mark.parametrize("architecture", ["default", "fast", "lean"])
+@pytest.mark.parametrize("architecture", ["default", "fast", "lean", "original"])
 def test_every_step_renders_in_few_words_taken_from_the_models_layers(isolated_registry, small_mnist, architecture):
     if architecture == "default":
         version_id, model = None, load_model(default_version().model_file)
@@ -107,13 +107,15 @@ def test_every_step_renders_in_few_words_taken_from_the_models_layers(isolated_r
         "default": "conv1_relu applies ReLU, max(0, x), to conv1's sums after conv1_norm",
         "fast": "pool1_relu applies ReLU, max(0, x), to conv1's sums after pool1:",
         "lean": "pool1_relu applies ReLU, max(0, x), to conv1's sums after pool1 and pool1_norm",
+        "original": "conv1 applies ReLU, max(0, x), to conv1's own sums",
     }
     assert where[architecture] in texts[2]
     if architecture == "fast":
         assert "Its first layer, standardise, rescales them." in texts[0]
-        assert "over standardise's output" in texts[1] and "plus its bias" in texts[1]
+        assert "over standardise's output" in texts[1]
     else:
-        assert "over the input" in texts[1] and "(no bias)" in texts[1]
+        assert "over the input" in texts[1] and "rescales" not in texts[0]
+    assert ("plus its bias" if architecture in ("fast", "original") else "(no bias)") in texts[1]
     # From a drawing: the preprocessing is named.
     assert "cropped to its ink, scaled to fit 20 x 20 and centred" in texts[0]
     # Where it fails: the test set's mistakes for the digit's label, and the rotation.
@@ -143,6 +145,30 @@ def test_a_model_without_convolutions_skips_the_steps_that_need_them(isolated_re
     assert not app.get("plotly_chart")
     app.button(key="lesson_back").click().run()
     assert app.session_state["lesson_step"] == 0
+
+
+def test_a_convolution_without_relu_and_with_average_pooling_is_told_as_it_is(isolated_registry, small_mnist):
+    inputs = keras.Input((28, 28), name="pixels")
+    x = keras.layers.Reshape((28, 28, 1), name="shaped")(inputs)
+    x = keras.layers.Conv2D(4, 5, strides=2, padding="same", activation="tanh", name="edges")(x)
+    x = keras.layers.AveragePooling2D(3, strides=1, name="smooth")(x)
+    x = keras.layers.GlobalAveragePooling2D(name="summary")(x)
+    outputs = keras.layers.Dense(10, activation="softmax", name="answer")(x)
+    app = open_lesson(small_mnist, publish(keras.Model(inputs, outputs), "tanh-average"))
+    texts = walk(app)
+    assert sorted(texts) == [0, 1, 2, 3, 5, 6, 7]
+    assert "a 28 x 28 grid" in texts[0]
+    assert "edges slides 4 filters of 5 x 5 weights over shaped's output, 2 x 2 pixels at a time" in texts[1]
+    assert "one map of 14 x 14" in texts[1] and "plus its bias" in texts[1]
+    assert "This model's convolutions have no ReLU: edges applies tanh to edges's own sums" in texts[2]
+    assert (
+        "smooth is average pooling: it keeps the average value of each 3 x 3 window, moving 1 pixel at a time"
+        in texts[3]
+    )
+    assert "from 14 x 14 to 12 x 12" in texts[3]
+    assert "summary, a GlobalAveragePooling2D layer, makes one list of 4 numbers" in texts[5]
+    assert any(caption.value == "Step 5, Deeper layers, does not apply: edges is this model's only convolution."
+               for caption in app.caption)  # fmt: skip
 
 
 def test_the_step_survives_another_page_and_back_moves(isolated_registry, small_mnist):
