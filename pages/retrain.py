@@ -13,12 +13,14 @@ from model.store.registry import (
     get_version,
 )
 from model.store.schemas import JobStatus
+from model.store.snapshots import Snapshots
 from pages.ui.access import may_manage, public_mode, refuse_unless_manager
 from pages.ui.data import mnist_train_set
 from pages.ui.figures.training import curves_caption, training_curves
 from pages.ui.models import chosen_model, version_name
 from pages.ui.routing import guarded
-from pages.ui.state import MY_DIGITS_SESSION
+from pages.ui.snapshot_view import accuracy_metric, learning_view, progress_line
+from pages.ui.state import MY_DIGITS_SESSION, current_digit
 from pages.ui.sweep_panel import show_sweep, sweep_section
 from pages.ui.training_settings import settings_sidebar
 from pages.ui.versions_panel import compare_section, upload_section, versions_section
@@ -34,6 +36,12 @@ from training.pipeline import augment_preview
 from training.progress import progress
 
 
+def own_drawing():
+    """The visitor's current digit when they drew or uploaded it (not a test digit): the run watches it learn."""
+    digit = current_digit()
+    return digit.image if digit is not None and digit.label is None else None
+
+
 def start_training(runner: JobRunner, config: TrainConfig | None) -> None:
     """Starts a background run, or says in the sidebar why not."""
     if not may_manage():
@@ -44,7 +52,7 @@ def start_training(runner: JobRunner, config: TrainConfig | None) -> None:
         return
     try:
         with st.spinner("Starting the training process..."):
-            runner.start(config)
+            runner.start(config, drawing=own_drawing())
         st.toast("Training started in the background.")
     except (JobBusy, RegistryFull) as error:
         st.sidebar.warning(str(error))
@@ -92,7 +100,7 @@ def fine_tune_sidebar(runner: JobRunner, version: ModelVersion) -> None:
         )
     if pressed and refuse_unless_manager("Fine-tuning"):
         try:
-            runner.start_fine_tune(version, folder, FineTuneConfig(epochs=int(epochs)))
+            runner.start_fine_tune(version, folder, FineTuneConfig(epochs=int(epochs)), drawing=own_drawing())
         except (JobBusy, RegistryFull, ValueError) as error:
             st.sidebar.warning(str(error))
             return
@@ -120,6 +128,20 @@ def live_job_panel(runner: JobRunner) -> None:
         # The run ended: refresh the whole page, so the version list shows it and polling stops.
         st.rerun(scope="app")
     show_job(runner, status)
+
+
+def live_view(runner: JobRunner, status: JobStatus) -> None:
+    """The run's latest snapshot: its filters, the probe digits' answers and the accuracy so far."""
+    try:
+        snapshots = Snapshots.from_arrays(runner.live(status) or {})
+    except ValueError:
+        st.caption("The network's first snapshot appears here once the run has loaded its data.")
+        return
+    top = st.columns([3, 1])
+    top[0].markdown(progress_line(snapshots, 0) + " The network so far, updated every second or two:")
+    accuracy_metric(snapshots, 0, top[1])
+    learning_view(snapshots, 0, "retrain_live", clickable=False)
+    st.caption("When the run ends, How it learned replays all of its snapshots.")
 
 
 def _deleted(version_id: str) -> bool:
@@ -166,6 +188,7 @@ def show_job(runner: JobRunner, status: JobStatus | None) -> None:
         shown = progress(status)
         st.markdown(f"**Training** {title}")
         st.progress(shown.done, text=f"{shown.text}. {status.message}")
+        live_view(runner, status)
         if may_manage() and st.button("Cancel", key="retrain_cancel") and refuse_unless_manager("Cancelling"):
             runner.cancel()
             st.rerun(scope="app")

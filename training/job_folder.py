@@ -3,8 +3,9 @@
 The status file says what the last job did; the training lock is held by a job's process for
 its whole life (the kernel releases it if the process dies); the start lock makes "is a job
 running? then start one" one step across every server sharing the registry; the cancel flag
-asks a job to stop. The server's `JobRunner` and the job's own process both go through this
-object, so nothing else writes the status file.
+asks a job to stop; the live file holds the running job's latest snapshot. The server's
+`JobRunner` and the job's own process both go through this object, so nothing else writes
+the status file.
 """
 
 from __future__ import annotations
@@ -17,10 +18,14 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
+
 from model.store.files import read_json, write_json
 from model.store.schemas import JobStatus
+from model.store.snapshots import read_snapshots, write_snapshots
 
 JOB_FOLDER = ".job"
+LIVE_FILE = "live.npz"
 # A job still "starting" after this many seconds without its process holding the lock has crashed.
 START_TIMEOUT = 120.0
 
@@ -44,6 +49,8 @@ class JobFolder:
         self.output_file = self.path / "output.log"
         # The last sweep's trials' models, until the next sweep starts.
         self.sweep_folder = self.path / "sweep"
+        # The running job's latest snapshot (`training.snapshots.live_frame`), for the live view.
+        self.live_file = self.path / LIVE_FILE
 
     # The status file.
 
@@ -77,6 +84,22 @@ class JobFolder:
 
     def log_failure(self, text: str) -> None:
         self.log_file.write_text(text)
+
+    # The live view of a run.
+
+    def write_live(self, job_id: str, frame: dict[str, np.ndarray]) -> None:
+        """Replaces the live frame (atomically), marked with the job's id."""
+        write_snapshots({**frame, "job": np.array(job_id)}, self.path, LIVE_FILE)
+
+    def live(self, job_id: str) -> dict[str, np.ndarray] | None:
+        """Job `job_id`'s latest live frame; None before its first, or when it cannot be read."""
+        try:
+            frame = read_snapshots(self.path, LIVE_FILE)
+        except ValueError:
+            return None
+        if frame is None or str(frame.pop("job", "")) != job_id:
+            return None
+        return frame
 
     # Locks.
 

@@ -90,6 +90,29 @@ def _cap_threads(threads: int) -> None:
     tf.config.threading.set_inter_op_parallelism_threads(threads)
 
 
+def _live_writer(jobs: JobFolder, job_id: str):
+    """The recorder's `on_frame` for a job: each live frame to the job folder, for the Retrain page.
+    A frame that cannot be written is skipped: the live view is not worth a run."""
+
+    def write(frame) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            jobs.write_live(job_id, frame)
+
+    return write
+
+
+def _drawing(values: list | None):
+    """The visitor's drawing sent with a job (784 numbers in [0, 1]) as an image, else None."""
+    import numpy as np
+
+    if values is None:
+        return None
+    image = np.asarray(values, np.float32)
+    if image.size != 28 * 28 or not np.isfinite(image).all():
+        return None
+    return np.clip(image, 0.0, 1.0).reshape(28, 28)
+
+
 def _train_and_publish(jobs: JobFolder, reporter: _Reporter, work, label: str, done) -> None:
     """Runs `work()` -> (model, metadata, snapshots), then publishes the model as a new version; reports the
     outcome (`done(version, metadata)` says a finished one) and writes no model when it fails."""
@@ -113,7 +136,9 @@ def _train_and_publish(jobs: JobFolder, reporter: _Reporter, work, label: str, d
         reporter.end("failed", f"{label} failed: {type(error).__name__}: {error}", finished=time.time())
 
 
-def run_job(registry: str, job_id: str, config_values: dict, threads: int, mnist_path: str | None) -> None:
+def run_job(
+    registry: str, job_id: str, config_values: dict, threads: int, mnist_path: str | None, drawing: list | None = None
+) -> None:
     """A training run: holds the lock, trains, reports progress, publishes a version."""
     with _holding_lock(registry) as jobs:
         if jobs is None:
@@ -140,7 +165,7 @@ def run_job(registry: str, job_id: str, config_values: dict, threads: int, mnist
             from training.train import train
 
             data, data_sha256 = load_mnist_and_sha256(mnist_path)
-            recorder = recorder_for(data[1])
+            recorder = recorder_for(data[1], _drawing(drawing), _live_writer(jobs, job_id))
             model, metadata = train(config, data, [ProgressCallback(reporter), recorder])
             return model, metadata.replace(data_sha256=data_sha256), recorder.arrays()
 
@@ -183,7 +208,7 @@ def run_fine_tune_job(registry: str, job_id: str, finetune: dict, threads: int, 
                 source_metadata = None
             images, labels = as_arrays(FolderStore(finetune["digits_folder"]).examples())
             data, data_sha256 = load_mnist_and_sha256(mnist_path)
-            recorder = recorder_for(data[1])
+            recorder = recorder_for(data[1], _drawing(finetune.get("drawing")), _live_writer(jobs, job_id))
             callbacks = [ProgressCallback(reporter), recorder]
             model, metadata = fine_tune(model, images, labels, data, config, source_metadata, source, callbacks)
             return model, metadata.replace(data_sha256=data_sha256), recorder.arrays()

@@ -24,6 +24,8 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
+
 from model import settings
 from model.store.my_digits import FolderStore
 from model.store.registry import ModelVersion, check_room, new_version_id, publish_version, registry_dir
@@ -41,6 +43,16 @@ def training_threads() -> int:
     """TensorFlow threads for a training job: `DIGITS_TRAIN_THREADS`, else every core. The job runs
     in the background (nice 10 and SCHED_IDLE), so the app's own work comes first."""
     return settings.train_threads()
+
+
+def _as_list(drawing: np.ndarray | None) -> list[float] | None:
+    """A drawing as the job's arguments carry it: 784 numbers, or None."""
+    if drawing is None:
+        return None
+    image = np.asarray(drawing, np.float32)
+    if image.shape != (28, 28):
+        raise ValueError("The drawing must be a 28 x 28 image.")
+    return [round(float(value), 4) for value in image.ravel()]
 
 
 class JobBusy(RuntimeError):
@@ -62,6 +74,10 @@ class JobRunner:
         """The last job's status (a job whose process died is "crashed"), or None if there never was one."""
         return self.jobs.status()
 
+    def live(self, status: JobStatus) -> dict[str, np.ndarray] | None:
+        """The running job's latest snapshot (`training.snapshots.live_frame`), None before its first."""
+        return self.jobs.live(status.job)
+
     def is_running(self) -> bool:
         status = self.status()
         return status is not None and status.is_active
@@ -74,20 +90,24 @@ class JobRunner:
         threads: int | None = None,
         mnist_path: str | os.PathLike | None = None,
         timeout: float = START_TIMEOUT,
+        drawing: np.ndarray | None = None,
     ) -> JobStatus:
         """Starts training `config` in a new, detached process; raises JobBusy if a job is running
         (started by this server or another sharing the registry), and RegistryFull when the
         registry has no room for the version it would make.
 
         `threads` caps TensorFlow's thread pools, so the app stays responsive (default:
-        `DIGITS_TRAIN_THREADS`, else every core). Returns the first status once the process holds the lock.
+        `DIGITS_TRAIN_THREADS`, else every core). `drawing`, a (28, 28) image in [0, 1], is
+        watched with the probe digits in the run's snapshots. Returns the first status once the
+        process holds the lock.
         """
         if not isinstance(config, TrainConfig):
             raise ValueError("config must be a TrainConfig.")
         status = JobStatus(
             state="starting", job="", preset=preset_name(config), config=config.to_dict(), epochs=config.epochs
         )
-        return self._launch(status, {"config_values": config.to_dict()}, threads, mnist_path, timeout)
+        arguments = {"config_values": config.to_dict(), "drawing": _as_list(drawing)}
+        return self._launch(status, arguments, threads, mnist_path, timeout)
 
     def start_sweep(
         self,
@@ -121,10 +141,11 @@ class JobRunner:
         threads: int | None = None,
         mnist_path: str | os.PathLike | None = None,
         timeout: float = START_TIMEOUT,
+        drawing: np.ndarray | None = None,
     ) -> JobStatus:
         """Starts fine-tuning `version` on MNIST plus the digits in `digits_folder`
-        (`training.finetune`) in a new, detached process, as `start` does a run. ValueError when
-        the version has a problem or there are too few digits."""
+        (`training.finetune`) in a new, detached process, as `start` does a run (`drawing` too).
+        ValueError when the version has a problem or there are too few digits."""
         config = config or FineTuneConfig()
         if version.problem:
             raise ValueError(f"Version {version.id} cannot be loaded: {version.problem}")
@@ -146,6 +167,7 @@ class JobRunner:
                 "model_file": str(version.model_file.resolve()),
                 "digits_folder": str(Path(digits_folder).resolve()),
                 "settings": config.to_dict(),
+                "drawing": _as_list(drawing),
             }
         }
         return self._launch(status, arguments, threads, mnist_path, timeout)

@@ -2,10 +2,13 @@
 
 import time
 
+import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from model.store.registry import DEFAULT_ID, active_version, get_version, list_versions
+from model.store.snapshots import read_snapshots
+from pages.ui.state import Digit
 from tests.conftest import APP
 from tests.training.test_jobs import SLOW
 from training.config import preset
@@ -49,6 +52,10 @@ def test_the_sweep_s_value_boxes_take_a_few_values_only(page):
 
 
 def test_a_run_from_the_sidebar_becomes_a_version_to_activate_compare_and_delete(page):
+    # The visitor's drawing is watched with the probe digits.
+    drawing = np.zeros((28, 28), np.float32)
+    drawing[4:24, 12:16] = 1.0
+    page.session_state["current_digit"] = Digit(drawing, "your drawing")
     page.number_input(key="retrain_quick_epochs").set_value(1).run()
     page.number_input(key="retrain_quick_train_size").set_value(300).run()
     page.select_slider(key="retrain_quick_width").set_value(0.25).run()
@@ -60,6 +67,9 @@ def test_a_run_from_the_sidebar_becomes_a_version_to_activate_compare_and_delete
         assert runner.status().is_active, runner.status()
         time.sleep(0.5)
     new_id = runner.status().version
+    snapshots = read_snapshots(get_version(new_id).path)
+    assert snapshots["probe_labels"][-1] == -1
+    np.testing.assert_allclose(snapshots["probes"][-1], drawing, atol=1e-3)
 
     page.run()
     assert not page.exception

@@ -3,6 +3,7 @@
 import os
 import time
 
+import numpy as np
 import pytest
 
 from model.store.registry import DEFAULT_ID, active_version, list_versions, set_active
@@ -49,7 +50,9 @@ def runner(isolated_registry, mnist_file, monkeypatch):
 
 
 def test_a_run_reports_progress_and_becomes_a_version(runner):
-    runner.start(SMALL)
+    drawing = np.zeros((28, 28), np.float32)
+    drawing[5:23, 13:15] = 1.0
+    runner.start(SMALL, drawing=drawing)
     status = wait_for(runner, ("finished", "failed", "crashed"))
     assert status.state == "finished", status
     assert [row["epoch"] for row in status.history] == [1, 2]
@@ -61,6 +64,11 @@ def test_a_run_reports_progress_and_becomes_a_version(runner):
     # Its training snapshots beside it, from the untrained network to the finished one.
     snapshots = read_snapshots(version.path)
     assert snapshots["steps"][0] == 0 and snapshots["steps"][-1] == 2 * 8  # 480 images in batches of 64
+    # The visitor's drawing was watched after one digit of each class, live and in the snapshots.
+    assert list(snapshots["probe_labels"]) == [*range(10), -1]
+    np.testing.assert_allclose(snapshots["probes"][-1], drawing, atol=1e-3)
+    live = runner.live(status)
+    assert live is not None and int(live["steps"]) in snapshots["steps"]
     # A new version is not active until the user activates it.
     assert active_version().id == DEFAULT_ID
     assert not runner.is_running()
@@ -68,7 +76,9 @@ def test_a_run_reports_progress_and_becomes_a_version(runner):
 
 def test_a_second_start_is_refused_and_cancel_stops_the_run(runner):
     runner.start(SLOW)
-    wait_for_batches(runner)
+    running = wait_for_batches(runner)
+    # While it trains, its snapshots go out live: the untrained network's first.
+    assert runner.live(running) is not None and int(runner.live(running)["total_steps"]) > 0
     with pytest.raises(JobBusy):
         runner.start(SMALL)
     started = time.monotonic()

@@ -14,8 +14,10 @@ from training.snapshots import (
     POINTS,
     SnapshotRecorder,
     probe_indices,
+    recorder_for,
     snapshot_steps,
 )
+from training.job_folder import JobFolder
 from training.train import train
 
 # 300 training images in batches of 16, for 2 epochs: 38 steps.
@@ -35,9 +37,9 @@ def test_snapshots_start_untrained_end_at_the_last_step_and_are_denser_at_the_st
         snapshot_steps(0)
 
 
-def recorded(model: keras.Model, probes: np.ndarray, images: np.ndarray, labels: np.ndarray, times: int):
-    """A recorder that took `times` snapshots of an untrained `model`."""
-    recorder = SnapshotRecorder(probes, images, labels, total_steps=times)
+def recorded(model: keras.Model, probes: np.ndarray, images: np.ndarray, labels: np.ndarray, times: int, **options):
+    """A recorder that took `times` snapshots of an untrained `model` (`options`: the recorder's)."""
+    recorder = SnapshotRecorder(probes, images, labels, total_steps=times, **options)
     recorder.set_model(model)
     recorder.on_train_begin()
     for batch in range(times):
@@ -85,6 +87,9 @@ def test_a_run_records_filters_probes_and_the_subset_learning(small_run, small_m
     diagonal = np.trace(arrays["confusion"], axis1=1, axis2=2) / len(y_test)
     np.testing.assert_allclose(arrays["subset_accuracy"], diagonal, atol=1e-6)
     assert arrays["subset_accuracy"][-1] > arrays["subset_accuracy"][0] + 0.2
+    # Each digit's answer in each frame, which the confusion matrices count.
+    assert arrays["subset_predictions"].shape == (frames, len(y_test))
+    np.testing.assert_allclose((arrays["subset_predictions"] == y_test).mean(axis=1), arrays["subset_accuracy"])
     predicted = model(from_uint8(x_test)[..., None], training=False).numpy().argmax(axis=1)
     assert abs(arrays["subset_accuracy"][-1] - np.mean(predicted == y_test)) <= 0.05
     # The digit map: every frame on the finished model's two principal directions.
@@ -132,3 +137,48 @@ def test_a_network_without_convolutions_records_no_filters_or_maps(small_mnist):
 def test_a_recorder_that_saw_no_run_has_no_snapshots(small_mnist):
     _, (x_test, y_test) = small_mnist
     assert SnapshotRecorder(from_uint8(x_test[:2]), x_test, y_test).arrays() is None
+
+
+def test_live_frames_go_out_during_the_run_at_most_as_often_as_asked_and_are_not_computed_again(small_mnist, tmp_path):
+    _, (x_test, y_test) = small_mnist
+    jobs = JobFolder(tmp_path)
+    sent = []
+
+    def on_frame(frame):
+        sent.append(frame)
+        jobs.write_live("job-1", frame)
+
+    model = build_model("fast", width=0.25)
+    drawing = from_uint8(x_test[5])
+    recorder = recorder_for((x_test, y_test), drawing, on_frame)
+    recorder.live_every = 0.0
+    recorder.set_model(model)
+    recorder.planned = set(snapshot_steps(6).tolist())
+    recorder.on_train_begin()
+    for batch in range(6):
+        recorder.on_train_batch_end(batch)
+    # Every snapshot went out (live_every 0), with the probes: one digit a class, then the drawing.
+    assert [int(frame["steps"]) for frame in sent] == list(snapshot_steps(6))
+    assert list(sent[0]["probe_labels"]) == [*range(10), -1] and sent[0]["probes"].shape == (11, 28, 28)
+    assert int(sent[-1]["total_steps"]) == 6 and sent[-1]["filters"].shape[0] == model.get_layer("conv1").filters
+    live = jobs.live("job-1")
+    assert int(live["steps"]) == 6 and jobs.live("another-job") is None
+    np.testing.assert_array_equal(live["probe_probabilities"], sent[-1]["probe_probabilities"])
+    # The frames after the run are the live ones, not computed again.
+    computed = []
+    recorder._frame = lambda *arguments: computed.append(arguments)
+    arrays = recorder.arrays()
+    assert computed == [] and list(arrays["probe_labels"]) == [*range(10), -1]
+    np.testing.assert_array_equal(arrays["probe_probabilities"][-1], sent[-1]["probe_probabilities"])
+    # Once a second: a run of six quick steps sends its first frame only.
+    sent.clear()
+    recorded(model, recorder.probes, x_test, y_test, times=6, on_frame=sent.append)
+    assert [int(frame["steps"]) for frame in sent] == [0]
+
+
+def test_a_live_file_that_cannot_be_read_shows_nothing(tmp_path):
+    jobs = JobFolder(tmp_path)
+    jobs.path.mkdir()
+    assert jobs.live("job-1") is None
+    jobs.live_file.write_bytes(b"not an archive")
+    assert jobs.live("job-1") is None

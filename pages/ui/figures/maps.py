@@ -35,7 +35,8 @@ def digit_map_figure(
                     mode="markers",
                     name=f"{digit}" + (" (mistakes)" if mistakes else ""),
                     legendgroup=str(digit),
-                    showlegend=not mistakes,
+                    # One legend entry a digit: its first trace (mistakes only, when it has no other).
+                    showlegend=not mistakes or not (shown & (labels == digit) & (predictions == labels)).any(),
                     customdata=chosen,
                     text=[f"#{i}: {with_article(labels[i])}, predicted {predictions[i]}" for i in chosen],
                     marker={
