@@ -85,6 +85,6 @@ with top[1]:
 st.subheader(f"{step + 1}. {STEPS[step].title}")
 reason = STEPS[step].missing(lesson.facts)
 if reason:
-    st.info(reason)
+    st.info(f"{STEPS[step].title} does not apply to this model: {reason}")
 else:
     STEPS[step].show(lesson)

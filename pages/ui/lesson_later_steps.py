@@ -11,6 +11,7 @@ from model.analysis.inspection import feature_maps
 from model.analysis.lesson import head_vectors, logits, rotation_curve, strongest_channels, with_temperature
 from model.analysis.robustness import Curve
 from model.store.files import array_digest
+from pages.ui.common import as_code_span as code
 from pages.ui.common import how_sure_in_words
 from pages.ui.data import evaluation_on_test_set, mnist_test_set
 from pages.ui.figures.lesson import channels_figure, softmax_figure, vectors_figure
@@ -27,13 +28,13 @@ def deeper_layers(lesson: Lesson) -> None:
     fields = dict(zip(deeper, facts.deeper_fields))
     chosen = st.selectbox("Layer", list(deeper), index=len(deeper) - 1, key="lesson_deep_layer")
     maps = feature_maps(lesson.model, lesson.image)[chosen]
-    listed = ", ".join(f"{name} ({c.filters} channels, {size(c.output_shape[:2])})" for name, c in deeper.items())
+    listed = ", ".join(f"{code(name)} ({c.filters} channels, {size(c.output_shape[:2])})" for name, c in deeper.items())
     plural = "convolutions" if len(deeper) > 1 else "convolution"
     explain(
-        f"After {facts.convolution.layer}, {len(deeper)} more {plural}: {listed}. Each filter reads every channel "
-        f"below it, so deeper channels respond to bigger parts of the digit: one value of {chosen} sees "
+        f"After {code(facts.convolution.layer)}, {len(deeper)} more {plural}: {listed}. Each filter reads every "
+        f"channel below it, so deeper channels respond to bigger parts of the digit: one value of {code(chosen)} sees "
         f"{size(fields[chosen]) if fields[chosen] else 'more'} pixels. Below: its strongest channels for your digit.",
-        f"draw a 1, then a 7: which channels of {chosen} light up?",
+        f"draw a 1, then a 7: which channels of {code(chosen)} light up?",
     )
     st.plotly_chart(
         channels_figure(maps, strongest_channels(maps, SHOWN_CHANNELS), chosen), key="lesson_deeper", config=STATIC
@@ -42,25 +43,26 @@ def deeper_layers(lesson: Lesson) -> None:
 
 def flatten_and_dense(lesson: Lesson) -> None:
     head = lesson.facts.head
-    reads = f"{head.flatten_reads}'s" if head.flatten_reads else "the"
+    reads = f"{code(head.flatten_reads)}'s" if head.flatten_reads else "the"
     if head.flatten_kind == "Flatten":
-        made = f"{head.flatten} lays {reads} {size(head.flatten_reads_shape)} values out as one list of "
+        made = f"{code(head.flatten)} lays {reads} {size(head.flatten_reads_shape)} values out as one list of "
         made += f"{head.flatten_size}."
     else:
-        made = f"{head.flatten}, a {head.flatten_kind} layer, makes one list of {head.flatten_size} numbers."
+        made = f"{code(head.flatten)}, a {head.flatten_kind} layer, makes one list of {head.flatten_size} numbers."
     hidden = " ".join(
-        f"{dense.layer}, a dense layer of {dense.units} units with {dense.activation}, weighs the whole list into each."
+        f"{code(dense.layer)}, a dense layer of {dense.units} units with {dense.activation}, weighs the whole list "
+        "into each."
         for dense in head.hidden
     )
     output = head.output
     last = (
-        f"{output.layer}, a dense layer of {output.units}, gives one score per digit."
+        f"{code(output.layer)}, a dense layer of {output.units}, gives one score per digit."
         if output
         else "The last layer gives one score per digit."
     )
     none = "" if head.hidden else " There is no hidden dense layer."
     dropout = (
-        f" {', '.join(head.dropout)} only act{'s' if len(head.dropout) == 1 else ''} in training."
+        f" {', '.join(map(code, head.dropout))} only act{'s' if len(head.dropout) == 1 else ''} in training."
         if head.dropout
         else ""
     )
@@ -80,7 +82,7 @@ def softmax(lesson: Lesson) -> None:
         "Temperature", [0.25, 0.5, 1.0, 2.0, 4.0], value=1.0, key="lesson_temperature", format_func="{:g}".format
     )
     if head.softmax_layer:
-        turns = f"The softmax of {head.softmax_layer} turns the {len(scores)} scores into probabilities"
+        turns = f"The softmax of {code(head.softmax_layer)} turns the {len(scores)} scores into probabilities"
     else:
         turns = f"This model ends without a softmax; a softmax would turn its {len(scores)} scores into probabilities"
     explain(

@@ -20,6 +20,7 @@ from model.analysis.lesson import (
 )
 from model.analysis.unit import explain_unit
 from model.store.registry import ModelVersion
+from pages.ui.common import as_code_span as code
 from pages.ui.figures.lesson import (
     before_after_figure,
     convolution_figure,
@@ -85,7 +86,7 @@ def no_activation(facts: LessonFacts) -> str:
     if facts.convolution is None:
         return "with no convolution there is no convolution's activation either."
     if facts.activation is None:
-        return f"{facts.convolution.layer} has no activation: its sums pass on as they are, negatives included."
+        return f"{code(facts.convolution.layer)} has no activation: its sums pass on as they are, negatives included."
     return ""
 
 
@@ -93,7 +94,8 @@ def no_pooling(facts: LessonFacts) -> str:
     if facts.convolution is None:
         return "with no convolution there are no maps to pool."
     if facts.pooling is None:
-        return f"this model has no pooling layer after {facts.convolution.layer}; its maps shrink only by convolution."
+        first = code(facts.convolution.layer)
+        return f"this model has no pooling layer after {first}; its maps shrink only by convolution."
     return ""
 
 
@@ -101,7 +103,7 @@ def no_deeper_layers(facts: LessonFacts) -> str:
     if facts.convolution is None:
         return "this model has no convolutions, so no deeper ones."
     if not facts.deeper:
-        return f"{facts.convolution.layer} is this model's only convolution."
+        return f"{code(facts.convolution.layer)} is this model's only convolution."
     return ""
 
 
@@ -136,7 +138,11 @@ def what_it_sees(lesson: Lesson) -> None:
         )
     else:
         origin = f"This is {digit.source}, already 28 x 28 like every MNIST digit."
-    rescaled = f" Its first layer, {', '.join(facts.input.rescaling)}, rescales them." if facts.input.rescaling else ""
+    rescaled = (
+        f" Its first layer, {', '.join(map(code, facts.input.rescaling))}, rescales them."
+        if facts.input.rescaling
+        else ""
+    )
     explain(
         f"The network sees your digit as {int(np.prod(shape))} numbers, a {size(shape)} grid, one per pixel, from 0 "
         f"(black) to 1 (white ink). {origin}{rescaled}",
@@ -150,7 +156,7 @@ def one_convolution(lesson: Lesson) -> None:
     try:
         sums = pre_activation_map(lesson.model, lesson.image, convolution)
     except ValueError as error:
-        st.info(f"The arithmetic of {convolution.layer} cannot be shown: {error}")
+        st.info(f"The arithmetic of {code(convolution.layer)} cannot be shown: {error}")
         return
     rows, columns, channels = sums.shape
     picks = st.columns(3)
@@ -161,16 +167,16 @@ def one_convolution(lesson: Lesson) -> None:
     try:
         unit = explain_unit(lesson.model, lesson.image, convolution.layer, row, column, channel)
     except ValueError as error:
-        st.info(f"The arithmetic of {convolution.layer} cannot be shown: {error}")
+        st.info(f"The arithmetic of {code(convolution.layer)} cannot be shown: {error}")
         return
     kernel_rows, kernel_columns = convolution.kernel
     weights = kernel_rows * kernel_columns * unit.inputs.shape[-1]
-    reads = f"{convolution.reads}'s output" if convolution.reads else "the input"
+    reads = f"{code(convolution.reads)}'s output" if convolution.reads else "the input"
     moves = "one pixel" if convolution.strides == (1, 1) else f"{size(convolution.strides)} pixels"
     bias = f", plus its bias {unit.bias:+.2f}, gives {unit.pre_activation:+.2f}" if convolution.bias else " (no bias)"
     explain(
-        f"{convolution.layer} slides {convolution.filters} filters of {kernel_rows} x {kernel_columns} weights over "
-        f"{reads}, {moves} at a time: each filter makes one map of {size(convolution.output_shape[:2])}. At row "
+        f"{code(convolution.layer)} slides {convolution.filters} filters of {kernel_rows} x {kernel_columns} weights "
+        f"over {reads}, {moves} at a time: each filter makes one map of {size(convolution.output_shape[:2])}. At row "
         f"{row}, column {column}, filter {channel} sums the {weights} values under it times its weights: "
         f"{unit.weighted_sum:+.2f}{bias}. Feature maps explains "
         "any value this way.",
@@ -200,21 +206,21 @@ def activation(lesson: Lesson) -> None:
     try:
         before, after = activation_maps(lesson.model, lesson.image, facts, channel)
     except ValueError as error:
-        st.info(f"The values around {activation.layer} cannot be shown: {error}")
+        st.info(f"The values around {code(activation.layer)} cannot be shown: {error}")
         return
-    where = f"{convolution.layer}'s " + (
-        "own sums" if not activation.between else "sums after " + " and ".join(activation.between)
+    where = f"{code(convolution.layer)}'s " + (
+        "own sums" if not activation.between else "sums after " + " and ".join(map(code, activation.between))
     )
     if activation.name == "relu":
         text = (
-            f"{activation.layer} applies ReLU, max(0, x), to {where}: every negative value (red) becomes 0, "
+            f"{code(activation.layer)} applies ReLU, max(0, x), to {where}: every negative value (red) becomes 0, "
             f"positive ones pass unchanged. For your digit {np.mean(after == 0):.0%} of channel {channel} is now 0: "
             "its pattern is absent there. Without this bend, all the layers together would be one linear sum."
         )
     else:
         does = ACTIVATIONS.get(activation.name, "bends each value")
         text = (
-            f"This model's convolutions have no ReLU: {activation.layer} applies {activation.name} to {where}, "
+            f"This model's convolutions have no ReLU: {code(activation.layer)} applies {activation.name} to {where}, "
             f"which {does}. Channel {channel} now runs from {after.min():.2f} to {after.max():.2f}."
         )
     explain(text, "step through the channels: some are almost all zero for your digit. Which strokes survive?")
@@ -239,8 +245,8 @@ def pooling(lesson: Lesson) -> None:
         else "Each value is its window's mean strength: smoother, and a small shift matters less."
     )
     explain(
-        f"{pool.layer} is {pool.kind} pooling: it keeps the {keeps} value of each {size(pool.pool_size)} window, "
-        f"moving {moves} at a time. Each of the {pool.input_shape[-1]} maps of {pool.before} shrinks from "
+        f"{code(pool.layer)} is {pool.kind} pooling: it keeps the {keeps} value of each {size(pool.pool_size)} window, "
+        f"moving {moves} at a time. Each of the {pool.input_shape[-1]} maps of {code(pool.before)} shrinks from "
         f"{size(pool.input_shape[:2])} to {size(pool.output_shape[:2])}. {why}",
         f"hover a value on the right and find the {size(pool.pool_size)} window it came from on the left.",
     )

@@ -15,8 +15,8 @@ _HOVER = "row %{y}, column %{x}: %{z:.3f}<extra></extra>"
 def _grid_axes(figure: go.Figure, count: int) -> None:
     for index in range(1, count + 1):
         figure.update_yaxes(autorange="reversed", scaleanchor=f"x{index if index > 1 else ''}", showticklabels=False,
-                            row=1, col=index)  # fmt: skip
-        figure.update_xaxes(showticklabels=False, row=1, col=index)
+                            showgrid=False, zeroline=False, row=1, col=index)  # fmt: skip
+        figure.update_xaxes(showticklabels=False, showgrid=False, zeroline=False, row=1, col=index)
 
 
 def _layout(figure: go.Figure, height: int) -> go.Figure:
