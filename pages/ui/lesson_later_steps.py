@@ -120,11 +120,9 @@ def where_it_fails(lesson: Lesson) -> None:
         row = result.confusion[true].copy()
         row[true] = 0
         worst = int(np.argmax(row))
-        mistakes = (
-            f" On the {len(result.labels):,} test digits it is wrong {result.errors} times; true {true}s are most "
-            f"often called {worst} ({row[worst]} times)."
-            if row[worst]
-            else f" On the {len(result.labels):,} test digits it never mistakes a true {true}."
+        count = "once" if row[worst] == 1 else f"{row[worst]} times"
+        mistakes = f" On the {len(result.labels):,} test digits it is wrong {result.errors} times; " + (
+            f"true {true}s are most often called {worst} ({count})." if row[worst] else f"never on a true {true}."
         )
     explain(
         f"MNIST's digits are mostly upright. Rotated {angle:g}°, yours is {with_article(now)} "
