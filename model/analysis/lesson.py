@@ -114,8 +114,12 @@ class LessonFacts:
     head: HeadFacts
 
 
+def _ints(values) -> tuple[int, ...]:
+    return tuple(int(value) for value in values)
+
+
 def _shape(tensor) -> tuple[int, ...]:
-    return tuple(int(size) for size in tensor.shape[1:])
+    return _ints(tensor.shape[1:])
 
 
 def _activation_name(layer: keras.layers.Layer) -> str:
@@ -143,8 +147,8 @@ def _convolution(layers: list, index: int) -> ConvolutionFacts:
     return ConvolutionFacts(
         layer=layer.name,
         filters=int(layer.filters),
-        kernel=tuple(int(size) for size in layer.kernel_size),
-        strides=tuple(int(size) for size in layer.strides),
+        kernel=_ints(layer.kernel_size),
+        strides=_ints(layer.strides),
         padding=layer.padding,
         input_shape=_shape(layer.input),
         output_shape=_shape(layer.output),
@@ -182,8 +186,8 @@ def _pooling(layers: list, index: int) -> PoolingFacts | None:
             return PoolingFacts(
                 layer=layer.name,
                 kind="max" if isinstance(layer, keras.layers.MaxPooling2D) else "average",
-                pool_size=tuple(int(size) for size in layer.pool_size),
-                strides=tuple(int(size) for size in layer.strides),
+                pool_size=_ints(layer.pool_size),
+                strides=_ints(layer.strides),
                 before=layers[position - 1].name,
                 input_shape=_shape(layer.input),
                 output_shape=_shape(layer.output),
@@ -193,10 +197,7 @@ def _pooling(layers: list, index: int) -> PoolingFacts | None:
 
 def _head(layers: list) -> HeadFacts:
     """The first layer whose output is one list of numbers per digit, and the dense layers after it."""
-    index = next(
-        (position for position, layer in enumerate(layers) if len(layer.output.shape) == 2),
-        len(layers) - 1,
-    )
+    index = next((position for position, layer in enumerate(layers) if len(layer.output.shape) == 2), -1)
     flatten = layers[index]
     reads = layers[index - 1] if index > 0 else flatten
     dense = [
@@ -240,15 +241,8 @@ def lesson_facts(model: keras.Model) -> LessonFacts:
             fields.append((bottom - top + 1, right - left + 1))
         except ValueError:
             fields.append(())
-    return LessonFacts(
-        facts_of_input,
-        _convolution(layers, first),
-        _activation(layers, first),
-        _pooling(layers, first),
-        deeper,
-        tuple(fields),
-        head,
-    )
+    first_facts = _convolution(layers, first), _activation(layers, first), _pooling(layers, first)
+    return LessonFacts(facts_of_input, *first_facts, deeper, tuple(fields), head)
 
 
 def pre_activation_map(model: keras.Model, image: np.ndarray, convolution: ConvolutionFacts) -> np.ndarray:
@@ -267,9 +261,7 @@ def pre_activation_map(model: keras.Model, image: np.ndarray, convolution: Convo
     return np.asarray(sums)[0]
 
 
-def activation_maps(
-    model: keras.Model, image: np.ndarray, facts: LessonFacts, channel: int
-) -> tuple[np.ndarray, np.ndarray]:
+def activation_maps(model: keras.Model, image: np.ndarray, facts: LessonFacts, channel: int) -> tuple:
     """One channel's values just before the first convolution's activation and just after it, (H, W) each."""
     activation = facts.activation
     if activation is None:
@@ -282,9 +274,7 @@ def activation_maps(
     return before[..., channel], outputs[activation.layer][..., channel]
 
 
-def pooling_maps(
-    model: keras.Model, image: np.ndarray, facts: LessonFacts, channel: int
-) -> tuple[np.ndarray, np.ndarray]:
+def pooling_maps(model: keras.Model, image: np.ndarray, facts: LessonFacts, channel: int) -> tuple:
     """One channel's map just before the first pooling layer and its pooled map, (H, W) each."""
     pooling = facts.pooling
     if pooling is None:
@@ -305,7 +295,7 @@ def head_vectors(model: keras.Model, image: np.ndarray, facts: LessonFacts) -> d
     return {name: np.ravel(outputs[name]) for name in names if name in outputs}
 
 
-def logits(model: keras.Model, image: np.ndarray, facts: LessonFacts) -> np.ndarray:
+def logits(model: keras.Model, image: np.ndarray) -> np.ndarray:
     """The ten scores the softmax turns into probabilities: the output layer's weighted sums (10,)."""
     outputs = layer_outputs(model, image)
     layers = list(model.layers)

@@ -77,7 +77,7 @@ def flatten_and_dense(lesson: Lesson) -> None:
 
 def softmax(lesson: Lesson) -> None:
     head, probabilities, predicted = lesson.facts.head, lesson.probabilities, lesson.predicted
-    scores = logits(lesson.model, lesson.image, lesson.facts)
+    scores = logits(lesson.model, lesson.image)
     temperature = st.select_slider(
         "Temperature", [0.25, 0.5, 1.0, 2.0, 4.0], value=1.0, key="lesson_temperature", format_func="{:g}".format
     )

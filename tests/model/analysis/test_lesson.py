@@ -137,7 +137,7 @@ def test_the_head_scores_give_the_models_probabilities(digit):
     facts = lesson_facts(model)
     vectors = head_vectors(model, digit, facts)
     assert {name: len(vector) for name, vector in vectors.items()} == {"flatten": 256, "dense1": 25, "dense2": 25}
-    scores = logits(model, digit, facts)
+    scores = logits(model, digit)
     expected = np.asarray(model(digit[None, ..., None], training=False))[0]
     np.testing.assert_allclose(with_temperature(scores, 1.0), expected, atol=1e-5)
     # A temperature flattens or sharpens, never changes the winner.
