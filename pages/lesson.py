@@ -76,14 +76,15 @@ digit = digit_to_show("lesson_test_index", "a lesson on it")
 if np.shape(digit.image) != (28, 28) or not np.any(digit.image > 0):
     st.info("Your digit is empty: draw one on the Draw page, then come back for the lesson.")
     st.stop()
-lesson = Lesson(version, predictor, digit, facts_of(version.cache_key, predictor.model),
-                predictor.probabilities_of_image(digit.image))  # fmt: skip
+facts = facts_of(version.cache_key, predictor.model)
+lesson = Lesson(version, predictor, digit, facts, predictor.probabilities_of_image(digit.image))
 top = st.columns([1, 6])
 top[0].image(digit.image, caption=digit.source, width=96, clamp=True)
 with top[1]:
-    step = navigation([STEPS[index].missing(lesson.facts) for index in range(len(STEPS))])
+    reasons = [entry.missing(facts) for entry in STEPS]
+    step = navigation(reasons)
 st.subheader(f"{step + 1}. {STEPS[step].title}")
-reason = STEPS[step].missing(lesson.facts)
+reason = reasons[step]
 if reason:
     st.info(f"{STEPS[step].title} does not apply to this model: {reason}")
 else:
