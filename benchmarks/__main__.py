@@ -22,7 +22,18 @@ from pathlib import Path
 import numpy as np
 import streamlit
 
-from benchmarks import digit_map, draw_latency, hostile, inspection, load, my_digits, not_digits, report, robustness
+from benchmarks import (
+    digit_map,
+    draw_latency,
+    hostile,
+    inspection,
+    load,
+    my_digits,
+    not_digits,
+    replay,
+    report,
+    robustness,
+)
 from benchmarks.drawn_digits import drawn_accuracy, render_drawn
 from benchmarks.server import BROWSER_ARGS, CHROMIUM, streamlit_server
 from benchmarks.timing import call_times
@@ -272,10 +283,12 @@ SUITES = (
     ),
     Suite(
         "snapshots",
-        "what recording snapshots costs the fast preset (and strong, about 20 minutes, with --strong-seeds)",
+        "what recording snapshots costs the fast preset (and strong, about 20 minutes, with --strong-seeds), "
+        "and a frame of their replay",
         lambda a: {
             **snapshot_overhead(load_mnist(), "fast", 1 if a.quick else 3),
             **(snapshot_overhead(load_mnist(), "strong", 1) if a.strong_seeds and not a.quick else {}),
+            **replay.run(load_mnist(), 1 if a.quick else 2),
         },
         report.snapshots_table,
     ),

@@ -182,14 +182,29 @@ def hostile_table(results: dict) -> list[str]:
 
 
 def snapshots_table(results: dict) -> list[str]:
-    """What recording a run's snapshots costs, by preset."""
-    return [
-        f"| {name}: training time with snapshots, over {results[f'snapshot_{name}_training_seconds']:.1f} s without "
-        f"| {results[f'snapshot_overhead_{name}_pct']:+.1f}% ({results[f'snapshot_{name}_frames']} snapshots; "
-        f"{results[f'snapshot_after_{name}_seconds']:.1f} s after the run for their forward passes) |"
-        for name in ("fast", "strong")
-        if f"snapshot_overhead_{name}_pct" in results
-    ]
+    """What recording a run's snapshots costs, by preset; and a frame of their replay."""
+    rows = []
+    for name in ("fast", "strong"):
+        if f"snapshot_overhead_{name}_pct" not in results:
+            continue
+        live = results.get(f"snapshot_live_{name}_frames")
+        rows.append(
+            f"| {name}: training time with snapshots, over {results[f'snapshot_{name}_training_seconds']:.1f} s "
+            f"without | {results[f'snapshot_overhead_{name}_pct']:+.1f}% ({results[f'snapshot_{name}_frames']} "
+            + (f"snapshots, {live} of them computed live during the run" if live is not None else "snapshots")
+            + f"; {results[f'snapshot_after_{name}_seconds']:.1f} s after the run for the others' forward passes) |"
+        )
+        if f"snapshot_job_{name}_pct" in results:
+            rows.append(
+                f"| {name}: the whole job with snapshots (training and the passes after it) "
+                f"| {results[f'snapshot_job_{name}_pct']:+.1f}% |"
+            )
+    if "replay_frame_p90_ms" in results:
+        rows.append(
+            f"| How it learned: a slider move, server side ({results['replay_frames']} frames of a `fast` run, "
+            f"twice) | p50 {results['replay_frame_p50_ms']:.0f} ms, p90 {results['replay_frame_p90_ms']:.0f} ms |"
+        )
+    return rows
 
 
 def table(results: dict) -> str:

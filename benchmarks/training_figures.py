@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import tempfile
 import time
 
 import keras
@@ -10,6 +11,7 @@ import numpy as np
 
 from training.callbacks import TestAccuracy
 from training.config import PRESETS, preset, preset_settings
+from training.job_folder import JobFolder
 from training.snapshots import recorder_for
 from training.train import train
 
@@ -126,24 +128,31 @@ def seconds_to_accuracy(data, name: str, thresholds: tuple[float, ...], **change
 
 def snapshot_overhead(data, name: str, repeats: int) -> dict:
     """What recording a run's snapshots (training/snapshots.py) costs preset `name`: runs without and
-    with the recorder, alternately, `repeats` times each. The overhead compares the fastest training
-    times (fit only: the recorder copies weights during it); the snapshots' forward passes after
-    the run are timed apart."""
-    plain, recorded, after = [], [], []
-    for _ in range(repeats):
-        _, metadata = train(preset(name), data)
-        plain.append(metadata.training_seconds)
-        recorder = recorder_for(data[1])
-        _, metadata = train(preset(name), data, [recorder])
-        recorded.append(metadata.training_seconds)
-        start = time.perf_counter()
-        frames = len(recorder.arrays()["steps"])
-        after.append(time.perf_counter() - start)
+    with the recorder, alternately, `repeats` times each. With the recorder, as in a job from the
+    Retrain page, a live frame goes to a job folder at most every second. The overhead compares
+    the fastest training times (fit only: the recorder copies weights and computes the live
+    frames during it); the forward passes left for after the run are timed apart, and the
+    whole job's extra time is both together."""
+    plain, recorded, after, live = [], [], [], []
+    with tempfile.TemporaryDirectory() as folder:
+        jobs = JobFolder(folder)
+        for _ in range(repeats):
+            _, metadata = train(preset(name), data)
+            plain.append(metadata.training_seconds)
+            recorder = recorder_for(data[1], on_frame=lambda frame: jobs.write_live("job", frame))
+            _, metadata = train(preset(name), data, [recorder])
+            recorded.append(metadata.training_seconds)
+            live.append(len(recorder.frames))
+            start = time.perf_counter()
+            frames = len(recorder.arrays()["steps"])
+            after.append(time.perf_counter() - start)
     base = min(plain)
     return {
         f"snapshot_overhead_{name}_pct": 100.0 * (min(recorded) - base) / base,
         f"snapshot_after_{name}_seconds": float(np.median(after)),
+        f"snapshot_job_{name}_pct": 100.0 * (min(recorded) + float(np.median(after)) - base) / base,
         f"snapshot_{name}_training_seconds": base,
         f"snapshot_{name}_frames": frames,
+        f"snapshot_live_{name}_frames": int(np.median(live)),
         "snapshots_measured": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
     }

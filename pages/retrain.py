@@ -138,7 +138,10 @@ def live_view(runner: JobRunner, status: JobStatus) -> None:
         st.caption("The network's first snapshot appears here once the run has loaded its data.")
         return
     top = st.columns([3, 1])
-    top[0].markdown(progress_line(snapshots, 0) + " The network so far, updated every second or two:")
+    top[0].markdown(
+        f"**The network so far**, at its latest snapshot: {progress_line(snapshots, 0)[0].lower()}"
+        f"{progress_line(snapshots, 0)[1:]} Snapshots come often early in a run and further apart later."
+    )
     accuracy_metric(snapshots, 0, top[1])
     learning_view(snapshots, 0, "retrain_live", clickable=False)
     st.caption("When the run ends, How it learned replays all of its snapshots.")
@@ -188,10 +191,10 @@ def show_job(runner: JobRunner, status: JobStatus | None) -> None:
         shown = progress(status)
         st.markdown(f"**Training** {title}")
         st.progress(shown.done, text=f"{shown.text}. {status.message}")
-        live_view(runner, status)
         if may_manage() and st.button("Cancel", key="retrain_cancel") and refuse_unless_manager("Cancelling"):
             runner.cancel()
             st.rerun(scope="app")
+        live_view(runner, status)
     elif status.state == "finished" and status.version and _deleted(status.version):
         st.info(
             f"Finished {title}: test accuracy {status.test_accuracy or 0:.2%}. Its version, "

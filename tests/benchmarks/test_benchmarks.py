@@ -72,3 +72,16 @@ def test_quick_benchmark_writes_every_key(tmp_path, mnist_file, monkeypatch, cap
     assert results["sweep_seconds"] > 0 and results["adversarial_pgd_p90_ms"] > 0
     assert results["my_digits_count"] == 50 and results["my_digits_rerun_p50_ms"] > 0
     assert "| inference p50 / p95 (ms) |" in capsys.readouterr().out
+
+
+def test_the_snapshot_benchmark_measures_recording_and_replay(tmp_path, mnist_file, monkeypatch):
+    monkeypatch.setenv("MNIST_PATH", str(mnist_file))
+    out = tmp_path / "results.json"
+    main(["--snapshots", "--quick", "--strong-seeds", "0", "--out", str(out)])
+    results = json.loads(out.read_text())
+    assert results["snapshot_fast_frames"] >= 30 and results["snapshot_live_fast_frames"] >= 1
+    assert results["snapshot_fast_training_seconds"] > 0 and results["snapshot_after_fast_seconds"] > 0
+    assert results["snapshot_job_fast_pct"] > results["snapshot_overhead_fast_pct"]
+    assert results["replay_frames"] == results["snapshot_fast_frames"]
+    assert 0 < results["replay_frame_p50_ms"] <= results["replay_frame_p90_ms"]
+    assert "snapshot_overhead_strong_pct" not in results

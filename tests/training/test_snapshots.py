@@ -9,6 +9,7 @@ from model.architecture import build_model
 from model.runtime.preprocess import from_uint8
 from model.store.snapshots import read_snapshots, write_snapshots
 from training.config import TrainConfig
+from training.job_folder import JobFolder
 from training.snapshots import (
     MAP_VALUES,
     POINTS,
@@ -17,7 +18,6 @@ from training.snapshots import (
     recorder_for,
     snapshot_steps,
 )
-from training.job_folder import JobFolder
 from training.train import train
 
 # 300 training images in batches of 16, for 2 epochs: 38 steps.

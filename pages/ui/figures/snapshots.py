@@ -6,10 +6,9 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
-from pages.ui.figures.colours import ACCENT, MUTED
+from pages.ui.figures.colours import ACCENT, DIGIT_COLOURS, MUTED
 from pages.ui.figures.images import enlarged, tile_channels
 from pages.ui.figures.layers import click_targets, mosaic_figure, written_heatmap
-from pages.ui.figures.maps import digit_map_figure
 
 # Figures small enough to sit side by side: no Plotly tool bar.
 STATIC = {"displayModeBar": False}
@@ -115,16 +114,55 @@ def accuracy_figure(steps: np.ndarray, accuracy: np.ndarray, current: int, heigh
     return figure
 
 
+# The ten digits' colours as a colour scale over 0..9, one flat step each.
+DIGIT_SCALE = [
+    [bound, colour] for digit, colour in enumerate(DIGIT_COLOURS) for bound in (digit / 10, (digit + 1) / 10)
+]
+
+
 def map_frame_figure(
     positions: np.ndarray, labels: np.ndarray, predictions: np.ndarray, height: int = 440
 ) -> go.Figure:
-    """One frame of the digit map, zoomed to the frame's digits (the 1st to 99th percentile)."""
-    figure = digit_map_figure(positions, labels, predictions, np.ones(len(labels), bool), height=height)
+    """One frame of the digit map, zoomed to the frame's digits (the 1st to 99th percentile): one
+    trace coloured by true digit, mistakes as crosses (cheaper than a trace per digit, as every frame
+    is drawn again), and a legend of the ten colours."""
+    mistakes = predictions != labels
+    traces = [
+        go.Scattergl(
+            x=positions[chosen, 0],
+            y=positions[chosen, 1],
+            mode="markers",
+            marker={
+                "color": labels[chosen],
+                "colorscale": DIGIT_SCALE,
+                "cmin": -0.5,
+                "cmax": 9.5,
+                "size": 8 if wrong else 4,
+                "symbol": "x" if wrong else "circle",
+                "opacity": 0.9 if wrong else 0.6,
+            },
+            customdata=np.stack([labels[chosen], predictions[chosen]], axis=1),
+            hovertemplate="true %{customdata[0]}, answered %{customdata[1]}<extra></extra>",
+            showlegend=False,
+        )
+        for wrong in (False, True)
+        for chosen in [np.flatnonzero(mistakes == wrong)]
+    ]
+    legend = [
+        go.Scattergl(x=[None], y=[None], mode="markers", name=str(digit), marker={"color": colour})
+        for digit, colour in enumerate(DIGIT_COLOURS)
+    ]
+    figure = go.Figure([*traces, *legend])
     low, high = np.percentile(positions, [1, 99], axis=0)
     padding = (high - low) * 0.08 + 1e-6
-    figure.update_xaxes(range=[low[0] - padding[0], high[0] + padding[0]], autorange=False)
-    figure.update_yaxes(range=[low[1] - padding[1], high[1] + padding[1]], autorange=False, scaleanchor=None)
-    figure.update_layout(dragmode=False)
+    figure.update_xaxes(range=[low[0] - padding[0], high[0] + padding[0]], visible=False)
+    figure.update_yaxes(range=[low[1] - padding[1], high[1] + padding[1]], visible=False)
+    figure.update_layout(
+        height=height,
+        margin={"l": 0, "r": 0, "t": 10, "b": 0},
+        dragmode=False,
+        legend={"title": "true digit", "itemsizing": "constant"},
+    )
     return figure
 
 
