@@ -111,7 +111,11 @@ def where_it_fails(lesson: Lesson) -> None:
                              format_func="{:g}".format)  # fmt: skip
     now = int(curve.predictions[angles.index(angle)])
     nearest = sorted(curve.flips, key=abs)
-    flips = f"It first flips at {nearest[0]:g}°." if nearest else "Within ±60° it never flips."
+    flips = "Within ±60° it never flips."
+    if nearest:
+        # Just past the first flip, on its side of upright: what the digit has become.
+        past = min((a for a in angles if a * nearest[0] > 0 and abs(a) >= abs(nearest[0])), key=abs)
+        flips = f"It first flips at {nearest[0]:g}°, to {with_article(int(curve.predictions[angles.index(past)]))}."
     true = lesson.digit.label if lesson.digit.label is not None else predicted
     test_set = mnist_test_set()
     mistakes = ""
@@ -134,7 +138,7 @@ def where_it_fails(lesson: Lesson) -> None:
     right.plotly_chart(
         robustness_figure(
             curve.amounts, curve.probabilities, curve.flips, "Probabilities as it turns", "degrees", angle
-        ),  # fmt: skip
+        ).update_layout(showlegend=True, legend_title_text="digit"),  # fmt: skip
         key="lesson_rotation_curve",
         config=STATIC,
     )
