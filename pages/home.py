@@ -54,6 +54,8 @@ st.subheader("The pages")
 st.markdown(
     "- **Draw**: draw a digit (or upload one, or take a test image) and see the prediction, "
     "how sure the model is, and the preprocessing that turns your drawing into an MNIST-like image.\n"
+    "- **Lesson**: eight short steps through the network on your digit, from the pixels it sees to where it "
+    "fails, each with a figure to play with and one thing to try, written from the model you look at.\n"
     "- **Feature maps**: the whole network at once for the current digit, any layer's channels in detail, "
     "how one value is computed (click a pixel), what a channel detects (the test patches that excite it "
     "most), why the network chose its answer (Grad-CAM, saliency, SmoothGrad, integrated gradients, "
@@ -69,6 +71,8 @@ st.markdown(
     "- **Retrain**: choose settings in the sidebar and train a new version in the background, with live "
     "curves; sweep a few values of one or two settings; compare versions, and choose the default version "
     "or delete one (in public mode, training and managing versions are the operator's; comparing is "
-    "everyone's).\n"
+    "everyone's). While a run trains, its latest snapshot shows how the network is learning.\n"
+    "- **How it learned**: a version's training replayed, from random filters to the finished network: the "
+    "filters, a few test digits' answers, the digit map and the mistakes, frame by frame.\n"
     "\nChoose the model version you look at in the sidebar, on any page: the choice is yours alone.\n"
 )

@@ -12,6 +12,7 @@ from benchmarks.server import BROWSER_ARGS, CHROMIUM, ServerError, streamlit_ser
 from model.architecture import build_model
 from model.store.registry import publish_version
 from model.store.schemas import RunMetadata
+from tests.pages.test_app_how_it_learned import publish_replayed
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -280,3 +281,33 @@ def open_folded_settings(page) -> None:
 def accuracy(page) -> str:
     metric = page.locator('[data-testid="stMetric"]', has_text="Test accuracy")
     return metric.locator('[data-testid="stMetricValue"]').inner_text(timeout=120_000).strip()
+
+
+def test_a_click_on_a_probe_digit_in_the_replay_opens_it_on_feature_maps(tmp_path, small_mnist):
+    """How it learned: a click anywhere on a probe digit's row of the answers (AppTest cannot click a chart)."""
+    require_chromium()
+    from playwright import sync_api as playwright
+
+    registry = tmp_path / "registry"
+    publish_replayed(*small_mnist[1], registry=registry)
+    (registry / "active.json").write_text('{"id": "replayed"}')
+    with (
+        streamlit_server({"MODEL_REGISTRY": str(registry)}, log=tmp_path / "streamlit.log") as url,
+        playwright.sync_playwright() as driver,
+    ):
+        browser = driver.chromium.launch(executable_path=str(CHROMIUM), args=BROWSER_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(url, timeout=120_000)
+            page.get_by_role("link", name="How it learned").click()
+            chart = page.get_by_test_id("stPlotlyChart").filter(has_text="the network's answer")
+            chart.wait_for(timeout=120_000)
+            chart.scroll_into_view_if_needed()
+            # The middle of the plot area, at the height of the row named "a 3".
+            area = chart.locator(".nsewdrag").first.bounding_box()
+            row = chart.locator(".ytick text", has_text="a 3").bounding_box()
+            page.mouse.click(area["x"] + area["width"] / 2, row["y"] + row["height"] / 2)
+            page.get_by_role("heading", name="Feature maps").wait_for(timeout=120_000)
+            page.get_by_text("probe digit a 3 from replayed's training").first.wait_for(timeout=60_000)
+        finally:
+            browser.close()

@@ -32,8 +32,8 @@ POINTS = 40
 SUBSET = 1000
 # The feature maps kept for each probe digit and snapshot: at most this many values (13x13x16).
 MAP_VALUES = 2704
-# The live view of a run gets a frame at most this often (seconds).
-LIVE_EVERY = 1.0
+# The live view of a run gets a frame at most this often (seconds): each costs a forward pass.
+LIVE_EVERY = 2.0
 
 
 def snapshot_steps(total_steps: int, points: int = POINTS) -> np.ndarray:
@@ -116,6 +116,8 @@ class SnapshotRecorder(keras.callbacks.Callback):
         self.planned = set(snapshot_steps(total_steps, points).tolist()) if total_steps else None
         self.on_frame, self.live_every = on_frame, live_every
         self.last_live = -np.inf
+        # The time the run spent in this recorder (copies and live frames): what it costs training.
+        self.seconds = 0.0
         self.step = 0
         self.kept: list[tuple[int, list[np.ndarray]]] = []
         # Frames computed during the run (the live ones), by step: `arrays()` does not compute them again.
@@ -141,6 +143,13 @@ class SnapshotRecorder(keras.callbacks.Callback):
             self._keep()
 
     def _keep(self) -> None:
+        started = time.perf_counter()
+        try:
+            self._keep_now()
+        finally:
+            self.seconds += time.perf_counter() - started
+
+    def _keep_now(self) -> None:
         weights = self.model.get_weights()
         self.kept.append((self.step, weights))
         self._arrays = None

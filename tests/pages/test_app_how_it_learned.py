@@ -15,10 +15,8 @@ from training.snapshots import SnapshotRecorder, probe_indices
 PAGE = "pages/how_it_learned.py"
 
 
-@pytest.fixture()
-def replayed(isolated_registry, small_mnist):
-    """A version with six snapshots of an untrained `fast` network (weights moved between them)."""
-    _, (x_test, y_test) = small_mnist
+def publish_replayed(x_test, y_test, registry=None):
+    """A version, "replayed", with six snapshots of an untrained `fast` network (weights moved between them)."""
     model = build_model("fast", width=0.25)
     probes = from_uint8(x_test[probe_indices(y_test)])
     recorder = SnapshotRecorder(probes, x_test, y_test, total_steps=5, probe_labels=y_test[probe_indices(y_test)])
@@ -28,7 +26,13 @@ def replayed(isolated_registry, small_mnist):
     for batch in range(5):
         model.set_weights([weights + rng.normal(0, 0.05, weights.shape) for weights in model.get_weights()])
         recorder.on_train_batch_end(batch)
-    version = publish_version(model, RunMetadata(test_accuracy=0.5), "replayed", snapshots=recorder.arrays())
+    metadata = RunMetadata(test_accuracy=0.5)
+    return publish_version(model, metadata, "replayed", registry=registry, snapshots=recorder.arrays())
+
+
+@pytest.fixture()
+def replayed(isolated_registry, small_mnist):
+    version = publish_replayed(*small_mnist[1])
     return version, read_snapshots(version.path)
 
 

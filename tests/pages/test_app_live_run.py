@@ -43,7 +43,7 @@ def test_a_running_job_shows_its_latest_snapshot(running):
     app = open_retrain()
     assert not app.exception
     text = " ".join(block.value for block in [*app.markdown, *app.caption])
-    assert "After step 3 of 5 (60% of the run)" in text
+    assert "The network so far" in text and "after step 3 of 5 (60% of the run)" in text
     accuracy = next(metric for metric in app.metric if metric.label.startswith("Accuracy"))
     assert accuracy.value == f"{float(frame['subset_accuracy']):.1%}"
     # The filters and the probe digits: one of each class, then the drawing.

@@ -170,7 +170,7 @@ def test_live_frames_go_out_during_the_run_at_most_as_often_as_asked_and_are_not
     arrays = recorder.arrays()
     assert computed == [] and list(arrays["probe_labels"]) == [*range(10), -1]
     np.testing.assert_array_equal(arrays["probe_probabilities"][-1], sent[-1]["probe_probabilities"])
-    # Once a second: a run of six quick steps sends its first frame only.
+    # At most every LIVE_EVERY seconds: a run of six quick steps sends its first frame only.
     sent.clear()
     recorded(model, recorder.probes, x_test, y_test, times=6, on_frame=sent.append)
     assert [int(frame["steps"]) for frame in sent] == [0]

@@ -66,11 +66,16 @@ def probes_figure(probabilities: np.ndarray, labels: np.ndarray, height: int = 3
                 hoverinfo="skip",
                 showlegend=False,
             ),
+            # Every cell a click target of its row: a click anywhere on a row picks that probe digit.
             click_targets(
-                x=[digits[int(np.argmax(row))] for row in probabilities],
-                y=names,
-                customdata=list(range(len(labels))),
-                text=[f"{name}: {row.max():.0%} for {int(np.argmax(row))}" for name, row in zip(names, probabilities)],
+                x=digits * len(names),
+                y=[name for name in names for _ in digits],
+                customdata=[index for index in range(len(names)) for _ in digits],
+                text=[
+                    f"{name}: {value:.1%} for {digit}"
+                    for name, row in zip(names, probabilities)
+                    for digit, value in enumerate(row)
+                ],
                 hovertemplate="%{text}<extra></extra>",
             ),
         ]
