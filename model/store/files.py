@@ -8,6 +8,7 @@ file or the new one, never half of one.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -117,3 +118,26 @@ def write_arrays(path: str | os.PathLike, arrays: dict[str, np.ndarray]) -> None
 
     with contextlib.suppress(OSError):
         atomic_write(path, write)
+
+
+def locking_problem(folder: str | os.PathLike) -> str:
+    """Why `folder` cannot be the app's shared folder, "" when it can: the app needs `flock` locks
+    (one training at a time, staging clean-up) and atomic renames there, across every process that
+    shares it. A local disk and NFSv4 have both; some network and object-store mounts do not."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / ".lock-probe"
+        with open(probe, "a+") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(handle, fcntl.LOCK_UN)
+            except BlockingIOError:
+                pass  # Another process holds it now: locking works.
+        write_json({"probe": True}, folder / ".rename-probe.json")
+    except OSError as error:
+        return (
+            f"the folder {folder} cannot hold the app's file locks or atomic renames ({error.strerror or error}). "
+            "Use a local disk or NFSv4 for MODEL_REGISTRY and MY_DIGITS, not an object store or a mount without flock."
+        )
+    return ""

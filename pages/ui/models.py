@@ -14,7 +14,9 @@ import streamlit as st
 from model.runtime.forward_worker import Routed, shared_worker
 from model.runtime.inference import AnswersNotFinite, Predictor, finite
 from model.runtime.preprocess import from_uint8
+from model.store.files import locking_problem
 from model.store.mnist import DataError, mnist_path
+from model.store.my_digits import dataset_dir
 from model.store.registry import (
     DEFAULT_ID,
     ModelUnavailable,
@@ -139,6 +141,12 @@ def _cleaned(registry: str) -> list[str]:
     return clean_leftovers(registry)
 
 
+@st.cache_resource(show_spinner=False)
+def _shared_folders_problem(registry: str, digits: str) -> str:
+    # Once per server: the registry and the kept digits need locks and atomic renames.
+    return locking_problem(registry) or locking_problem(digits)
+
+
 # The version this session looks at, and the sidebar widget that chooses it.
 CHOSEN = "app_chosen_version"
 
@@ -164,6 +172,10 @@ def chosen_model(page_file: str) -> tuple[ModelVersion, FallingBack]:
     message only when the shipped model cannot be loaded either.
     """
     ensure_routed(page_file)
+    problem = _shared_folders_problem(str(registry_dir()), str(dataset_dir()))
+    if problem:
+        st.error(f"The app cannot start: {problem}")
+        st.stop()
     try:
         _cleaned(str(registry_dir()))
         versions = {version.id: version for version in list_versions()}

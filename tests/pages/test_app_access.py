@@ -232,3 +232,14 @@ def test_the_default_is_named_first_so_a_long_version_name_cannot_hide_it(isolat
     set_active(long.id)
     app = open_page()
     assert f"default · {long.id}" in app.sidebar.selectbox(key="app_version").options
+
+
+def test_a_registry_that_cannot_hold_locks_stops_the_app_with_the_reason(isolated_registry, monkeypatch):
+    """Issue 33, item 1: replicas share the registry through flock and renames; without them, nothing runs."""
+    from pages.ui import models
+
+    monkeypatch.setattr(models, "locking_problem", lambda folder: f"the folder {folder} cannot hold the app's locks")
+    app = open_page()
+    assert not app.exception
+    assert any("The app cannot start" in error.value and str(isolated_registry) in error.value for error in app.error)
+    assert not app.metric

@@ -1,7 +1,10 @@
+import errno
+import os
+
 import numpy as np
 import pytest
 
-from model.store.files import atomic_write, file_sha256, kept_or_computed, read_json, write_json
+from model.store.files import atomic_write, file_sha256, kept_or_computed, locking_problem, read_json, write_json
 
 
 def test_json_round_trips(tmp_path):
@@ -44,3 +47,16 @@ def test_kept_or_computed_computes_once_and_again_when_the_kept_file_lacks_a_nam
     # A file kept by older code, without a name asked for now, is computed afresh.
     kept_or_computed(path, {"points", "a"}, compute)
     assert len(calls) == 2
+
+
+def test_a_folder_without_locks_is_refused_with_the_reason(tmp_path, monkeypatch):
+    assert locking_problem(tmp_path / "shared") == ""
+    # flock on some network mounts: "No locks available".
+    import fcntl
+
+    def no_locks(handle, operation):
+        raise OSError(errno.ENOLCK, os.strerror(errno.ENOLCK))
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    problem = locking_problem(tmp_path / "shared")
+    assert "No locks available" in problem and "NFSv4" in problem
