@@ -18,7 +18,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.processes]
 
 
 def require_nginx() -> None:
-    if not (shutil.which("nginx") or os.path.exists("https://rp2.alfred511.top/hf/usr/sbin/nginx")):
+    if not (shutil.which("nginx") or os.path.exists("/usr/sbin/nginx")):
         (pytest.fail if os.environ.get("CI") else pytest.skip)("nginx is not installed: apt-get install -y nginx")
 
 
