@@ -143,9 +143,7 @@ class Topology:
 
 
 def nginx_binary() -> str:
-    found = shutil.which("nginx") or next(
-        (path for path in ("/usr/sbin/nginx",) if Path(path).exists()), None
-    )
+    found = shutil.which("nginx") or next((path for path in ("/usr/sbin/nginx",) if Path(path).exists()), None)
     if found is None:
         raise StartError("nginx is not installed: apt-get install -y nginx")
     return found
@@ -178,6 +176,8 @@ def local_topology(
         for replica in started:
             wait_healthy(replica.url, replica.process, timeout, replica.log)
         port = port or free_port()
+        # nginx's workers run as another user when it starts as root: they need its temporary folders.
+        folder.chmod(0o755)
         (folder / "nginx.conf").write_text(nginx_config(port, [replica.port for replica in started], folder))
         proxy_log = folder / "nginx.log"
         proxy = subprocess.Popen(

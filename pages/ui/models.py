@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
 from collections.abc import Callable
 from typing import NoReturn
 
@@ -143,8 +144,9 @@ def _cleaned(registry: str) -> list[str]:
 
 @st.cache_resource(show_spinner=False)
 def _shared_folders_problem(registry: str, digits: str) -> str:
-    # Once per server: the registry and the kept digits need locks and atomic renames.
-    return locking_problem(registry) or locking_problem(digits)
+    # Once per server: the registry and the kept digits need locks and atomic renames (the digits'
+    # folder is checked once it exists: in public mode a visitor's digits stay in their session).
+    return locking_problem(registry) or (locking_problem(digits) if os.path.isdir(digits) else "")
 
 
 # The version this session looks at, and the sidebar widget that chooses it.
