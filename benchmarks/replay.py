@@ -23,11 +23,13 @@ from training.train import train
 APP = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "app.py")
 
 
-def run(data, rounds: int = 2) -> dict:
-    """Trains `fast` with snapshots into a fresh registry, then moves the slider over every frame `rounds` times."""
+def run(data, rounds: int = 2, train_size: int | None = None) -> dict:
+    """Trains `fast` (on `train_size` images, else the preset's) with snapshots into a fresh registry,
+    then moves the slider over every frame `rounds` times."""
     with tempfile.TemporaryDirectory() as registry, mock.patch.dict(os.environ, {"MODEL_REGISTRY": registry}):
         recorder = recorder_for(data[1])
-        model, metadata = train(preset("fast"), data, [recorder])
+        config = preset("fast") if train_size is None else preset("fast").replace(train_size=train_size)
+        model, metadata = train(config, data, [recorder])
         version = publish_version(model, metadata, "replayed", snapshots=recorder.arrays())
         app = AppTest.from_file(APP, default_timeout=300).run()
         app.session_state["app_chosen_version"] = version.id

@@ -126,7 +126,7 @@ def seconds_to_accuracy(data, name: str, thresholds: tuple[float, ...], **change
     return reached
 
 
-def snapshot_overhead(data, name: str, repeats: int) -> dict:
+def snapshot_overhead(data, name: str, repeats: int, train_size: int | None = None) -> dict:
     """What recording a run's snapshots (training/snapshots.py) costs preset `name`, over `repeats`
     runs with the recorder (as in a job from the Retrain page: a live frame to a job folder at
     most every `LIVE_EVERY` seconds) and as many without, alternately.
@@ -135,15 +135,17 @@ def snapshot_overhead(data, name: str, repeats: int) -> dict:
     over the fastest training time without it: training times alone vary by 10-20% from run to run
     here, more than the recorder costs. The fastest runs with and without are compared as well
     (`snapshot_wall_...`); the forward passes left for after the run are timed apart, and the
-    whole job's extra time is the recorder's and theirs together."""
+    whole job's extra time is the recorder's and theirs together. `train_size` (the quick run's)
+    trains on fewer images than the preset does."""
+    config = preset(name) if train_size is None else preset(name).replace(train_size=train_size)
     plain, recorded, inside, after, live = [], [], [], [], []
     with tempfile.TemporaryDirectory() as folder:
         jobs = JobFolder(folder)
         for _ in range(repeats):
-            _, metadata = train(preset(name), data)
+            _, metadata = train(config, data)
             plain.append(metadata.training_seconds)
             recorder = recorder_for(data[1], on_frame=lambda frame: jobs.write_live("job", frame))
-            _, metadata = train(preset(name), data, [recorder])
+            _, metadata = train(config, data, [recorder])
             recorded.append(metadata.training_seconds)
             inside.append(recorder.seconds)
             live.append(len(recorder.frames))

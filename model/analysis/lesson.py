@@ -14,7 +14,7 @@ import keras
 import numpy as np
 
 from model.analysis.inspection import layer_outputs
-from model.analysis.robustness import TRANSFORMS, Curve, _calling, _forward, transformed
+from model.analysis.robustness import Curve, transformation_curve
 from model.analysis.unit import receptive_field
 
 # Layers that normalise or rescale the pixels inside the model, before anything else.
@@ -318,8 +318,4 @@ def with_temperature(scores: np.ndarray, temperature: float) -> np.ndarray:
 
 def rotation_curve(model: keras.Model, image: np.ndarray) -> Curve:
     """The ten probabilities as the digit is rotated by each angle of the Robustness page's sweep."""
-    amounts = TRANSFORMS["rotation"][1]
-    images = transformed(image, "rotation", amounts)
-    with _calling:
-        probabilities = np.asarray(_forward(model)(images[..., None]))
-    return Curve(amounts, images, probabilities)
+    return transformation_curve(model, image, "rotation")

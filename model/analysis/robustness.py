@@ -143,6 +143,15 @@ def _occluded(image: np.ndarray, share: float) -> np.ndarray:
     return result
 
 
+def transformation_curve(model: keras.Model, image: np.ndarray, kind: str, seed: int = 0) -> Curve:
+    """One transformation of TRANSFORMS at each of its amounts, classified in one batch."""
+    amounts = TRANSFORMS[kind][1]
+    images = transformed(image, kind, amounts, seed)
+    with _calling:
+        probabilities = _forward(model)(tf.constant(images[..., None])).numpy()
+    return Curve(amounts, images, probabilities)
+
+
 def robustness_sweep(model: keras.Model, image: np.ndarray, seed: int = 0) -> dict[str, Curve]:
     """Every transformation of TRANSFORMS at each of its amounts, classified in one batch."""
     images = {kind: transformed(image, kind, amounts, seed) for kind, (_, amounts) in TRANSFORMS.items()}

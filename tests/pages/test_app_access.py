@@ -41,6 +41,7 @@ def accuracy_shown(app: AppTest) -> str:
     return next(metric.value for metric in app.metric if metric.label == "Test accuracy")
 
 
+@pytest.mark.slow  # As tests/test_browser.py's two visitors do, in the fast loop's stead.
 def test_each_visitor_chooses_their_own_version(trained_version):
     first, second = open_page(), open_page()
     assert accuracy_shown(first) == accuracy_shown(second) == f"{default_version().metadata.test_accuracy:.2%}"

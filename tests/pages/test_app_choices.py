@@ -23,10 +23,10 @@ def there_and_back(app: AppTest, page: str) -> AppTest:
     "page, kind, key, value",
     [
         ("pages/confusion_matrix.py", "toggle", "confusion_normalised", True),
-        ("pages/confusion_matrix.py", "selectbox", "confusion_true", 4),
+        pytest.param("pages/confusion_matrix.py", "selectbox", "confusion_true", 4, marks=pytest.mark.slow),
         pytest.param("pages/feature_maps.py", "radio", "feature_method", "Saliency", marks=pytest.mark.slow),
-        ("pages/feature_maps.py", "toggle", "feature_order", True),
-        ("pages/robustness.py", "selectbox", "robust_kind", "shift"),
+        pytest.param("pages/feature_maps.py", "toggle", "feature_order", True, marks=pytest.mark.slow),
+        pytest.param("pages/robustness.py", "selectbox", "robust_kind", "shift", marks=pytest.mark.slow),
     ],
 )
 def test_a_choice_survives_a_visit_to_other_pages(page, kind, key, value, isolated_registry, mnist):
@@ -42,6 +42,7 @@ def test_a_choice_survives_a_visit_to_other_pages(page, kind, key, value, isolat
     assert getattr(app, kind)(key=key).value == value
 
 
+@pytest.mark.slow  # 4.4 s with its MNIST-wide setup.
 def test_the_cell_sent_to_the_digit_map_is_the_cell_chosen_after_a_trip(
     warm_registry, small_mnist_app, mnist, shipped_model
 ):

@@ -95,6 +95,7 @@ def test_play_steps_through_the_frames_from_the_start_and_stops_at_the_end(repla
     assert not app.exception
 
 
+@pytest.mark.slow  # Feature maps' first run: 1.5 s.
 def test_a_probe_digit_opens_on_feature_maps(replayed):
     version, arrays = replayed
     app = open_replay(version.id)

@@ -97,7 +97,10 @@ def assert_words_match(model: keras.Model, texts: dict[int, str]) -> None:
     assert f"The softmax of {dense[-1].name}" in texts[6]
 
 
-@pytest.mark.parametrize("architecture", ["default", "fast", "lean", "original"])
+# The fast loop walks `fast`; the whole suite every architecture.
+@pytest.mark.parametrize(
+    "architecture", ["fast", *(pytest.param(name, marks=pytest.mark.slow) for name in ("default", "lean", "original"))]
+)
 def test_every_step_renders_in_few_words_taken_from_the_models_layers(
     isolated_registry, small_mnist, small_mnist_file, architecture
 ):
@@ -162,6 +165,7 @@ def test_a_model_without_convolutions_skips_the_steps_that_need_them(isolated_re
     assert app.session_state["lesson_step"] == 0
 
 
+@pytest.mark.slow  # tests/model/analysis/test_lesson.py checks these facts in the fast loop.
 def test_a_convolution_without_relu_and_with_average_pooling_is_told_as_it_is(isolated_registry, small_mnist):
     inputs = keras.Input((28, 28), name="pixels")
     x = keras.layers.Reshape((28, 28, 1), name="shaped")(inputs)

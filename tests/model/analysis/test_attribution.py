@@ -45,6 +45,7 @@ def test_occlusion_points_at_the_ink_and_not_at_the_background(trained, digits):
         assert np.abs(heat[far]).max() < 1e-6
 
 
+@pytest.mark.slow  # 2.7 s; the whole suite's check of completeness.
 def test_integrated_gradients_are_complete_within_5_percent(trained, digits):
     """The attributions add up to logit(digit) - logit(black): on average at the default 32
     steps, and on every digit at 128 steps."""
@@ -71,7 +72,10 @@ def _spearman(first: np.ndarray, second: np.ndarray) -> float:
     return float(np.corrcoef(ranks(first), ranks(second))[0, 1])
 
 
-@pytest.mark.parametrize("name", list(METHODS))
+# The fast loop checks SmoothGrad; the whole suite every method.
+@pytest.mark.parametrize(
+    "name", [pytest.param(name, marks=() if name == "smooth_grad" else pytest.mark.slow) for name in METHODS]
+)
 def test_attributions_follow_the_weights_the_model_randomisation_check(name, trained, digits):
     """Adebayo et al. (2018): a method that explains the model must change when its weights are
     re-initialised, and must not when they barely move. Compared on the digit's ink pixels."""

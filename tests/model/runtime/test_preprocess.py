@@ -305,8 +305,8 @@ print(result is not None, (kilobytes("VmHWM") - before) / 1024)
     # A 50-megapixel scan in grey and in colour: read by libvips a few rows at a time.
     [
         (4096, 4096, "L"),
-        (3300, 3300, "RGB"),
-        (2300, 2300, "RGBA"),
+        pytest.param(3300, 3300, "RGB", marks=pytest.mark.slow),
+        pytest.param(2300, 2300, "RGBA", marks=pytest.mark.slow),
         (2480, 3508, "RGB"),
         pytest.param(6700, 6700, "L", marks=pytest.mark.slow),
         pytest.param(7000, 7000, "L", marks=pytest.mark.slow),
