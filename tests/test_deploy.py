@@ -70,3 +70,28 @@ def test_the_server_log_has_no_streamlit_warnings_from_our_processes(tmp_path):
     assert "cuInit" not in text and "cuda drivers" not in text
     # Nothing else logged as an error by TensorFlow either (E0000 lines), with its log level as served.
     assert not [line for line in text.splitlines() if line.startswith("E0000")]
+
+
+def test_the_compose_file_and_the_proxy_agree():
+    """Issue 33: no container engine here, so deploy/compose.yaml is checked against what the local
+    topology test runs: the proxy's upstreams are the app services, each health-checked, all on one volume."""
+    import re
+
+    import yaml
+
+    compose = yaml.safe_load((ROOT / "deploy" / "compose.yaml").read_text())
+    services = compose["services"]
+    apps = sorted(name for name in services if re.fullmatch(r"app\d", name))
+    proxy = (ROOT / "deploy" / "nginx.conf").read_text()
+    assert len(apps) == 3 and re.findall(r"server (app\d):8501", proxy) == apps
+    for name in apps:
+        app = services[name]
+        assert "/_stcore/health" in " ".join(app["healthcheck"]["test"])
+        assert "registry:/models" in app["volumes"] and app["environment"]["MODEL_REGISTRY"] == "/models"
+        assert app["environment"]["RAY_ADDRESS"] == "ray-head:6379"
+    assert {"ray-head", "ray-worker", "proxy"} <= set(services) and "registry" in compose["volumes"]
+    assert "registry:/models" in services["ray-worker"]["volumes"]
+    # Sticky by a cookie, the websocket upgraded, a lost replica's visitors sent to another.
+    for line in ("hash $digits_route consistent;", "proxy_set_header Upgrade $http_upgrade;", "proxy_next_upstream"):
+        assert line in proxy
+    assert services["proxy"]["volumes"] == ["./nginx.conf:/etc/nginx/nginx.conf:ro"]
