@@ -14,13 +14,14 @@ from unittest import mock
 import numpy as np
 from streamlit.testing.v1 import AppTest
 
+from deploy.local import ROOT
 from model.store.registry import publish_version
 from pages.ui import fair_share
 from training.config import preset
 from training.snapshots import recorder_for
 from training.train import train
 
-APP = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "app.py")
+APP = str(ROOT / "app.py")
 
 
 def run(data, rounds: int = 2, train_size: int | None = None) -> dict:

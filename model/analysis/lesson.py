@@ -13,9 +13,10 @@ from dataclasses import dataclass
 import keras
 import numpy as np
 
-from model.analysis.inspection import layer_outputs
+from model.analysis.inspection import _inspector, layer_outputs
 from model.analysis.robustness import Curve, transformation_curve
 from model.analysis.unit import receptive_field
+from model.runtime.inference import shaped_for
 
 # Layers that normalise or rescale the pixels inside the model, before anything else.
 _PIXEL_LAYERS = (keras.layers.Rescaling, keras.layers.Normalization)
@@ -245,10 +246,13 @@ def lesson_facts(model: keras.Model) -> LessonFacts:
     return LessonFacts(facts_of_input, *first_facts, deeper, tuple(fields), head)
 
 
-def pre_activation_map(model: keras.Model, image: np.ndarray, convolution: ConvolutionFacts) -> np.ndarray:
-    """A convolution's sums of products plus bias, before any activation, (H, W, filters)."""
+def pre_activation_map(
+    model: keras.Model, image: np.ndarray, convolution: ConvolutionFacts, outputs: dict | None = None
+) -> np.ndarray:
+    """A convolution's sums of products plus bias, before any activation, (H, W, filters); `outputs`:
+    the image's `layer_outputs` when the caller has them already."""
     layer = model.get_layer(convolution.layer)
-    outputs = layer_outputs(model, image)
+    outputs = outputs if outputs is not None else layer_outputs(model, image)
     previous = outputs[convolution.reads] if convolution.reads else np.asarray(image, np.float32)
     previous = np.asarray(previous, np.float32).reshape(convolution.input_shape)
     if layer.groups != 1:
@@ -268,7 +272,7 @@ def activation_maps(model: keras.Model, image: np.ndarray, facts: LessonFacts, c
         raise ValueError("This model's first convolution has no activation.")
     outputs = layer_outputs(model, image)
     if activation.inside_convolution:
-        before = pre_activation_map(model, image, facts.convolution)
+        before = pre_activation_map(model, image, facts.convolution, outputs)
     else:
         before = outputs[activation.before]
     return before[..., channel], outputs[activation.layer][..., channel]
@@ -296,15 +300,11 @@ def head_vectors(model: keras.Model, image: np.ndarray, facts: LessonFacts) -> d
 
 
 def logits(model: keras.Model, image: np.ndarray) -> np.ndarray:
-    """The ten scores the softmax turns into probabilities: the output layer's weighted sums (10,)."""
-    outputs = layer_outputs(model, image)
-    layers = list(model.layers)
-    last = layers[-1]
-    features = np.ravel(outputs[layers[-2].name]) if len(layers) > 1 else np.ravel(image)
-    if isinstance(last, keras.layers.Dense):
-        scores = features @ np.asarray(last.kernel)
-        return scores + np.asarray(last.bias) if last.use_bias else scores
-    return features
+    """The ten scores the softmax turns into probabilities (10,): the last layer's input through its
+    weighted sums, as the attributions and attacks compute them (`inspection._Inspector.logits`)."""
+    inspector = _inspector(model)
+    features = inspector.features_model(shaped_for(model, np.asarray(image, np.float32)[None]), training=False)
+    return np.asarray(inspector.logits(features))[0]
 
 
 def with_temperature(scores: np.ndarray, temperature: float) -> np.ndarray:
