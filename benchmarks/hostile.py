@@ -19,8 +19,9 @@ import numpy as np
 from PIL import Image
 from streamlit.proto.BackMsg_pb2 import BackMsg
 
-from benchmarks.load import OPEN_TIMEOUT, Visitor, deploy_options, drawings, run_from_command_line, run_visitors
+from benchmarks.load import OPEN_TIMEOUT, Visitor, drawings, run_from_command_line, run_visitors
 from benchmarks.server import streamlit_server
+from deploy.local import deploy_options
 from model.runtime.apart import background_priority
 
 PASSWORD = "load-test-operator"
@@ -124,7 +125,7 @@ async def _hostile_run(url: str, port: int, visitors: int, seconds: float, every
     }
     # The class first opens its pages; the hostile visitor starts once they draw.
     deadline = time.perf_counter() + 0.5 * visitors + 2 * every + seconds
-    class_run = asyncio.create_task(run_visitors(url, port, visitors, seconds, every, warm_up=True))
+    class_run = asyncio.create_task(run_visitors(url, [port], visitors, seconds, every, warm_up=True))
     await asyncio.sleep(0.5 * visitors + 2 * every)
     attacks = [_flood_the_sweep, _fill_my_digits, _ask_for_maps]
     attacks = [asyncio.create_task(attack(url, deadline, report)) for attack in attacks]

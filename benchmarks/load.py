@@ -21,9 +21,11 @@ import argparse
 import asyncio
 import base64
 import io
+import itertools
 import json
 import os
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -184,8 +186,8 @@ class Visitor:
         return await self.rerun([widget], fragment_id=self.fragment_id)
 
 
-def _rss_mb(port: int) -> float:
-    """Resident memory of the Streamlit server on `port` and all its descendants, in MB."""
+def _process_table() -> dict[int, tuple[int, str, list[bytes]]]:
+    """Every process's parent, resident memory and command line."""
     processes = {}
     for status in Path("/proc").glob("[0-9]*/status"):
         try:
@@ -194,17 +196,29 @@ def _rss_mb(port: int) -> float:
         except OSError:
             continue
         processes[int(status.parent.name)] = (int(fields["PPid"]), fields.get("VmRSS", "0 kB"), command)
-    roots = [
+    return processes
+
+
+def server_tree(port: int, processes: dict | None = None) -> list[int]:
+    """The Streamlit server on `port` and all its descendants (the forward worker among them)."""
+    processes = processes if processes is not None else _process_table()
+    stack = [
         pid
         for pid, (_, _, command) in processes.items()
         if b"streamlit" in command[:3] and str(port).encode() in command
     ]
-    total, stack = 0.0, list(roots)
+    tree = []
     while stack:
         pid = stack.pop()
-        total += int(processes[pid][1].split()[0]) / 1024
+        tree.append(pid)
         stack += [child for child, (parent, _, _) in processes.items() if parent == pid]
-    return total
+    return tree
+
+
+def _rss_mb(port: int) -> float:
+    """Resident memory of the Streamlit server on `port` and all its descendants, in MB."""
+    processes = _process_table()
+    return sum(int(processes[pid][1].split()[0]) / 1024 for pid in server_tree(port, processes))
 
 
 async def _visitor(
@@ -212,7 +226,8 @@ async def _visitor(
 ) -> None:
     import websockets
 
-    strokes = drawings(int(seconds / every) + 2, seed=index)
+    # At most 40 different drawings, taken in turn: a visitor drawing without a pause needs hundreds.
+    strokes = drawings(min(40, int(seconds / max(every, 0.1)) + 2), seed=index)
     socket_url = url.replace("http://", "ws://") + "/_stcore/stream"
     try:
         # The class arrives a visitor every half second, and starts drawing once all are in.
@@ -233,9 +248,10 @@ async def _visitor(
                 results["first"].append((time.perf_counter() - started) * 1000)
                 await asyncio.sleep(every)
             deadline = time.perf_counter() + seconds
-            for number, drawing in enumerate(strokes):
+            for number in itertools.count():
                 if time.perf_counter() >= deadline:
                     break
+                drawing = strokes[number % len(strokes)]
                 planned = time.perf_counter() + every
                 started = time.perf_counter()
                 try:
@@ -243,6 +259,7 @@ async def _visitor(
                     if not predicted.isdigit():
                         raise RuntimeError(f"no prediction came back ({predicted!r})")
                     results["times"].append((time.perf_counter() - started) * 1000)
+                    results["ends"].append(time.perf_counter())
                 except (TimeoutError, RuntimeError) as error:
                     results["errors"].append(f"visitor {index}, stroke {number}: {type(error).__name__}: {error}")
                 await asyncio.sleep(max(0.0, planned - time.perf_counter()))
@@ -251,15 +268,32 @@ async def _visitor(
         await opened.abort()
 
 
-async def run_visitors(url: str, port: int, visitors: int, seconds: float, every: float, warm_up: bool = False) -> dict:
-    results = {"times": [], "errors": [], "visitors": visitors, "first": []}
+async def run_visitors(
+    url: str,
+    ports: Sequence[int],
+    visitors: int,
+    seconds: float,
+    every: float,
+    warm_up: bool = False,
+    answered: list[float] | None = None,
+) -> dict:
+    """`visitors` visitors drawing on `url` for `seconds`, a stroke every `every` seconds (0: each
+    as soon as the last is answered); the memory is that of the servers on `ports`, sampled every second.
+    `answered`, if given, receives the time (`time.perf_counter()`) each stroke was answered."""
+    results = {
+        "times": [],
+        "errors": [],
+        "visitors": visitors,
+        "first": [],
+        "ends": answered if answered is not None else [],
+    }
     opened = asyncio.Barrier(visitors)
     tasks = [
         asyncio.create_task(_visitor(url, index, seconds, every, opened, results, warm_up)) for index in range(visitors)
     ]
     memory = []
     while not all(task.done() for task in tasks):
-        memory.append(_rss_mb(port))
+        memory.append([_rss_mb(port) for port in ports])
         await asyncio.sleep(1.0)
     times = np.array(results["times"])
     return {
@@ -271,7 +305,9 @@ async def run_visitors(url: str, port: int, visitors: int, seconds: float, every
         "p95_ms": float(np.percentile(times, 95)) if len(times) else None,
         "errors": len(results["errors"]),
         "error_examples": results["errors"][:5],
-        "rss_mb": float(max(memory)) if memory else None,
+        "rss_mb": float(max(map(sum, memory))) if memory else None,
+        # Each server's most.
+        "rss_mb_each": [float(most) for most in np.max(memory, axis=0)] if memory else [],
         **({"first_stroke_p95_ms": float(np.percentile(results["first"], 95))} if results["first"] else {}),
     }
 
@@ -279,22 +315,7 @@ async def run_visitors(url: str, port: int, visitors: int, seconds: float, every
 def run(visitors: int = 30, seconds: float = 60.0, every: float = 3.0) -> dict:
     """Starts the app and runs the visitors against it."""
     with streamlit_server(timeout=180.0) as url:
-        return asyncio.run(run_visitors(url, int(url.rsplit(":", 1)[1]), visitors, seconds, every))
-
-
-def deploy_options() -> list[str]:
-    """deploy/config.toml's settings as `streamlit run` options, but for where it listens: the
-    load runs as a class would be served."""
-    import tomllib
-
-    with open(Path(__file__).resolve().parent.parent / "deploy" / "config.toml", "rb") as handle:
-        config = tomllib.load(handle)
-    options = []
-    for section, settings in config.items():
-        for name, value in settings.items():
-            if f"{section}.{name}" not in ("server.address", "server.port", "server.headless"):
-                options += [f"--{section}.{name}", str(value).lower() if isinstance(value, bool) else str(value)]
-    return options
+        return asyncio.run(run_visitors(url, [int(url.rsplit(":", 1)[1])], visitors, seconds, every))
 
 
 def run_from_command_line(module: str, description: str, measure, visitors: int, argv=None) -> None:

@@ -34,6 +34,21 @@ class StartError(RuntimeError):
     """A process of the topology did not start; the message says which, with its log."""
 
 
+def deploy_options() -> list[str]:
+    """deploy/config.toml's settings as `streamlit run` options, but for where it listens: what the
+    Dockerfile's replicas run with."""
+    import tomllib
+
+    with open(Path(__file__).resolve().parent / "config.toml", "rb") as handle:
+        config = tomllib.load(handle)
+    options = []
+    for section, settings in config.items():
+        for name, value in settings.items():
+            if f"{section}.{name}" not in ("server.address", "server.port", "server.headless"):
+                options += [f"--{section}.{name}", str(value).lower() if isinstance(value, bool) else str(value)]
+    return options
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -170,7 +185,7 @@ def local_topology(
             log = folder / f"replica-{index + 1}.log"
             output = stack.enter_context(open(log, "wb"))
             replica_port = free_port()
-            process = start_app(replica_port, shared, output)
+            process = start_app(replica_port, shared, output, deploy_options())
             stack.callback(stop, process)
             started.append(Replica(replica_port, process, log))
         for replica in started:

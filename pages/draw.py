@@ -13,7 +13,7 @@ from model.store.registry import ModelVersion
 from pages.ui.common import as_code_span, carry_out, how_sure_in_words
 from pages.ui.data import mnist_test_set
 from pages.ui.digit_check import check_digit, show_digit_check
-from pages.ui.figures.images import padded_square
+from pages.ui.figures.images import square_thumbnail
 from pages.ui.figures.predictions import probability_bars
 from pages.ui.models import chosen_model
 from pages.ui.routing import guarded
@@ -28,6 +28,8 @@ RESTORED = "draw_restored_drawing"
 # The probability chart is drawn anew on every stroke (its element changes with its data):
 # a fixed width and no mode bar make that cheaper for the browser.
 CHART = {"width": 460, "config": {"displayModeBar": False}}
+# Each preprocessing step is shown this many pixels wide.
+STEP_SIDE = 160
 
 
 def choose_input(source: DrawSource) -> tuple[np.ndarray | None, int | None, str | None]:
@@ -151,7 +153,7 @@ def show_preprocessing(result: PreprocessResult | None) -> None:
     }
     steps = result.steps if result is not None else dict.fromkeys(captions, np.zeros((28, 28), np.float32))
     for column, (name, step) in zip(st.columns(4), steps.items()):
-        column.image(padded_square(step), caption=captions[name], width=160, clamp=True)
+        column.image(square_thumbnail(step, STEP_SIDE), caption=captions[name], width=STEP_SIDE)
 
 
 def show_naive_resize(image: np.ndarray, predictor: Predictor) -> None:

@@ -43,8 +43,9 @@ def test_the_server_log_has_no_streamlit_warnings_from_our_processes(tmp_path):
 
     import websockets
 
-    from benchmarks.load import Visitor, deploy_options, drawings
+    from benchmarks.load import Visitor, drawings
     from benchmarks.server import streamlit_server
+    from deploy.local import deploy_options
 
     async def visit(url: str) -> list[str]:
         socket_url = url.replace("http://", "ws://") + "/_stcore/stream"

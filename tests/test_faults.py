@@ -550,8 +550,8 @@ def test_invalid_json_as_the_canvas_value_shows_no_details_in_public_mode_and_th
     next click works."""
     import asyncio
 
-    from benchmarks.load import deploy_options
     from benchmarks.server import streamlit_server
+    from deploy.local import deploy_options
 
     with streamlit_server(timeout=180.0, options=deploy_options()) as url:
         exceptions, details, predicted, exceptions_after = asyncio.run(

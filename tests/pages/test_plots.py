@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from pages.ui.figures.images import framed, padded_square, tile_channels
+from pages.ui.figures.images import framed, padded_square, square_thumbnail, tile_channels
 from pages.ui.figures.layers import mosaic_figure
 from pages.ui.figures.maps import digit_map_figure
 from pages.ui.figures.predictions import comparison_bars, confusion_difference_figure, confusion_figure
@@ -111,6 +111,21 @@ def test_each_preprocessing_step_is_shown_square_so_the_row_lines_up():
     assert square.shape == (40, 40) and square[:, 15:25].all() and not square[:, :15].any()
     rgba = np.ones((10, 30, 4), np.uint8)
     assert padded_square(rgba).shape == (30, 30, 4)
+
+
+def test_a_step_larger_than_its_place_is_scaled_down_before_it_is_shown():
+    """Issue 33, item 5: a 280 px drawing shown 160 px wide was encoded, decoded, scaled and encoded again
+    by the server on every stroke; it is scaled once, here, and small steps are left as they are."""
+    drawing = np.zeros((280, 280), np.float32)
+    drawing[:, 140:] = 1.0
+    shown = square_thumbnail(drawing, 160)
+    assert shown.shape == (160, 160) and shown.dtype == np.uint8
+    assert shown[:, :75].max() == 0 and shown[:, 85:].min() == 255
+    crop = np.ones((40, 10), np.float32) * 2.0
+    small = square_thumbnail(crop, 160)
+    assert small.shape == (40, 40) and small.max() == 255 and not small[:, :15].any()
+    wide = square_thumbnail(np.ones((100, 400), np.float32), 160)
+    assert wide.shape == (160, 160) and wide[80].all() and not wide[0].any()
 
 
 def test_a_top_patch_has_a_frame_so_ink_at_its_edge_shows():

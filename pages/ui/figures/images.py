@@ -28,6 +28,22 @@ def padded_square(image: np.ndarray) -> np.ndarray:
     return np.pad(image, padding)
 
 
+def square_thumbnail(image: np.ndarray, side: int) -> np.ndarray:
+    """A grey image in [0, 1] padded to a square (`padded_square`) and, if larger, scaled down to
+    `side` pixels, as uint8. The browser shows it at `side` pixels: a larger one would be scaled
+    down by the server, after encoding it once to decode it again (a canvas drawing is 280 px)."""
+    from PIL import Image
+
+    pixels = (np.clip(image, 0.0, 1.0) * 255).astype(np.uint8)
+    height, width = pixels.shape[:2]
+    if max(height, width) > side:
+        # Scaled first, then padded: the same picture, with less to pad.
+        scale = side / max(height, width)
+        size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        pixels = np.asarray(Image.fromarray(pixels).resize(size, Image.BILINEAR))
+    return padded_square(pixels)
+
+
 def tile_channels(
     maps: np.ndarray, order: np.ndarray, per_channel: bool, columns: int, limits: tuple[float, float] | None = None
 ) -> np.ndarray:

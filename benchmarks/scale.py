@@ -1,0 +1,125 @@
+"""Beyond one server (issue 33): the class load of `benchmarks.load` through the proxy of
+`deploy.local`, with one replica and with several, and what one replica serves at most.
+
+    python -m benchmarks.scale [--replicas 3] [--visitors 60] [--seconds 30] [--every 3]
+
+Every replica runs with deploy/config.toml's settings, as the Dockerfile's do, on a copy of
+the shipped registry. A replica's capacity is measured without the proxy: visitors draw
+without a pause, so the replica is always busy, and its strokes are counted against the
+processor time its process tree (the forward worker among them) used meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from benchmarks.load import run_from_command_line, run_visitors, server_tree
+from benchmarks.server import streamlit_server
+from deploy.local import ROOT, deploy_options, local_topology
+
+# The load of issue 33: a stroke every 3 s for 30 s; and the class sizes it asks about.
+SECONDS, EVERY = 30.0, 3.0
+CLASSES = (30, 60, 90)
+# Visitors drawing without a pause keep a replica busy (measured: 4 already do).
+BUSY_VISITORS = 6
+
+
+def _cpu_seconds(pids: list[int]) -> float:
+    """Processor time (user and system) the processes `pids` have used so far."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / ticks
+
+
+def _registry_copy(folder: Path) -> Path:
+    """The shipped versions, in a folder of the benchmark's own (the replicas share it)."""
+    registry = folder / "registry"
+    shutil.copytree(ROOT / "models", registry, ignore=shutil.ignore_patterns(".*"))
+    return registry
+
+
+def through_proxy(replicas: int, visitors: int, seconds: float = SECONDS, every: float = EVERY) -> dict:
+    """`visitors` drawing through nginx in front of `replicas` replicas: p50/p95 of a stroke, errors, memory."""
+    with (
+        tempfile.TemporaryDirectory(prefix="digits-scale-") as folder,
+        local_topology(_registry_copy(Path(folder)), replicas) as topology,
+    ):
+        ports = [replica.port for replica in topology.replicas]
+        measured = asyncio.run(run_visitors(topology.url, ports, visitors, seconds, every))
+    return {**measured, "replicas": replicas}
+
+
+def replica_capacity(seconds: float = SECONDS, visitors: int = BUSY_VISITORS) -> dict:
+    """Strokes a second one busy replica serves, and strokes per second of processor time it uses."""
+    with tempfile.TemporaryDirectory(prefix="digits-scale-") as folder:
+        environment = {"MODEL_REGISTRY": str(_registry_copy(Path(folder)))}
+        with streamlit_server(environment, timeout=180.0, options=deploy_options()) as url:
+            port = int(url.rsplit(":", 1)[1])
+
+            async def measure() -> dict:
+                # Counted over a window once every visitor has opened the page and is drawing.
+                answered: list[float] = []
+                task = asyncio.create_task(run_visitors(url, [port], visitors, seconds + 4.0, 0.0, answered=answered))
+                await asyncio.sleep(0.5 * visitors + 2.0)
+                pids = server_tree(port)
+                cpu, started = _cpu_seconds(pids), time.perf_counter()
+                await asyncio.sleep(seconds)
+                cpu, ended = _cpu_seconds(pids) - cpu, time.perf_counter()
+                measured = await task
+                strokes = sum(started <= moment < ended for moment in answered)
+                return {**measured, "window_strokes": strokes, "cpu_seconds": cpu, "wall_seconds": ended - started}
+
+            measured = asyncio.run(measure())
+    strokes = measured["window_strokes"]
+    return {
+        "replica_busy_visitors": visitors,
+        "replica_strokes": strokes,
+        "replica_errors": measured["errors"],
+        "replica_p50_ms": measured["p50_ms"],
+        "replica_strokes_per_s": strokes / measured["wall_seconds"],
+        "replica_strokes_per_cpu_s": strokes / measured["cpu_seconds"] if measured["cpu_seconds"] else None,
+        "replica_cores_used": measured["cpu_seconds"] / measured["wall_seconds"],
+    }
+
+
+def run(quick: bool = False, replicas: int = 3) -> dict:
+    """Every figure of docs/scaling.md: one replica's capacity, then each class size with one
+    replica and with `replicas` (quick: two visitors, a few seconds)."""
+    seconds, classes = (6.0, (2,)) if quick else (SECONDS, CLASSES)
+    results = replica_capacity(seconds, 2 if quick else BUSY_VISITORS)
+    for count in (1, replicas):
+        for visitors in classes:
+            measured = through_proxy(count, visitors, seconds, EVERY)
+            prefix = f"scale_{count}x_{visitors}"
+            for key in ("p50_ms", "p95_ms", "errors", "strokes", "rss_mb"):
+                results[f"{prefix}_{key}"] = measured[key]
+            results[f"{prefix}_rss_mb_each"] = measured["rss_mb_each"]
+            if measured["error_examples"]:
+                results[f"{prefix}_error_examples"] = measured["error_examples"]
+    top = max(classes)
+    results["scale_replicas"] = replicas
+    results["scale_60_p95_ms"] = results.get(f"scale_{replicas}x_60_p95_ms")
+    results["scale_90_errors"] = results.get(f"scale_{replicas}x_{top}_errors") if top >= 90 else None
+    return results
+
+
+def main(argv=None) -> None:
+    def measure(visitors: int, seconds: float, every: float) -> dict:
+        return through_proxy(int(os.environ.get("DIGITS_REPLICAS", "3")), visitors, seconds, every)
+
+    run_from_command_line("benchmarks.scale", __doc__.splitlines()[0], measure, 60, argv)
+
+
+if __name__ == "__main__":
+    main()
