@@ -3,9 +3,9 @@
 
     python -m benchmarks.scale [--replicas 3] [--visitors 60] [--seconds 30] [--every 3]
 
-Every replica runs with deploy/config.toml's settings, as the Dockerfile's do, on a copy of
-the shipped registry. A replica's capacity is measured without the proxy: visitors draw
-without a pause, so the replica is always busy, and its strokes are counted against the
+Every replica runs with deploy/config.toml's settings, as the Dockerfile's do, on a registry
+of the benchmark's own (it starts with the shipped version). A replica's capacity is measured
+without the proxy: visitors draw without a pause, so the replica is always busy, and its strokes are counted against the
 processor time its process tree (the forward worker among them) used meanwhile.
 """
 
@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 import tempfile
 import time
 from pathlib import Path
 
 from benchmarks.load import run_from_command_line, run_visitors, server_tree
 from benchmarks.server import streamlit_server
-from deploy.local import ROOT, deploy_options, local_topology
+from deploy.local import deploy_options, local_topology
 
 # The load of issue 33: a stroke every 3 s for 30 s; and the class sizes it asks about.
 SECONDS, EVERY = 30.0, 3.0
@@ -42,18 +41,11 @@ def _cpu_seconds(pids: list[int]) -> float:
     return total / ticks
 
 
-def _registry_copy(folder: Path) -> Path:
-    """The shipped versions, in a folder of the benchmark's own (the replicas share it)."""
-    registry = folder / "registry"
-    shutil.copytree(ROOT / "models", registry, ignore=shutil.ignore_patterns(".*"))
-    return registry
-
-
 def through_proxy(replicas: int, visitors: int, seconds: float = SECONDS, every: float = EVERY) -> dict:
     """`visitors` drawing through nginx in front of `replicas` replicas: p50/p95 of a stroke, errors, memory."""
     with (
         tempfile.TemporaryDirectory(prefix="digits-scale-") as folder,
-        local_topology(_registry_copy(Path(folder)), replicas) as topology,
+        local_topology(Path(folder) / "registry", replicas) as topology,
     ):
         ports = [replica.port for replica in topology.replicas]
         measured = asyncio.run(run_visitors(topology.url, ports, visitors, seconds, every))
@@ -63,7 +55,7 @@ def through_proxy(replicas: int, visitors: int, seconds: float = SECONDS, every:
 def replica_capacity(seconds: float = SECONDS, visitors: int = BUSY_VISITORS) -> dict:
     """Strokes a second one busy replica serves, and strokes per second of processor time it uses."""
     with tempfile.TemporaryDirectory(prefix="digits-scale-") as folder:
-        environment = {"MODEL_REGISTRY": str(_registry_copy(Path(folder)))}
+        environment = {"MODEL_REGISTRY": str(Path(folder) / "registry")}
         with streamlit_server(environment, timeout=180.0, options=deploy_options()) as url:
             port = int(url.rsplit(":", 1)[1])
 
