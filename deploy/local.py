@@ -1,9 +1,10 @@
 """The topology of deploy/compose.yaml on this machine, without containers: nginx (Debian's
 package) in front of several `streamlit run` replicas on their own ports, all sharing one
-registry folder and one folder of kept digits. The tests and `python -m benchmarks --scale`
+registry folder and one folder of kept digits, and a Ray cluster of two nodes (`ray start`) where
+they train. The tests and `python -m benchmarks --scale`
 start it; an operator can too:
 
-    python -m deploy.local --replicas 3 --port 8080 --registry /srv/digits/models
+    python -m deploy.local --replicas 3 --port 8080 --registry /srv/digits/models [--ray-nodes 2]
 
 Every process it starts is stopped by its PID when it ends (Ctrl-C).
 """
@@ -155,6 +156,8 @@ class Topology:
     digits: Path
     proxy: subprocess.Popen | None = None
     folder: Path = field(default_factory=Path)
+    # The Ray cluster's address, when it has one.
+    ray_address: str | None = None
 
 
 def nginx_binary() -> str:
@@ -162,6 +165,96 @@ def nginx_binary() -> str:
     if found is None:
         raise StartError("nginx is not installed: apt-get install -y nginx")
     return found
+
+
+def ray_binary() -> str:
+    """The `ray` command of this interpreter's environment."""
+    found = Path(sys.executable).with_name("ray")
+    return str(found) if found.exists() else shutil.which("ray") or "ray"
+
+
+@contextlib.contextmanager
+def ray_cluster(folder: Path, environment: dict, nodes: int = 2, timeout: float = 120.0) -> Iterator[str]:
+    """A Ray head and `nodes - 1` more nodes on this machine, one CPU each, as compose.yaml's
+    ray-head and ray-worker; yields the head's address (`RAY_ADDRESS`). Each node is a
+    `ray start --block` in a process group of its own, stopped by its PID's group at the end
+    (never `ray stop`, which would stop every Ray on the machine)."""
+    port = free_port()
+    address = f"127.0.0.1:{port}"
+    common = ["--num-cpus", "1", "--disable-usage-stats", "--block", "--node-ip-address", "127.0.0.1"]
+    # Short: Ray's socket paths live under it, and a socket's path has at most 107 characters.
+    temporary = Path(tempfile.mkdtemp(prefix="ray-", dir="/tmp"))
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "TF_CPP_MIN_LOG_LEVEL": "2", **environment}
+    with contextlib.ExitStack() as stack:
+        stack.callback(shutil.rmtree, temporary, True)
+        for index in range(nodes):
+            head = index == 0
+            options = (
+                ["--head", "--port", str(port), "--include-dashboard", "false", "--temp-dir", str(temporary)]
+                if head
+                else ["--address", address]
+            )
+            log = stack.enter_context(open(folder / f"ray-{index + 1}.log", "wb"))
+            node = subprocess.Popen(
+                [ray_binary(), "start", *options, *common],
+                cwd=ROOT,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                start_new_session=True,
+            )
+            stack.callback(_stop_group, node)
+            _wait_for_nodes(address, index + 1, node, timeout, folder / f"ray-{index + 1}.log")
+        yield address
+
+
+def _stop_group(process: subprocess.Popen, wait: float = 5.0) -> None:
+    """Stops a process this module started and every process in its group (a Ray node's raylet,
+    object store and workers): SIGTERM, then SIGKILL after `wait` seconds."""
+    for number in (signal.SIGTERM, signal.SIGKILL):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, number)
+        try:
+            process.wait(timeout=wait)
+            deadline = time.monotonic() + wait
+            while time.monotonic() < deadline and _group_alive(process.pid):
+                time.sleep(0.2)
+            if not _group_alive(process.pid):
+                return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def _group_alive(group: int) -> bool:
+    try:
+        os.killpg(group, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _wait_for_nodes(address: str, count: int, process: subprocess.Popen, timeout: float, log: Path) -> None:
+    """Waits until the cluster at `address` has `count` nodes alive; StartError otherwise."""
+    check = [
+        sys.executable,
+        "-c",
+        "import ray, sys; ray.init(address=sys.argv[1], logging_level='ERROR', log_to_driver=False);"
+        "sys.exit(0 if sum(n['Alive'] for n in ray.nodes()) >= int(sys.argv[2]) else 1)",
+        address,
+        str(count),
+    ]
+    deadline = time.monotonic() + timeout
+    while True:
+        if process.poll() is None:
+            done = subprocess.run(
+                check, capture_output=True, timeout=timeout, env={**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+            )
+            if done.returncode == 0:
+                return
+        if process.poll() is not None or time.monotonic() > deadline:
+            text = log.read_text(errors="replace")[-4000:] if log.exists() else ""
+            raise StartError(f"Ray node {count} did not start:\n{text}")
+        time.sleep(1.0)
 
 
 @contextlib.contextmanager
@@ -172,14 +265,21 @@ def local_topology(
     environment: dict | None = None,
     timeout: float = 180.0,
     digits: Path | None = None,
+    ray_nodes: int = 0,
 ) -> Iterator[Topology]:
     """nginx on `port` (a free one by default) in front of `replicas` app processes sharing `registry`
-    (and `digits`, by default the registry's own `.my-digits`); yields the topology, then stops every process."""
+    (and `digits`, by default the registry's own `.my-digits`); with `ray_nodes`, a Ray cluster of
+    that many nodes, where the replicas' training runs (`RAY_ADDRESS`). Yields the topology, then
+    stops every process."""
     registry.mkdir(parents=True, exist_ok=True)
     shared = {"MODEL_REGISTRY": str(registry), **({"MY_DIGITS": str(digits)} if digits else {}), **(environment or {})}
     digits = digits or registry / ".my-digits"
     with tempfile.TemporaryDirectory(prefix="digits-topology-") as temporary, contextlib.ExitStack() as stack:
         folder = Path(temporary)
+        ray_address = None
+        if ray_nodes:
+            ray_address = stack.enter_context(ray_cluster(folder, shared, ray_nodes, timeout))
+            shared["RAY_ADDRESS"] = ray_address
         started: list[Replica] = []
         for index in range(replicas):
             log = folder / f"replica-{index + 1}.log"
@@ -203,7 +303,7 @@ def local_topology(
         stack.callback(stop, proxy)
         url = f"http://127.0.0.1:{port}"
         wait_healthy(url, proxy, timeout, folder / "error.log")
-        yield Topology(url, started, registry, digits, proxy, folder)
+        yield Topology(url, started, registry, digits, proxy, folder, ray_address)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -211,9 +311,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--replicas", type=int, default=3, help="app processes behind the proxy")
     parser.add_argument("--port", type=int, default=8080, help="the proxy's port on 127.0.0.1")
     parser.add_argument("--registry", type=Path, default=ROOT / "models", help="the shared registry folder")
+    parser.add_argument("--ray-nodes", type=int, default=2, help="Ray nodes where training runs (0: none)")
     args = parser.parse_args(argv)
-    with local_topology(args.registry.resolve(), args.replicas, args.port) as topology:
-        print(f"Open {topology.url} ({len(topology.replicas)} replicas; Ctrl-C stops them all).", flush=True)
+    with local_topology(args.registry.resolve(), args.replicas, args.port, ray_nodes=args.ray_nodes) as topology:
+        on = f", training on Ray at {topology.ray_address}" if topology.ray_address else ""
+        print(f"Open {topology.url} ({len(topology.replicas)} replicas{on}; Ctrl-C stops them all).", flush=True)
         with contextlib.suppress(KeyboardInterrupt):
             signal.pause()
 

@@ -189,7 +189,8 @@ def show_job(runner: JobRunner, status: JobStatus | None) -> None:
         title = f"fine-tune on MNIST and your digits ({status.epochs} epoch{'s' if status.epochs != 1 else ''})"
     if status.is_active:
         shown = progress(status)
-        st.markdown(f"**Training** {title}")
+        # Where it trains, when not in a process beside this server.
+        st.markdown(f"**Training** {title}" + (" on the Ray cluster" if status.ray_actor else ""))
         st.progress(shown.done, text=f"{shown.text}. {status.message}")
         if may_manage() and st.button("Cancel", key="retrain_cancel") and refuse_unless_manager("Cancelling"):
             runner.cancel()

@@ -137,9 +137,16 @@ def _train_and_publish(jobs: JobFolder, reporter: _Reporter, work, label: str, d
 
 
 def run_job(
-    registry: str, job_id: str, config_values: dict, threads: int, mnist_path: str | None, drawing: list | None = None
+    registry: str,
+    job_id: str,
+    config_values: dict,
+    threads: int,
+    mnist_path: str | None,
+    drawing: list | None = None,
+    ray_actor: str | None = None,
 ) -> None:
-    """A training run: holds the lock, trains, reports progress, publishes a version."""
+    """A training run: holds the lock, trains, reports progress, publishes a version. `ray_actor`
+    names the Ray actor it runs in (`training.on_ray`), None in a process of its own."""
     with _holding_lock(registry) as jobs:
         if jobs is None:
             return
@@ -153,6 +160,7 @@ def run_job(
                 config=config_values,
                 started=time.time(),
                 pid=os.getpid(),
+                ray_actor=ray_actor,
                 # No message: the page's progress line says what a run does before its first batch.
                 epochs=config.epochs,
             ),
@@ -172,9 +180,11 @@ def run_job(
         _train_and_publish(jobs, reporter, work, "Training", lambda version, _: f"Saved as version {version.id}.")
 
 
-def run_fine_tune_job(registry: str, job_id: str, finetune: dict, threads: int, mnist_path: str | None) -> None:
+def run_fine_tune_job(
+    registry: str, job_id: str, finetune: dict, threads: int, mnist_path: str | None, ray_actor: str | None = None
+) -> None:
     """A fine-tune: holds the lock, fine-tunes, reports progress, publishes a version whose
-    metadata records the data it saw and the accuracies before and after."""
+    metadata records the data it saw and the accuracies before and after (`ray_actor` as for `run_job`)."""
     with _holding_lock(registry) as jobs:
         if jobs is None:
             return
@@ -189,6 +199,7 @@ def run_fine_tune_job(registry: str, job_id: str, finetune: dict, threads: int, 
                 preset="fine-tune",
                 started=time.time(),
                 pid=os.getpid(),
+                ray_actor=ray_actor,
                 epochs=config.epochs,
                 message=f"Loading {source}, your digits, MNIST and TensorFlow...",
             ),
@@ -281,15 +292,19 @@ def _sweep(jobs: JobFolder, job_id: str, sweep_values: dict, threads: int, mnist
         jobs.write(status.replace(elapsed=time.time() - status.started))
 
 
+def run_any(arguments: dict) -> None:
+    """The job `arguments` describe, as `training.jobs.JobRunner` writes them: a sweep, a fine-tune or a run."""
+    if "sweep_values" in arguments:
+        run_sweep_job(**arguments)
+    elif "finetune" in arguments:
+        run_fine_tune_job(**arguments)
+    else:
+        run_job(**arguments)
+
+
 if __name__ == "__main__":
     # Through the module proper, not __main__: Ray pickles the sweep's callbacks, and would take
     # this module's classes (and the job folder's locks) by value from __main__.
     from training import job_process
 
-    arguments = json.loads(sys.argv[1])
-    if "sweep_values" in arguments:
-        job_process.run_sweep_job(**arguments)
-    elif "finetune" in arguments:
-        job_process.run_fine_tune_job(**arguments)
-    else:
-        job_process.run_job(**arguments)
+    job_process.run_any(json.loads(sys.argv[1]))

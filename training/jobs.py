@@ -4,8 +4,10 @@ separate, detached process (`training.job_process`).
 The job writes its progress to the registry's job folder (`training.job_folder`), which any
 page can read; its lock keeps a second job from starting, whichever server (sharing the
 registry) asks. The training process runs in a session of its own: stopping or restarting
-the server leaves it training, and the next server shows it. Finished runs become versions
-in the registry; a cancelled, failed or killed run leaves the registry as it was.
+the server leaves it training, and the next server shows it. With `RAY_ADDRESS` set, runs and
+fine-tunes train on that Ray cluster instead, each in a detached actor of its own
+(`training.on_ray`), which no server's end stops either; sweeps use the cluster through Ray
+Tune. Finished runs become versions in the registry; a cancelled, failed or killed run leaves the registry as it was.
 
     runner = JobRunner()
     runner.start(TrainConfig(epochs=3))
@@ -34,6 +36,7 @@ from model.store.snapshots import read_snapshots
 from model.store.storage import MODEL_FILE, load_model, read_metadata
 from training.config import MIN_DIGITS, FineTuneConfig, TrainConfig, preset_name
 from training.job_folder import START_TIMEOUT, JobFolder
+from training.on_ray import actor_name
 from training.sweep_plan import Sweep, trial_folder, trial_rows
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -53,6 +56,18 @@ def _as_list(drawing: np.ndarray | None) -> list[float] | None:
     if image.shape != (28, 28):
         raise ValueError("The drawing must be a 28 x 28 image.")
     return [round(float(value), 4) for value in image.ravel()]
+
+
+def _kill_on_ray(name: str) -> None:
+    """Stops a job's Ray actor (`training.on_ray kill`), from a process of its own: no Ray in the server."""
+    with contextlib.suppress(OSError, subprocess.TimeoutExpired):
+        subprocess.run(
+            [sys.executable, "-m", "training.on_ray", "kill", name],
+            cwd=PROJECT_ROOT,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=120,
+        )
 
 
 class JobBusy(RuntimeError):
@@ -193,11 +208,18 @@ class JobRunner:
                 # Absolute: the process starts in the project folder, not the server's.
                 "mnist_path": str(Path(source).expanduser().resolve()) if source else None,
             }
+            command = [sys.executable, "-m", "training.job_process", json.dumps(arguments)]
+            if settings.ray_address() and "sweep_values" not in arguments:
+                # On the Ray cluster: a short-lived process starts the job's detached actor. It
+                # gives up a little before this server does, and removes its actor.
+                arguments["ray_actor"] = actor_name(job_id)
+                self.jobs.write(self.jobs.read().replace(ray_actor=arguments["ray_actor"]))
+                command = [sys.executable, "-m", "training.on_ray", "start", json.dumps(arguments), str(timeout * 0.9)]
             with open(self.jobs.output_file, "w") as output:
                 # A session of its own: a server's Ctrl+C or SIGTERM does not reach it, and the
                 # server's exit does not wait for it.
                 process = subprocess.Popen(
-                    [sys.executable, "-m", "training.job_process", json.dumps(arguments)],
+                    command,
                     cwd=PROJECT_ROOT,
                     stdin=subprocess.DEVNULL,
                     stdout=output,
@@ -206,15 +228,30 @@ class JobRunner:
                 )
             deadline = time.monotonic() + timeout
             while not self._has_taken_lock(job_id):
-                if process.poll() is not None or time.monotonic() > deadline:
+                # (Ray's starter leaves once the run holds the lock: look again after it ended.)
+                ended = process.poll() is not None and not self._has_taken_lock(job_id)
+                if ended or time.monotonic() > deadline:
                     if process.poll() is None:
                         process.kill()
-                    self.jobs.update_if_active(job_id, state="failed", message="The training process did not start.")
-                    raise RuntimeError("The training process did not start.")
+                    message = self._why_not_started()
+                    self.jobs.update_if_active(job_id, state="failed", message=message)
+                    raise RuntimeError(message)
                 time.sleep(0.05)
             # Reap the process when it ends (while this server runs), so it never lingers as a zombie.
             threading.Thread(target=process.wait, daemon=True).start()
             return self.status()
+
+    def _why_not_started(self) -> str:
+        """The failed start's message: on Ray, with the starter's last words (its error)."""
+        address = settings.ray_address()
+        if not address:
+            return "The training process did not start."
+        try:
+            lines = self.jobs.output_file.read_text(errors="replace").strip().splitlines()
+        except OSError:
+            lines = []
+        reason = lines[-1] if lines else "no reason given"
+        return f"The training did not start on the Ray cluster at {address}: {reason}"
 
     def _has_taken_lock(self, job_id: str) -> bool:
         """Whether job `job_id`'s process has taken the lock (it says so in the status)."""
@@ -256,10 +293,15 @@ class JobRunner:
         deadline = time.monotonic() + (wait * 3 if status.kind == "sweep" else wait)
         while time.monotonic() < deadline and self.jobs.lock_held():
             time.sleep(0.1)
-        if self.jobs.lock_held() and status.pid:
-            with contextlib.suppress(OSError):
-                os.kill(status.pid, 9)
-            while self.jobs.lock_held() and time.monotonic() < deadline + 5:
+        if self.jobs.lock_held() and (status.ray_actor or status.pid):
+            if status.ray_actor:
+                # Ray stops the actor's worker; one that does not answer, a few seconds later.
+                _kill_on_ray(status.ray_actor)
+            else:
+                with contextlib.suppress(OSError):
+                    os.kill(status.pid, 9)
+            stopped = time.monotonic() + 15
+            while self.jobs.lock_held() and time.monotonic() < stopped:
                 time.sleep(0.1)
             self.jobs.write(
                 (self.status() or status).replace(

@@ -28,9 +28,8 @@ from pathlib import Path
 from model import settings
 from model.store.mnist import DOWNLOAD, DataError, load_mnist, load_mnist_and_sha256
 from training.config import PRESETS, preset
+from training.on_ray import code_for
 from training.sweep_plan import METRIC, SWEEPABLE, Sweep, parse_values, trial_folder, trial_rows
-
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 def _trial(params: dict, sweep_values: dict, mnist_path: str | None, threads: int) -> None:
@@ -103,19 +102,13 @@ def run_sweep(
     epochs = sweep.base.epochs
     address = address or settings.ray_address()
     cores = concurrent or os.cpu_count() or 1
-    # Local workers find this project on their path; a cluster's get a copy of its code.
-    code = (
-        {"working_dir": str(PROJECT_ROOT), "excludes": [".git", "tests", "benchmarks", "docs", "**/.cache"]}
-        if address
-        else {"env_vars": {"PYTHONPATH": str(PROJECT_ROOT), "TF_CPP_MIN_LOG_LEVEL": "2"}}
-    )
     ray.init(
         address=address,
         num_cpus=None if address else cores,
         include_dashboard=False,
         log_to_driver=False,
         logging_level="ERROR",
-        runtime_env=code,
+        runtime_env=code_for(address),
     )
 
     def update(index: int, **changes) -> None:

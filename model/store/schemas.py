@@ -141,6 +141,8 @@ class JobStatus(_Record):
     finished: float | None = None
     # The training process, once it runs.
     pid: int | None = None
+    # The Ray actor it runs in, on a Ray cluster (`training.on_ray`); None in a process of its own.
+    ray_actor: str | None = None
     # The epoch in progress (from 1) of how many, and the batches finished in it of how many.
     epoch: int = 0
     epochs: int | None = None

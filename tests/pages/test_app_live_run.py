@@ -60,3 +60,11 @@ def test_before_its_first_snapshot_or_with_a_broken_one_the_run_says_it_is_comin
     assert any("first snapshot appears here" in caption.value for caption in app.caption)
     assert not [metric for metric in app.metric if metric.label.startswith("Accuracy")]
     np.testing.assert_equal(JobRunner().live(running[0]), None)
+
+
+def test_a_run_on_ray_says_so(running, monkeypatch):
+    """Issue 33, item 2: with RAY_ADDRESS set, runs train in a Ray actor; the page says where."""
+    status, _ = running
+    assert not any("on the Ray cluster" in block.value for block in open_retrain().markdown)
+    monkeypatch.setattr(JobRunner, "status", lambda self: status.replace(ray_actor="training-live-1"))
+    assert any("on the Ray cluster" in block.value for block in open_retrain().markdown)
