@@ -33,6 +33,7 @@ from benchmarks import (
     replay,
     report,
     robustness,
+    scale,
 )
 from benchmarks.drawn_digits import drawn_accuracy, render_drawn
 from benchmarks.server import BROWSER_ARGS, CHROMIUM, streamlit_server
@@ -294,6 +295,16 @@ SUITES = (
         report.snapshots_table,
     ),
     Suite("hostile", "the hostile-visitor load (about 3 minutes)", lambda a: hostile_figures(), report.hostile_table),
+    Suite(
+        "scale",
+        "the class load through the proxy with one replica and with three, and one replica's capacity "
+        "(about 12 minutes)",
+        lambda a: {
+            "scale_measured": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+            **scale.run(a.quick),
+        },
+        scale.table,
+    ),
     Suite(
         "not-digits",
         "the check for inputs unlike any digit",

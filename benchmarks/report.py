@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmarks import not_digits
+from benchmarks import not_digits, scale
 from model.store.files import atomic_write
 
 PERFORMANCE = Path(__file__).resolve().parent.parent / "docs" / "performance.md"
@@ -297,6 +297,15 @@ SECTIONS = (
         "`python -m benchmarks --hostile`, as `deploy/config.toml` runs a class; docs/hostile-visitors.md says what "
         "the hostile visitor does and lists every run.",
         hostile_table,
+    ),
+    Section(
+        "Beyond one server",
+        "`python -m benchmarks --scale`: the class of `benchmarks/load.py` (a stroke every 3 s for 30 s) "
+        "through nginx in front of one replica and of three (`deploy/local.py`, each replica with "
+        "`deploy/config.toml`'s settings), and one replica kept busy without the proxy. docs/scaling.md "
+        "reads these figures and plans larger classes from them.",
+        scale.table,
+        "scale_measured",
     ),
     Section(
         "Not a digit",

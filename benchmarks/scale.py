@@ -1,7 +1,9 @@
 """Beyond one server (issue 33): the class load of `benchmarks.load` through the proxy of
 `deploy.local`, with one replica and with several, and what one replica serves at most.
 
-    python -m benchmarks.scale [--replicas 3] [--visitors 60] [--seconds 30] [--every 3]
+    DIGITS_REPLICAS=3 python -m benchmarks.scale [--visitors 60] [--seconds 30] [--every 3]
+
+`python -m benchmarks --scale` measures every figure of docs/scaling.md.
 
 Every replica runs with deploy/config.toml's settings, as the Dockerfile's do, on a registry
 of the benchmark's own (it starts with the shipped version). A replica's capacity is measured
@@ -87,8 +89,9 @@ def replica_capacity(seconds: float = SECONDS, visitors: int = BUSY_VISITORS) ->
 
 def run(quick: bool = False, replicas: int = 3) -> dict:
     """Every figure of docs/scaling.md: one replica's capacity, then each class size with one
-    replica and with `replicas` (quick: two visitors, a few seconds)."""
-    seconds, classes = (6.0, (2,)) if quick else (SECONDS, CLASSES)
+    replica and with `replicas` (quick: two visitors for a few seconds, with one replica and two)."""
+    seconds, classes = (4.0, (2,)) if quick else (SECONDS, CLASSES)
+    replicas = 2 if quick else replicas
     results = replica_capacity(seconds, 2 if quick else BUSY_VISITORS)
     for count in (1, replicas):
         for visitors in classes:
@@ -99,11 +102,37 @@ def run(quick: bool = False, replicas: int = 3) -> dict:
             results[f"{prefix}_rss_mb_each"] = measured["rss_mb_each"]
             if measured["error_examples"]:
                 results[f"{prefix}_error_examples"] = measured["error_examples"]
-    top = max(classes)
     results["scale_replicas"] = replicas
-    results["scale_60_p95_ms"] = results.get(f"scale_{replicas}x_60_p95_ms")
-    results["scale_90_errors"] = results.get(f"scale_{replicas}x_{top}_errors") if top >= 90 else None
+    results["scale_visitors"] = list(classes)
+    if not quick:
+        results["scale_60_p95_ms"] = results[f"scale_{replicas}x_60_p95_ms"]
+        results["scale_90_errors"] = results[f"scale_{replicas}x_90_errors"]
     return results
+
+
+def table(results: dict) -> list[str]:
+    """The rows of docs/performance.md's section on replicas."""
+    rows = []
+    if "replica_strokes_per_s" in results:
+        per_cpu = results.get("replica_strokes_per_cpu_s")
+        rows.append(
+            f"| one replica kept busy ({results['replica_busy_visitors']} visitors drawing without a pause): "
+            f"strokes a second | {results['replica_strokes_per_s']:.1f}"
+            + (f" ({per_cpu:.1f} per second of processor time)" if per_cpu else "")
+            + " |"
+        )
+    for count in sorted({1, results.get("scale_replicas", 1)}):
+        for visitors in results.get("scale_visitors", []):
+            prefix = f"scale_{count}x_{visitors}"
+            if results.get(f"{prefix}_p95_ms") is None:
+                continue
+            rows.append(
+                f"| {visitors} visitors through the proxy, {count} replica{'s' if count > 1 else ''}: "
+                f"p50 / p95, errors, memory of the replicas | {results[f'{prefix}_p50_ms']:.0f} / "
+                f"{results[f'{prefix}_p95_ms']:.0f} ms, {results[f'{prefix}_errors']} errors, "
+                f"{results[f'{prefix}_rss_mb'] / 1024:.1f} GB |"
+            )
+    return rows
 
 
 def main(argv=None) -> None:

@@ -86,3 +86,17 @@ def test_the_snapshot_benchmark_measures_recording_and_replay(tmp_path, mnist_fi
     assert results["replay_frames"] == results["snapshot_fast_frames"]
     assert 0 < results["replay_frame_p50_ms"] <= results["replay_frame_p90_ms"]
     assert "snapshot_overhead_strong_pct" not in results
+
+
+def test_the_scale_benchmark_measures_a_replica_and_the_proxy(tmp_path, mnist_file, monkeypatch):
+    """Issue 33, item 6: `--scale --quick`, two visitors through the proxy with one replica and with two."""
+    monkeypatch.setenv("MNIST_PATH", str(mnist_file))
+    out = tmp_path / "results.json"
+    main(["--scale", "--quick", "--out", str(out)])
+    results = json.loads(out.read_text())
+    assert results["replica_strokes"] > 0 and results["replica_strokes_per_s"] > 0
+    assert results["replica_errors"] == 0 and 0 < results["replica_cores_used"] <= 2.5
+    for count in (1, 2):
+        assert results[f"scale_{count}x_2_errors"] == 0 and results[f"scale_{count}x_2_strokes"] >= 2
+        assert len(results[f"scale_{count}x_2_rss_mb_each"]) == count
+    assert "scale_60_p95_ms" not in results and results["scale_measured"]
