@@ -8,7 +8,8 @@ page, then sends what streamlit-drawable-canvas sends when the pen lifts (the ca
 Fabric.js objects and a PNG data URL of it, which rerun the page's fragment) and times it
 until the server reports the run finished, with the new prediction among what it sent. A stroke without an answer within
 10 s, or an error from the server, counts as an error. The server's memory (its process
-and its children, the forward worker among them) is sampled every second.
+and its children, the forward worker among them) is sampled every second: resident memory,
+and the proportional set size, which counts the pages they share once.
 
 Real browsers would be the truest visitors, but 30 headless Chromium pages take about 1.6
 of this machine's 2 cores by themselves (measured), so they would measure the browsers;
@@ -215,10 +216,25 @@ def server_tree(port: int, processes: dict | None = None) -> list[int]:
     return tree
 
 
-def _rss_mb(port: int) -> float:
-    """Resident memory of the Streamlit server on `port` and all its descendants, in MB."""
+def _pss_kb(pid: int) -> int:
+    """The process's proportional set size: its resident pages, each page shared with other
+    processes counted in part. Summed over processes it is the memory they use together."""
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+def _memory_mb(port: int) -> tuple[float, float]:
+    """Resident memory and proportional set size of the Streamlit server on `port` and all its
+    descendants, in MB. Resident memory counts the pages they share with each other once for each."""
     processes = _process_table()
-    return sum(int(processes[pid][1].split()[0]) / 1024 for pid in server_tree(port, processes))
+    tree = server_tree(port, processes)
+    resident = sum(int(processes[pid][1].split()[0]) for pid in tree)
+    return resident / 1024, sum(map(_pss_kb, tree)) / 1024
 
 
 async def _visitor(
@@ -293,7 +309,7 @@ async def run_visitors(
     ]
     memory = []
     while not all(task.done() for task in tasks):
-        memory.append([_rss_mb(port) for port in ports])
+        memory.append([_memory_mb(port) for port in ports])
         await asyncio.sleep(1.0)
     times = np.array(results["times"])
     return {
@@ -305,9 +321,11 @@ async def run_visitors(
         "p95_ms": float(np.percentile(times, 95)) if len(times) else None,
         "errors": len(results["errors"]),
         "error_examples": results["errors"][:5],
-        "rss_mb": float(max(map(sum, memory))) if memory else None,
-        # Each server's most.
-        "rss_mb_each": [float(most) for most in np.max(memory, axis=0)] if memory else [],
+        # The servers' most together, and each server's most.
+        "rss_mb": float(np.max(np.sum(memory, axis=1)[:, 0])) if memory else None,
+        "rss_mb_each": [float(most) for most in np.max(memory, axis=0)[:, 0]] if memory else [],
+        "pss_mb": float(np.max(np.sum(memory, axis=1)[:, 1])) if memory else None,
+        "pss_mb_each": [float(most) for most in np.max(memory, axis=0)[:, 1]] if memory else [],
         **({"first_stroke_p95_ms": float(np.percentile(results["first"], 95))} if results["first"] else {}),
     }
 

@@ -302,7 +302,8 @@ SECTIONS = (
         "Beyond one server",
         "`python -m benchmarks --scale`: the class of `benchmarks/load.py` (a stroke every 3 s for 30 s) "
         "through nginx in front of one replica and of three (`deploy/local.py`, each replica with "
-        "`deploy/config.toml`'s settings), and one replica kept busy without the proxy. docs/scaling.md "
+        "`deploy/config.toml`'s settings), and one replica kept busy without the proxy, each from when "
+        "the replicas' digit check is ready (a fresh server fits it in its first minute). docs/scaling.md "
         "reads these figures and plans larger classes from them.",
         scale.table,
         "scale_measured",

@@ -6,7 +6,8 @@
 `python -m benchmarks --scale` measures every figure of docs/scaling.md.
 
 Every replica runs with deploy/config.toml's settings, as the Dockerfile's do, on a registry
-of the benchmark's own (it starts with the shipped version). A replica's capacity is measured
+of the benchmark's own (it starts with the shipped version). The load starts once every
+replica's digit check is ready, as on a server that has run before. A replica's capacity is measured
 without the proxy: visitors draw without a pause, so the replica is always busy, and its strokes are counted against the
 processor time its process tree (the forward worker among them) used meanwhile.
 """
@@ -19,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.load import run_from_command_line, run_visitors, server_tree
+from benchmarks.load import OPEN_TIMEOUT, Visitor, drawings, run_from_command_line, run_visitors, server_tree
 from benchmarks.server import streamlit_server
 from deploy.local import deploy_options, local_topology
 
@@ -28,6 +29,32 @@ SECONDS, EVERY = 30.0, 3.0
 CLASSES = (30, 60, 90)
 # Visitors drawing without a pause keep a replica busy (measured: 4 already do).
 BUSY_VISITORS = 6
+
+
+# What the Draw page says while the digit check of a version is being fitted (about a minute
+# after a fresh server's first stroke; then it adds a forward pass to every stroke).
+PREPARING = "is being prepared"
+
+
+async def until_the_digit_check_is_ready(urls: list[str], timeout: float = 300.0) -> None:
+    """Draws on each replica (straight, not through the proxy) until its Draw page no longer says
+    the digit check is being prepared: the figures are those of a server past its first minute."""
+    import websockets
+
+    drawing = drawings(1, seed=0)[0]
+    for url in urls:
+        socket_url = url.replace("http://", "ws://") + "/_stcore/stream"
+        async with websockets.connect(socket_url, subprotocols=["streamlit"], max_size=None) as socket:
+            visitor = Visitor(socket)
+            await visitor.rerun(page_name="draw", timeout=OPEN_TIMEOUT)
+            deadline = time.monotonic() + timeout
+            while True:
+                await visitor.stroke(drawing)
+                if not any(PREPARING in text for text in visitor.texts):
+                    break
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"The digit check of {url} was not ready within {timeout:.0f} s.")
+                await asyncio.sleep(1.0)
 
 
 def _cpu_seconds(pids: list[int]) -> float:
@@ -43,13 +70,18 @@ def _cpu_seconds(pids: list[int]) -> float:
     return total / ticks
 
 
-def through_proxy(replicas: int, visitors: int, seconds: float = SECONDS, every: float = EVERY) -> dict:
-    """`visitors` drawing through nginx in front of `replicas` replicas: p50/p95 of a stroke, errors, memory."""
+def through_proxy(
+    replicas: int, visitors: int, seconds: float = SECONDS, every: float = EVERY, check_ready: bool = True
+) -> dict:
+    """`visitors` drawing through nginx in front of `replicas` replicas: p50/p95 of a stroke, errors,
+    memory; from when the replicas' digit checks are ready unless `check_ready` is False."""
     with (
         tempfile.TemporaryDirectory(prefix="digits-scale-") as folder,
         local_topology(Path(folder) / "registry", replicas) as topology,
     ):
         ports = [replica.port for replica in topology.replicas]
+        if check_ready:
+            asyncio.run(until_the_digit_check_is_ready([replica.url for replica in topology.replicas]))
         measured = asyncio.run(run_visitors(topology.url, ports, visitors, seconds, every))
     return {**measured, "replicas": replicas}
 
@@ -62,10 +94,13 @@ def replica_capacity(seconds: float = SECONDS, visitors: int = BUSY_VISITORS) ->
             port = int(url.rsplit(":", 1)[1])
 
             async def measure() -> dict:
-                # Counted over a window once every visitor has opened the page and is drawing.
+                await until_the_digit_check_is_ready([url])
+                # Counted over a window that starts once the visitors have opened the page and are
+                # drawing (as many strokes answered as there are visitors), however long opening took.
                 answered: list[float] = []
                 task = asyncio.create_task(run_visitors(url, [port], visitors, seconds + 4.0, 0.0, answered=answered))
-                await asyncio.sleep(0.5 * visitors + 2.0)
+                while len(answered) < visitors and not task.done():
+                    await asyncio.sleep(0.1)
                 pids = server_tree(port)
                 cpu, started = _cpu_seconds(pids), time.perf_counter()
                 await asyncio.sleep(seconds)
@@ -95,11 +130,11 @@ def run(quick: bool = False, replicas: int = 3) -> dict:
     results = replica_capacity(seconds, 2 if quick else BUSY_VISITORS)
     for count in (1, replicas):
         for visitors in classes:
-            measured = through_proxy(count, visitors, seconds, EVERY)
+            # The quick run waits for a digit check in the replica's capacity only (a minute each).
+            measured = through_proxy(count, visitors, seconds, EVERY, check_ready=not quick)
             prefix = f"scale_{count}x_{visitors}"
-            for key in ("p50_ms", "p95_ms", "errors", "strokes", "rss_mb"):
+            for key in ("p50_ms", "p95_ms", "errors", "strokes", "rss_mb", "rss_mb_each", "pss_mb", "pss_mb_each"):
                 results[f"{prefix}_{key}"] = measured[key]
-            results[f"{prefix}_rss_mb_each"] = measured["rss_mb_each"]
             if measured["error_examples"]:
                 results[f"{prefix}_error_examples"] = measured["error_examples"]
     results["scale_replicas"] = replicas
@@ -128,11 +163,17 @@ def table(results: dict) -> list[str]:
                 continue
             rows.append(
                 f"| {visitors} visitors through the proxy, {count} replica{'s' if count > 1 else ''}: "
-                f"p50 / p95, errors, memory of the replicas | {results[f'{prefix}_p50_ms']:.0f} / "
-                f"{results[f'{prefix}_p95_ms']:.0f} ms, {results[f'{prefix}_errors']} errors, "
-                f"{results[f'{prefix}_rss_mb'] / 1024:.1f} GB |"
+                f"p50 / p95, errors, memory of the replicas (proportional set size) | "
+                f"{results[f'{prefix}_p50_ms']:.0f} / {results[f'{prefix}_p95_ms']:.0f} ms, "
+                f"{results[f'{prefix}_errors']} errors, {_memory(results, prefix)} |"
             )
     return rows
+
+
+def _memory(results: dict, prefix: str) -> str:
+    """The replicas' memory together: their proportional set size where it was measured."""
+    pss = results.get(f"{prefix}_pss_mb")
+    return f"{pss / 1024:.1f} GB" if pss else f"{results[f'{prefix}_rss_mb'] / 1024:.1f} GB resident"
 
 
 def main(argv=None) -> None:

@@ -233,7 +233,7 @@ def workspace(source: DrawSource, version: ModelVersion, predictor: Predictor) -
             show_prediction(None, None)
         else:
             set_current_digit(result.model_input, origin, label)
-            check = check_digit(version, predictor.model, result.model_input)
+            check = check_digit(version, predictor.model, result.model_input, predictor.summaries)
             show_digit_check(check, int(np.argmax(probabilities)))
             show_prediction(probabilities, label, in_words=not check.unlike_digits)
             if source is not DrawSource.TEST_IMAGE:

@@ -56,7 +56,7 @@ def leave_out_child_processes(patch: pytest.MonkeyPatch) -> None:
     from model.runtime.forward_worker import ForwardWorker
 
     patch.setattr(apart, "_in_child", _apart_in_this_thread)
-    patch.setattr(ForwardWorker, "_warm_up", lambda self, model_file: None)
+    patch.setattr(ForwardWorker, "warm_up", lambda self, model_file: None)
 
 
 @pytest.fixture(scope="session")

@@ -29,7 +29,7 @@ from model.analysis.inspection import _graph
 from model.runtime.apart import run_apart
 from model.runtime.inference import shaped_for
 from model.runtime.preprocess import from_uint8
-from model.store.files import read_arrays, write_arrays
+from model.store.files import computing_alone, read_arrays, write_arrays
 
 # Images per forward pass while fitting.
 BATCH = 1000
@@ -207,11 +207,18 @@ def scores(reference: Reference, features_by_layer: list[np.ndarray]) -> np.ndar
     return (distances / reference.scales[:, None]).sum(axis=0) / reference.threshold
 
 
-def novelty(model: keras.Model, reference: Reference, images: np.ndarray) -> np.ndarray:
-    """`scores` of (N, 28, 28) images; raises ValueError when the reference is another model's."""
+def novelty(
+    model: keras.Model,
+    reference: Reference,
+    images: np.ndarray,
+    summarise: Callable[[np.ndarray], list[np.ndarray]] | None = None,
+) -> np.ndarray:
+    """`scores` of (N, 28, 28) images; raises ValueError when the reference is another model's.
+    `summarise`, if given, computes `summaries(model, images)` elsewhere (the forward worker)."""
     if list(reference.layers) != novelty_layers(model):
         raise ValueError("The reference was fitted for another model's layers.")
-    return scores(reference, summaries(model, np.asarray(images)))
+    images = np.asarray(images)
+    return scores(reference, summarise(images) if summarise is not None else summaries(model, images))
 
 
 def _fit_of_file(
@@ -259,8 +266,13 @@ def cached_reference(
     kept = kept_reference(folder, model_sha256)
     if kept is not None:
         return kept
-    reference = fit_apart(model_file, images[:SAMPLE], labels[:SAMPLE], progress)
-    keep_reference(folder, model_sha256, reference)
+    with computing_alone(_reference_path(folder, model_sha256)):
+        # Fitted once for all the replicas sharing the registry: the others wait, then read it.
+        kept = kept_reference(folder, model_sha256)
+        if kept is not None:
+            return kept
+        reference = fit_apart(model_file, images[:SAMPLE], labels[:SAMPLE], progress)
+        keep_reference(folder, model_sha256, reference)
     return reference
 
 

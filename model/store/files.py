@@ -13,7 +13,7 @@ import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -104,9 +104,29 @@ def kept_or_computed(
     stored = read_arrays(path)
     if stored is not None and names <= stored.keys():
         return stored
-    arrays = compute()
-    write_arrays(path, arrays)
+    with computing_alone(path):
+        # Another process (a replica sharing the registry) may have kept it while this one waited.
+        stored = read_arrays(path)
+        if stored is not None and names <= stored.keys():
+            return stored
+        arrays = compute()
+        write_arrays(path, arrays)
     return arrays
+
+
+@contextlib.contextmanager
+def computing_alone(path: str | os.PathLike) -> Iterator[None]:
+    """Holds `path`'s lock file (`<path>.lock`, flock) while what is kept at `path` is computed:
+    replicas sharing a registry compute it once, and the others wait, then read it. Where no
+    lock can be taken (a read-only disk), computes without one."""
+    with contextlib.ExitStack() as stack:
+        try:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            handle = stack.enter_context(open(f"{os.fspath(path)}.lock", "ab"))
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        except OSError:
+            pass
+        yield
 
 
 def write_arrays(path: str | os.PathLike, arrays: dict[str, np.ndarray]) -> None:

@@ -3,7 +3,8 @@
 
 A version's reference (what its digits look like) is fitted once on MNIST's training digits,
 in the background (a child process at a lower priority), and kept beside the
-version. Until it is there the pages say so in a caption and show the prediction as usual.
+version: once for all the replicas that share the registry (the others wait for it). Until
+it is there the pages say so in a caption and show the prediction as usual.
 """
 
 from __future__ import annotations
@@ -144,13 +145,14 @@ def _remember(fitting: _Fitting, key: str, reference: Reference) -> None:
             fitting.known.pop(next(iter(fitting.known)))
 
 
-def check_digit(version: ModelVersion, model, image: np.ndarray) -> DigitCheck:
-    """How unlike the version's training digits one (28, 28) model input is."""
+def check_digit(version: ModelVersion, model, image: np.ndarray, summarise=None) -> DigitCheck:
+    """How unlike the version's training digits one (28, 28) model input is; `summarise`, a
+    predictor's `summaries`, computes the check's forward pass in the forward worker."""
     reference = _reference(version)
     if isinstance(reference, DigitCheck):
         return reference
     try:
-        return DigitCheck(Status.READY, float(novelty(model, reference, image[None])[0]))
+        return DigitCheck(Status.READY, float(novelty(model, reference, image[None], summarise)[0]))
     except ValueError:
         return DigitCheck(Status.UNAVAILABLE, reason="it was prepared for another model")
 

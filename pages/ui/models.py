@@ -112,6 +112,10 @@ class FallingBack:
     def probabilities_apart(self, images: np.ndarray, progress: Callable[[float], None] | None = None) -> np.ndarray:
         return self._checked(self.predictor.probabilities_apart, images, progress)
 
+    def summaries(self, images: np.ndarray) -> list[np.ndarray]:
+        """The digit check's forward pass (`Routed.summaries`: in the forward worker when it answers)."""
+        return self.predictor.summaries(images)
+
     def finite(self, probabilities: np.ndarray) -> np.ndarray:
         """Probabilities a page computed with the model itself (not through the predictor), checked
         the same way: returned when finite, else the version falls back."""

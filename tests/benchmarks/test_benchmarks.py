@@ -99,4 +99,6 @@ def test_the_scale_benchmark_measures_a_replica_and_the_proxy(tmp_path, mnist_fi
     for count in (1, 2):
         assert results[f"scale_{count}x_2_errors"] == 0 and results[f"scale_{count}x_2_strokes"] >= 2
         assert len(results[f"scale_{count}x_2_rss_mb_each"]) == count
+        # Pages a replica's processes share are counted once in their proportional set size.
+        assert 100 < results[f"scale_{count}x_2_pss_mb"] <= results[f"scale_{count}x_2_rss_mb"]
     assert "scale_60_p95_ms" not in results and results["scale_measured"]

@@ -87,8 +87,11 @@ def test_two_versions_side_by_side(open_map):
 
 
 def test_maps_and_features_are_kept_on_disk_across_a_restart(shipped_cache, open_map, monkeypatch):
-    # What the page computed and kept (in `shipped_cache`, the first time it opened with a digit).
-    stored = sorted(path.name.split("-")[0] for path in (shipped_cache / "default").iterdir())
+    # What the page computed and kept (in `shipped_cache`, the first time it opened with a digit),
+    # beside the lock files under which one process computes the features (nothing half-written).
+    kept = list((shipped_cache / "default").iterdir())
+    stored = sorted(path.name.split("-")[0] for path in kept if path.suffix == ".npz")
+    assert all(path.suffix in (".npz", ".lock") for path in kept)
     assert stored == ["features", "features", "map"]  # Test and training features, and the PCA map.
 
     def refuse(*args, **kwargs):

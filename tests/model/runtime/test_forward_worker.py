@@ -55,6 +55,21 @@ def test_until_it_is_ready_the_worker_says_so_at_once(shipped):
         worker._stop()
 
 
+def test_a_predictor_for_the_app_starts_its_worker_before_the_first_stroke(shipped):
+    """A fresh replica's first strokes were computed in its own process while the worker started
+    (seconds each with 30 visitors drawing at once): the worker starts when the predictor is made."""
+    worker = ForwardWorker()
+    Routed(Predictor(load_model(shipped), model_file=shipped), worker)
+    deadline = time.monotonic() + 120
+    while shipped not in worker._ready and time.monotonic() < deadline:
+        time.sleep(0.1)
+    try:
+        assert worker.probabilities(shipped, IMAGE).shape == (1, 10)
+    finally:
+        with worker._lock:
+            worker._stop()
+
+
 def test_a_worker_starts_whatever_the_main_module_is(shipped, tmp_path, monkeypatch):
     """A spawned child runs the parent's `__main__` first: in a Streamlit server the page being run,
     under pytest after an AppTest its temporary script. That failed the worker (CI, after AppTests)."""
@@ -82,11 +97,24 @@ def test_the_worker_answers_like_the_app_process(worker, shipped, small_mnist):
     )
 
 
+def test_the_digit_checks_forward_pass_comes_from_the_worker_like_the_app_process(worker, shipped, small_mnist):
+    """Issue 33: computed in the app's process, the check's pass tripled what a stroke cost a replica."""
+    from model.analysis.novelty import summaries
+
+    predictor = Routed(Predictor(load_model(shipped), model_file=shipped), worker)
+    images = small_mnist[1][0][:8] / np.float32(255)
+    here = summaries(predictor.model, images)
+    for there in (worker.summaries(shipped, images), predictor.summaries(images)):
+        assert len(there) == len(here)
+        for theirs, ours in zip(there, here):
+            np.testing.assert_allclose(theirs, ours, rtol=1e-4, atol=1e-4)
+
+
 def test_a_model_the_worker_cannot_load_is_not_tried_again(worker, tmp_path):
     missing = str(tmp_path / "missing.keras")
     with pytest.raises(WorkerUnavailable):
         ready(worker, missing, timeout=10)
-    assert missing in worker._failed
+    assert ("probabilities", missing) in worker._failed
     with pytest.raises(WorkerUnavailable, match="could not load"):
         worker.probabilities(missing, IMAGE)
 

@@ -49,6 +49,33 @@ def test_kept_or_computed_computes_once_and_again_when_the_kept_file_lacks_a_nam
     assert len(calls) == 2
 
 
+def test_what_several_replicas_ask_for_at_once_is_computed_once(tmp_path):
+    """Issue 33: three fresh replicas sharing a registry each fitted the same results at once, on
+    the cores their visitors' strokes needed. The first computes; the others wait and read it."""
+    import threading
+    import time
+
+    calls = []
+
+    def compute():
+        calls.append(1)
+        time.sleep(0.3)
+        return {"points": np.arange(6.0).reshape(3, 2)}
+
+    path = tmp_path / "cache" / "map.npz"
+    results = []
+    asking = [
+        threading.Thread(target=lambda: results.append(kept_or_computed(path, {"points"}, compute))) for _ in range(3)
+    ]
+    for thread in asking:
+        thread.start()
+    for thread in asking:
+        thread.join()
+    assert len(calls) == 1 and len(results) == 3
+    for result in results:
+        np.testing.assert_array_equal(result["points"], np.arange(6.0).reshape(3, 2))
+
+
 def test_a_folder_without_locks_is_refused_with_the_reason(tmp_path, monkeypatch):
     assert locking_problem(tmp_path / "shared") == ""
     # flock on some network mounts: "No locks available".
