@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import contextlib
 import io
 import itertools
 import json
@@ -237,20 +238,27 @@ def _memory_mb(port: int) -> tuple[float, float]:
     return resident / 1024, sum(map(_pss_kb, tree)) / 1024
 
 
+@contextlib.asynccontextmanager
+async def session_on(url: str, page: str = "draw"):
+    """A websocket session on the server at `url` that has opened `page`: its `Visitor`."""
+    import websockets
+
+    socket_url = url.replace("http://", "ws://") + "/_stcore/stream"
+    async with websockets.connect(socket_url, subprotocols=["streamlit"], max_size=None, open_timeout=60) as socket:
+        visitor = Visitor(socket)
+        await visitor.rerun(page_name=page, timeout=OPEN_TIMEOUT)
+        yield visitor
+
+
 async def _visitor(
     url: str, index: int, seconds: float, every: float, opened: asyncio.Barrier, results: dict, warm_up: bool = False
 ) -> None:
-    import websockets
-
     # At most 40 different drawings, taken in turn: a visitor drawing without a pause needs hundreds.
     strokes = drawings(min(40, int(seconds / max(every, 0.1)) + 2), seed=index)
-    socket_url = url.replace("http://", "ws://") + "/_stcore/stream"
     try:
         # The class arrives a visitor every half second, and starts drawing once all are in.
         await asyncio.sleep(0.5 * index)
-        async with websockets.connect(socket_url, subprotocols=["streamlit"], max_size=None, open_timeout=60) as socket:
-            visitor = Visitor(socket)
-            await visitor.rerun(page_name="draw", timeout=OPEN_TIMEOUT)
+        async with session_on(url) as visitor:
             if visitor.canvas_id is None:
                 raise RuntimeError("the Draw page showed no canvas")
             await opened.wait()

@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.load import OPEN_TIMEOUT, Visitor, drawings, run_from_command_line, run_visitors, server_tree
+from benchmarks.load import drawings, run_from_command_line, run_visitors, server_tree, session_on
 from benchmarks.server import streamlit_server
 from deploy.local import deploy_options, local_topology
 
@@ -39,14 +39,9 @@ PREPARING = "is being prepared"
 async def until_the_digit_check_is_ready(urls: list[str], timeout: float = 300.0) -> None:
     """Draws on each replica (straight, not through the proxy) until its Draw page no longer says
     the digit check is being prepared: the figures are those of a server past its first minute."""
-    import websockets
-
     drawing = drawings(1, seed=0)[0]
     for url in urls:
-        socket_url = url.replace("http://", "ws://") + "/_stcore/stream"
-        async with websockets.connect(socket_url, subprotocols=["streamlit"], max_size=None) as socket:
-            visitor = Visitor(socket)
-            await visitor.rerun(page_name="draw", timeout=OPEN_TIMEOUT)
+        async with session_on(url) as visitor:
             deadline = time.monotonic() + timeout
             while True:
                 await visitor.stroke(drawing)
